@@ -1,0 +1,1 @@
+"""Deployment knowledge shared by every layer: configuration and the native local platform."""

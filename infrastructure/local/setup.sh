@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# `make setup`: idempotent installation of everything local mode needs, from the registries only.
+#   - uv (pinned) in .cache/tools, then three locked environments: .venv (pipeline + tests),
+#     .venvs/airflow, .venvs/superset; the project itself is installed editable into each;
+#   - JVM artifacts from infrastructure/jars/pom.xml into .cache/jars/<module>/;
+#   - PostgreSQL 15 server binaries from Debian packages when missing (as root).
+# Optional extras: `setup.sh browser` (Debian chromium + chromium-driver), `setup.sh compose`
+# (Debian docker-compose, for static checks of the compose files).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$ROOT"
+UV_VERSION=0.13.9
+PYTHON="${PYTHON:-python3.11}"
+MAVEN_REPO_LOCAL="${MAVEN_REPO_LOCAL:-$ROOT/.cache/m2}"
+log() { printf '[setup] %s\n' "$*"; }
+
+need_root_for() {
+  if [ "$(id -u)" != 0 ]; then
+    log "ERROR: $1 is missing and needs root to install. Run as root, or: sudo apt-get install -y $2"
+    exit 1
+  fi
+}
+
+apt_install() {  # apt_install PACKAGE... (refreshes the index once per setup run)
+  if [ -z "${APT_UPDATED:-}" ]; then apt-get update -qq; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+setup_uv() {
+  if [ ! -x .cache/tools/bin/uv ] || ! .cache/tools/bin/uv --version | grep -q " $UV_VERSION"; then
+    log "installing uv $UV_VERSION into .cache/tools"
+    "$PYTHON" -m venv .cache/tools
+    .cache/tools/bin/pip install -q "uv==$UV_VERSION"
+  fi
+}
+
+setup_env() {  # setup_env NAME DIR: sync DIR from requirements/NAME.lock when the lock changed
+  local name=$1 dir=$2 stamp="$2/.lock.sha256"
+  local want; want=$( (cat "requirements/$name.lock"; echo "$UV_VERSION") | sha256sum | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return; fi
+  log "environment $dir from requirements/$name.lock"
+  [ -x "$dir/bin/python" ] || .cache/tools/bin/uv venv -q --python "$PYTHON" "$dir"
+  .cache/tools/bin/uv pip sync -q --python "$dir/bin/python" "requirements/$name.lock"
+  .cache/tools/bin/uv pip install -q --python "$dir/bin/python" --no-deps -e .
+  echo "$want" > "$stamp"
+}
+
+setup_jars() {
+  local want; want=$(cat infrastructure/jars/pom.xml infrastructure/jars/*/pom.xml | sha256sum | cut -d' ' -f1)
+  if [ -f .cache/jars/.pom.sha256 ] && [ "$(cat .cache/jars/.pom.sha256)" = "$want" ]; then return; fi
+  log "resolving JVM artifacts with Maven into .cache/jars (repository $MAVEN_REPO_LOCAL)"
+  rm -rf .cache/jars
+  mvn -q -B -Dstyle.color=never -f infrastructure/jars/pom.xml -Dmaven.repo.local="$MAVEN_REPO_LOCAL" package
+  echo "$want" > .cache/jars/.pom.sha256
+}
+
+setup_postgres() {
+  if [ -x /usr/lib/postgresql/15/bin/initdb ]; then return; fi
+  need_root_for "PostgreSQL 15 server" postgresql-15
+  log "installing postgresql-15 from Debian packages"
+  apt_install postgresql-15
+}
+
+setup_browser() {
+  if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then return; fi
+  need_root_for "Chromium" "chromium chromium-driver"
+  log "installing chromium + chromium-driver from Debian packages"
+  apt_install chromium chromium-driver
+}
+
+setup_compose() {
+  if command -v docker-compose >/dev/null; then return; fi
+  need_root_for "docker-compose" docker-compose
+  log "installing docker-compose from Debian packages"
+  apt_install docker-compose
+}
+
+command -v java >/dev/null || { log "ERROR: java (OpenJDK 17) not found on PATH"; exit 1; }
+command -v mvn >/dev/null || { log "ERROR: mvn (Maven) not found on PATH"; exit 1; }
+start=$(date +%s)
+case "${1:-core}" in
+  core)
+    setup_uv
+    setup_env pipeline .venv
+    setup_env airflow .venvs/airflow
+    setup_env superset .venvs/superset
+    setup_jars
+    setup_postgres
+    ;;
+  browser) setup_browser ;;
+  compose) setup_compose ;;
+  *) log "usage: setup.sh [core|browser|compose]"; exit 2 ;;
+esac
+log "${1:-core} ready in $(( $(date +%s) - start ))s"
