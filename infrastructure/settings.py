@@ -14,7 +14,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Variables whose values must never reach a log line.
 SECRET_NAMES = frozenset(
-    {"AWS_SECRET_ACCESS_KEY", "POSTGRES_PASSWORD", "POSTGRES_RO_PASSWORD", "SUPERSET_SECRET_KEY",
+    {"AWS_SECRET_ACCESS_KEY", "POSTGRES_PASSWORD", "POSTGRES_RO_PASSWORD", "AIRFLOW_DB_PASSWORD", "SUPERSET_SECRET_KEY",
      "SUPERSET_ADMIN_PASSWORD", "AIRFLOW_ADMIN_PASSWORD"}
 )
 
@@ -25,6 +25,7 @@ LOCAL_ONLY_DEFAULTS = {
     "AWS_SECRET_ACCESS_KEY": "local-secret-key",
     "POSTGRES_PASSWORD": "gold_loader_local",
     "POSTGRES_RO_PASSWORD": "superset_ro_local",
+    "AIRFLOW_DB_PASSWORD": "airflow_local",
     "SUPERSET_SECRET_KEY": "local-only-superset-secret-key",
     "SUPERSET_ADMIN_PASSWORD": "admin",
     "AIRFLOW_ADMIN_PASSWORD": "admin",
@@ -46,6 +47,7 @@ DEFAULTS = {
     "POSTGRES_USER": "gold_loader",
     "POSTGRES_RO_USER": "superset_ro",
     "AIRFLOW_DB": "airflow",
+    "AIRFLOW_DB_USER": "airflow",
     "SPARK_MASTER": "local[2]",
     "SPARK_DRIVER_MEMORY": "1g",
     "PIPELINE_TZ": "Asia/Seoul",
@@ -121,6 +123,8 @@ class Settings:
     postgres_ro_user: str
     postgres_ro_password: str
     airflow_db: str
+    airflow_db_user: str
+    airflow_db_password: str
     spark_master: str
     spark_driver_memory: str
     pipeline_tz: str
