@@ -1,0 +1,133 @@
+-- The five Gold marts. Runs as the cluster superuser in the Gold database after 01_schema_and_grants.sql;
+-- re-runnable. Tables are created as the loader role so it owns them (load_to_postgres replaces rows);
+-- the reader gets SELECT through the default privileges of 01 and the explicit GRANT at the end.
+-- Column order is the fixed interface with processing/spark/jobs/load_to_postgres.py: do not reorder.
+\set ON_ERROR_STOP on
+
+SET ROLE :"loader";
+
+-- mart_daily_traffic ---------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS gold.mart_daily_traffic (
+    event_date        date     NOT NULL,
+    total_events      bigint   NOT NULL CHECK (total_events >= 0),
+    unique_sessions   bigint   NOT NULL CHECK (unique_sessions >= 0),
+    unique_documents  bigint   NOT NULL CHECK (unique_documents >= 0),
+    peak_hour         smallint CHECK (peak_hour BETWEEN 0 AND 23),
+    CONSTRAINT mart_daily_traffic_pk PRIMARY KEY (event_date)
+);
+COMMENT ON TABLE gold.mart_daily_traffic IS
+    'One row per pipeline date: volume of clicks, sessions and documents, and the busiest hour.';
+COMMENT ON COLUMN gold.mart_daily_traffic.event_date IS
+    'Pipeline date of the events (YYYY-MM-DD in PIPELINE_TZ); primary key.';
+COMMENT ON COLUMN gold.mart_daily_traffic.total_events IS
+    'Deduplicated click events of the day.';
+COMMENT ON COLUMN gold.mart_daily_traffic.unique_sessions IS
+    'Distinct SessionId values that clicked that day.';
+COMMENT ON COLUMN gold.mart_daily_traffic.unique_documents IS
+    'Distinct DocumentId values clicked that day.';
+COMMENT ON COLUMN gold.mart_daily_traffic.peak_hour IS
+    'Hour of day (0-23, PIPELINE_TZ) with the most clicks; earliest hour on a tie; NULL only for an empty day.';
+
+-- mart_session_analysis ------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS gold.mart_session_analysis (
+    event_date            date             NOT NULL,
+    session_id            text             NOT NULL,
+    click_count           integer          NOT NULL CHECK (click_count > 0),
+    unique_docs           integer          NOT NULL CHECK (unique_docs > 0),
+    first_click_ts        timestamptz      NOT NULL,
+    last_click_ts         timestamptz      NOT NULL,
+    session_duration_sec  double precision NOT NULL CHECK (session_duration_sec >= 0),
+    CONSTRAINT mart_session_analysis_pk PRIMARY KEY (event_date, session_id),
+    CONSTRAINT mart_session_analysis_order CHECK (last_click_ts >= first_click_ts)
+);
+COMMENT ON TABLE gold.mart_session_analysis IS
+    'One row per search session and pipeline date: how much and how long the session clicked.';
+COMMENT ON COLUMN gold.mart_session_analysis.event_date IS
+    'Pipeline date of the clicks (PIPELINE_TZ); a session spanning midnight has one row per date.';
+COMMENT ON COLUMN gold.mart_session_analysis.session_id IS
+    'TripClick SessionId.';
+COMMENT ON COLUMN gold.mart_session_analysis.click_count IS
+    'Deduplicated clicks of the session on that date.';
+COMMENT ON COLUMN gold.mart_session_analysis.unique_docs IS
+    'Distinct documents the session clicked on that date.';
+COMMENT ON COLUMN gold.mart_session_analysis.first_click_ts IS
+    'Event time of the first click of the session on that date.';
+COMMENT ON COLUMN gold.mart_session_analysis.last_click_ts IS
+    'Event time of the last click of the session on that date.';
+COMMENT ON COLUMN gold.mart_session_analysis.session_duration_sec IS
+    'last_click_ts - first_click_ts in seconds; 0 for a single-click session.';
+
+-- mart_clinical_areas --------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS gold.mart_clinical_areas (
+    event_date       date   NOT NULL,
+    clinical_area    text   NOT NULL,
+    click_count      bigint NOT NULL CHECK (click_count >= 0),
+    unique_sessions  bigint NOT NULL CHECK (unique_sessions >= 0),
+    CONSTRAINT mart_clinical_areas_pk PRIMARY KEY (event_date, clinical_area)
+);
+COMMENT ON TABLE gold.mart_clinical_areas IS
+    'One row per clinical area and pipeline date; a click on a document with several areas counts for each.';
+COMMENT ON COLUMN gold.mart_clinical_areas.event_date IS
+    'Pipeline date of the clicks (PIPELINE_TZ).';
+COMMENT ON COLUMN gold.mart_clinical_areas.clinical_area IS
+    'One entry of the comma-separated ClinicalAreas field, trimmed.';
+COMMENT ON COLUMN gold.mart_clinical_areas.click_count IS
+    'Clicks on documents tagged with this area that day.';
+COMMENT ON COLUMN gold.mart_clinical_areas.unique_sessions IS
+    'Distinct sessions that clicked a document of this area that day.';
+
+-- mart_popular_documents -----------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS gold.mart_popular_documents (
+    event_date       date    NOT NULL,
+    document_id      bigint  NOT NULL,
+    title            text,
+    view_count       bigint  NOT NULL CHECK (view_count > 0),
+    unique_sessions  bigint  NOT NULL CHECK (unique_sessions > 0),
+    rank             integer NOT NULL CHECK (rank >= 1),
+    CONSTRAINT mart_popular_documents_pk PRIMARY KEY (event_date, document_id)
+);
+COMMENT ON TABLE gold.mart_popular_documents IS
+    'Every document clicked on a pipeline date, ranked by views (rank 1 = most viewed).';
+COMMENT ON COLUMN gold.mart_popular_documents.event_date IS
+    'Pipeline date of the clicks (PIPELINE_TZ).';
+COMMENT ON COLUMN gold.mart_popular_documents.document_id IS
+    'TripClick DocumentId.';
+COMMENT ON COLUMN gold.mart_popular_documents.title IS
+    'Document title as logged (NULL when no click carried one).';
+COMMENT ON COLUMN gold.mart_popular_documents.view_count IS
+    'Clicks on the document that day.';
+COMMENT ON COLUMN gold.mart_popular_documents.unique_sessions IS
+    'Distinct sessions that clicked the document that day.';
+COMMENT ON COLUMN gold.mart_popular_documents.rank IS
+    'Position by view_count within the day, 1 = most viewed (ties share processing''s tie-break order).';
+-- Top-N per day without sorting the whole day.
+CREATE INDEX IF NOT EXISTS mart_popular_documents_date_rank_idx
+    ON gold.mart_popular_documents (event_date, rank);
+
+-- mart_search_keywords -------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS gold.mart_search_keywords (
+    event_date        date   NOT NULL,
+    keyword           text   NOT NULL,
+    searches          bigint NOT NULL CHECK (searches >= 0),
+    clicks            bigint NOT NULL CHECK (clicks >= 0),
+    unique_documents  bigint NOT NULL CHECK (unique_documents >= 0),
+    CONSTRAINT mart_search_keywords_pk PRIMARY KEY (event_date, keyword)
+);
+COMMENT ON TABLE gold.mart_search_keywords IS
+    'One row per search keyword and pipeline date: how often it was searched and what it led to.';
+COMMENT ON COLUMN gold.mart_search_keywords.event_date IS
+    'Pipeline date of the clicks (PIPELINE_TZ).';
+COMMENT ON COLUMN gold.mart_search_keywords.keyword IS
+    'Normalised query keyword taken from the Keywords field.';
+COMMENT ON COLUMN gold.mart_search_keywords.searches IS
+    'Distinct search sessions that used the keyword that day.';
+COMMENT ON COLUMN gold.mart_search_keywords.clicks IS
+    'Clicks made in sessions that used the keyword that day.';
+COMMENT ON COLUMN gold.mart_search_keywords.unique_documents IS
+    'Distinct documents clicked in sessions that used the keyword that day.';
+
+-- Date-range scans for every chart are served by the primary keys, which all lead with event_date.
+-- Explicit grant as well as the default privileges: tables created before 01 ran stay readable too.
+GRANT SELECT ON ALL TABLES IN SCHEMA gold TO :"reader";
+
+RESET ROLE;
