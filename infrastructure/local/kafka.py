@@ -1,0 +1,180 @@
+"""Apache Kafka 3.5.1 in KRaft mode: three controllers and three brokers as local JVM processes.
+
+Controllers and brokers are separate processes (as recommended for production) so that losing two
+brokers still leaves a controller quorum: partitions shrink their ISR and producers with acks=all get
+a clear NOT_ENOUGH_REPLICAS instead of hanging. Controller ports are the broker ports + 100.
+"""
+from __future__ import annotations
+
+import base64
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from infrastructure.local import processes
+from infrastructure.settings import REPO_ROOT, Settings
+
+JARS = REPO_ROOT / ".cache" / "jars" / "kafka"
+CONTROLLER_PORT_OFFSET = 100
+CONTROLLER_HEAP = "128m"
+
+LOG4J = """\
+log4j.rootLogger=WARN, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.server.KafkaRaftServer=INFO
+log4j.logger.kafka.server.BrokerServer=INFO
+log4j.logger.kafka.server.ControllerServer=INFO
+"""
+
+
+@dataclass(frozen=True)
+class KafkaNode:
+    node_id: int
+    role: str  # "controller" or "broker"
+    host: str
+    port: int
+    run_dir: Path
+
+    @property
+    def name(self) -> str:
+        return f"kafka-{self.role}-{self.node_id}"
+
+    @property
+    def home(self) -> Path:
+        return self.run_dir / "kafka" / self.name
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "server.log"
+
+    @property
+    def properties_file(self) -> Path:
+        return self.home / "server.properties"
+
+
+def nodes(settings: Settings) -> list[KafkaNode]:
+    """Controllers get node ids 1..3, brokers 11..13, on the hosts/ports of KAFKA_BROKERS."""
+    out = []
+    for index, address in enumerate(settings.broker_list, start=1):
+        host, _, port = address.rpartition(":")
+        out.append(KafkaNode(index, "controller", host, int(port) + CONTROLLER_PORT_OFFSET, settings.run_dir))
+    for index, address in enumerate(settings.broker_list, start=1):
+        host, _, port = address.rpartition(":")
+        out.append(KafkaNode(10 + index, "broker", host, int(port), settings.run_dir))
+    return out
+
+
+def _properties(node: KafkaNode, all_nodes: list[KafkaNode]) -> str:
+    voters = ",".join(f"{n.node_id}@{n.host}:{n.port}" for n in all_nodes if n.role == "controller")
+    common = {
+        "node.id": node.node_id,
+        "controller.quorum.voters": voters,
+        "controller.listener.names": "CONTROLLER",
+        "log.dirs": node.home / "data",
+        "num.network.threads": 2,
+        "num.io.threads": 4,
+        "background.threads": 4,
+    }
+    if node.role == "controller":
+        role = {
+            "process.roles": "controller",
+            "listeners": f"CONTROLLER://{node.host}:{node.port}",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT",
+        }
+    else:
+        role = {
+            "process.roles": "broker",
+            "listeners": f"PLAINTEXT://{node.host}:{node.port}",
+            "advertised.listeners": f"PLAINTEXT://{node.host}:{node.port}",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "num.partitions": 3,
+            "default.replication.factor": 3,
+            "min.insync.replicas": 2,
+            "offsets.topic.replication.factor": 3,
+            "offsets.topic.num.partitions": 6,
+            "transaction.state.log.replication.factor": 3,
+            "transaction.state.log.min.isr": 2,
+            "transaction.state.log.num.partitions": 6,
+            "unclean.leader.election.enable": "false",
+            "auto.create.topics.enable": "false",
+            "group.initial.rebalance.delay.ms": 0,
+            "log.retention.hours": 168,
+            # Followers that stop fetching leave the ISR quickly, so acks=all fails fast and clearly.
+            "replica.lag.time.max.ms": 10000,
+        }
+    return "".join(f"{k}={v}\n" for k, v in {**common, **role}.items())
+
+
+def _java(node: KafkaNode, heap: str, main: list[str]) -> list[str]:
+    return ["java", f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true", f"-Dlog4j.configuration=file:{node.run_dir / 'kafka' / 'log4j.properties'}",
+            "-cp", f"{JARS}/*", *main]
+
+
+def _cluster_id(run_dir: Path) -> str:
+    path = run_dir / "kafka" / "cluster.id"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+    return path.read_text().strip()
+
+
+def start(settings: Settings) -> list[KafkaNode]:
+    """Format (first time only) and start every node not already running."""
+    if not any(JARS.glob("kafka_2.13-*.jar")):
+        raise processes.StartError(f"Kafka jars missing in {JARS}: run `make setup`")
+    all_nodes = nodes(settings)
+    (settings.run_dir / "kafka").mkdir(parents=True, exist_ok=True)
+    (settings.run_dir / "kafka" / "log4j.properties").write_text(LOG4J)
+    cluster_id = _cluster_id(settings.run_dir)
+    for node in all_nodes:
+        if processes.read_pid(node.pid_file):
+            continue
+        node.home.mkdir(parents=True, exist_ok=True)
+        node.properties_file.write_text(_properties(node, all_nodes))
+        if not (node.home / "data" / "meta.properties").exists():
+            subprocess.run(_java(node, "128m", ["kafka.tools.StorageTool", "format", "-t", cluster_id,
+                                                "-c", str(node.properties_file), "--ignore-formatted"]),
+                           check=True, capture_output=True)
+        heap = CONTROLLER_HEAP if node.role == "controller" else settings.kafka_heap
+        processes.start_daemon(_java(node, heap, ["kafka.Kafka", str(node.properties_file)]),
+                               node.pid_file, node.log_file)
+    return all_nodes
+
+
+def registered_brokers(bootstrap: str, timeout: float = 3.0) -> set[int]:
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": int(timeout * 1000)})
+    return set(admin.list_topics(timeout=timeout).brokers)
+
+
+def wait_healthy(settings: Settings, timeout: float = 90.0) -> None:
+    all_nodes = nodes(settings)
+    for node in all_nodes:
+        processes.wait_until(lambda n=node: processes.port_open(n.host, n.port),
+                             f"{node.name} on {node.host}:{node.port}", timeout, node.pid_file, node.log_file)
+    brokers = [n for n in all_nodes if n.role == "broker"]
+    want = {n.node_id for n in brokers}
+    for node in brokers:
+        processes.wait_until(lambda n=node: want <= registered_brokers(f"{n.host}:{n.port}"),
+                             f"{node.name} on {node.host}:{node.port} (cluster metadata with all brokers)",
+                             timeout, node.pid_file, node.log_file)
+
+
+def stop(settings: Settings) -> list[str]:
+    """Stop brokers first (their controlled shutdown needs the controllers), then controllers."""
+    stopped = []
+    for role in ("broker", "controller"):
+        group = [n for n in nodes(settings) if n.role == role]
+        done = set(processes.stop_pid_files([n.pid_file for n in group], timeout=30))
+        stopped += [n.name for n in group if n.pid_file in done]
+    return stopped

@@ -1,0 +1,118 @@
+"""A private PostgreSQL 15 cluster on 127.0.0.1:POSTGRES_PORT, and the re-runnable init SQL.
+
+The server refuses to run as root, so when we are root the cluster belongs to the `postgres` OS user
+and every server command goes through `runuser`. The cluster superuser logs in over the Unix socket
+(peer authentication); every TCP login needs a password (scram-sha-256).
+"""
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from infrastructure.local import processes
+from infrastructure.settings import REPO_ROOT, Settings
+
+PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+INIT_SQL_DIR = REPO_ROOT / "gold" / "postgres" / "init"
+AS_ROOT = os.geteuid() == 0
+OS_USER = "postgres" if AS_ROOT else getpass.getuser()
+
+SERVER_SETTINGS = {
+    "listen_addresses": "127.0.0.1",
+    "max_connections": "150",
+    "shared_buffers": "128MB",
+    "password_encryption": "scram-sha-256",
+    "log_min_messages": "warning",
+    "timezone": "UTC",
+}
+
+
+def home(settings: Settings) -> Path:
+    return settings.run_dir / "postgres"
+
+
+def _as_owner(argv: list[str]) -> list[str]:
+    return ["runuser", "-u", OS_USER, "--", *argv] if AS_ROOT else argv
+
+
+def _run(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(_as_owner(argv), check=True, capture_output=True, text=True, **kwargs)
+
+
+def _data_dir(settings: Settings) -> Path:
+    return home(settings) / "data"
+
+
+def postmaster_pid(settings: Settings) -> int | None:
+    try:
+        pid = int((_data_dir(settings) / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if processes.pid_alive(pid) else None
+
+
+def start(settings: Settings) -> None:
+    if not (PG_BIN / "initdb").exists():
+        raise processes.StartError(f"PostgreSQL 15 not found in {PG_BIN}: run `make setup` "
+                                   "(as root it installs postgresql-15; otherwise: apt-get install postgresql-15)")
+    root = home(settings)
+    root.mkdir(parents=True, exist_ok=True)
+    if AS_ROOT:
+        shutil.chown(root, OS_USER, OS_USER)
+    data = _data_dir(settings)
+    if not (data / "PG_VERSION").exists():
+        _run([str(PG_BIN / "initdb"), "-D", str(data), "-U", OS_USER, "-E", "UTF8", "--no-locale",
+              "--auth-local=peer", "--auth-host=scram-sha-256"])
+    if postmaster_pid(settings):
+        return
+    options = " ".join(f"-c {k}={v}" for k, v in SERVER_SETTINGS.items())
+    _run([str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w", "-t", "60",
+          "-o", f"-p {settings.postgres_port} -k {root} {options}", "start"])
+
+
+def healthy(settings: Settings) -> bool:
+    result = subprocess.run(_as_owner([str(PG_BIN / "pg_isready"), "-h", "127.0.0.1",
+                                       "-p", str(settings.postgres_port), "-q"]), capture_output=True)
+    return result.returncode == 0
+
+
+def _psql_variables(settings: Settings) -> dict[str, str]:
+    return {
+        "loader": settings.postgres_user, "loader_password": settings.postgres_password,
+        "reader": settings.postgres_ro_user, "reader_password": settings.postgres_ro_password,
+        "gold_db": settings.postgres_db,
+        "airflow_user": settings.airflow_db_user, "airflow_password": settings.airflow_db_password,
+        "airflow_db": settings.airflow_db,
+    }
+
+
+def apply_init_sql(settings: Settings) -> list[str]:
+    """Run gold/postgres/init/*.sql in name order as the cluster superuser; 00_* in `postgres`.
+
+    Variables (passwords included) reach psql on stdin, never on a command line.
+    """
+    applied = []
+    for sql_file in sorted(INIT_SQL_DIR.glob("*.sql")):
+        database = "postgres" if sql_file.name.startswith("00_") else settings.postgres_db
+        preamble = "".join(f"\\set {k} '{v.replace(chr(39), chr(39) * 2)}'\n"
+                           for k, v in _psql_variables(settings).items())
+        script = preamble + sql_file.read_text(encoding="utf-8")
+        result = subprocess.run(
+            _as_owner([str(PG_BIN / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", str(home(settings)),
+                       "-p", str(settings.postgres_port), "-U", OS_USER, "-d", database, "-f", "-"]),
+            input=script, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise processes.StartError(f"init SQL {sql_file.name} failed on PostgreSQL "
+                                       f"127.0.0.1:{settings.postgres_port}: {result.stderr.strip()}")
+        applied.append(sql_file.name)
+    return applied
+
+
+def stop(settings: Settings) -> bool:
+    if not postmaster_pid(settings):
+        return False
+    _run([str(PG_BIN / "pg_ctl"), "-D", str(_data_dir(settings)), "-m", "fast", "-w", "stop"])
+    return True

@@ -1,0 +1,79 @@
+"""S3Proxy: a real S3 API server over a local folder, on S3_ENDPOINT, with bucket S3_BUCKET."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+from infrastructure.local import processes
+from infrastructure.settings import REPO_ROOT, Settings
+
+JARS = REPO_ROOT / ".cache" / "jars" / "s3proxy"
+HEAP = "256m"
+
+
+def home(settings: Settings) -> Path:
+    return settings.run_dir / "s3"
+
+
+def pid_file(settings: Settings) -> Path:
+    return home(settings) / "pid"
+
+
+def log_file(settings: Settings) -> Path:
+    return home(settings) / "server.log"
+
+
+def address(settings: Settings) -> tuple[str, int]:
+    url = urlparse(settings.s3_endpoint)
+    return url.hostname or "127.0.0.1", url.port or 80
+
+
+def client(settings: Settings):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", endpoint_url=settings.s3_endpoint, region_name="us-east-1",
+                        aws_access_key_id=settings.aws_access_key_id,
+                        aws_secret_access_key=settings.aws_secret_access_key,
+                        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2},
+                                      connect_timeout=2, read_timeout=10))
+
+
+def start(settings: Settings) -> None:
+    if not any(JARS.glob("s3proxy-*.jar")):
+        raise processes.StartError(f"S3Proxy jars missing in {JARS}: run `make setup`")
+    root = home(settings)
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    host, port = address(settings)
+    properties = root / "s3proxy.properties"
+    # Holds the credential: owner-only, inside the git-ignored run folder.
+    fd = os.open(properties, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(f"s3proxy.endpoint=http://{host}:{port}\n"
+                  "s3proxy.authorization=aws-v2-or-v4\n"
+                  f"s3proxy.identity={settings.aws_access_key_id}\n"
+                  f"s3proxy.credential={settings.aws_secret_access_key}\n"
+                  "jclouds.provider=filesystem\n"
+                  f"jclouds.filesystem.basedir={root / 'data'}\n")
+    processes.start_daemon(["java", f"-Xmx{HEAP}", "-XX:+UseSerialGC", "-cp", f"{JARS}/*",
+                            "org.gaul.s3proxy.Main", "--properties", str(properties)],
+                           pid_file(settings), log_file(settings))
+
+
+def healthy(settings: Settings) -> bool:
+    try:
+        client(settings).list_buckets()
+    except Exception:
+        return False
+    return True
+
+
+def ensure_bucket(settings: Settings) -> None:
+    s3 = client(settings)
+    if settings.s3_bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        s3.create_bucket(Bucket=settings.s3_bucket)
+
+
+def stop(settings: Settings) -> bool:
+    return bool(processes.stop_pid_files([pid_file(settings)], timeout=15))

@@ -1,0 +1,101 @@
+"""Topic administration: create the pipeline's topics idempotently and show their layout.
+
+    python -m messaging.topics create     # KAFKA_TOPIC and KAFKA_DLQ_TOPIC
+    python -m messaging.topics describe
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+
+from infrastructure.settings import Settings, load
+
+RETENTION_MS = 7 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int = 3
+    replication_factor: int = 3
+    min_insync_replicas: int = 2
+    retention_ms: int = RETENTION_MS
+
+    @property
+    def config(self) -> dict[str, str]:
+        return {"min.insync.replicas": str(self.min_insync_replicas), "retention.ms": str(self.retention_ms),
+                "unclean.leader.election.enable": "false"}
+
+
+def pipeline_topics(settings: Settings) -> list[TopicSpec]:
+    return [TopicSpec(settings.kafka_topic), TopicSpec(settings.kafka_dlq_topic)]
+
+
+def admin_client(settings: Settings) -> AdminClient:
+    return AdminClient({"bootstrap.servers": settings.kafka_brokers})
+
+
+def ensure_topic(admin: AdminClient, spec: TopicSpec, timeout: float = 30.0) -> str:
+    """Create the topic if missing, else align its config; fail if its partition layout differs.
+
+    Returns "created" or "exists".
+    """
+    existing = admin.list_topics(timeout=timeout).topics
+    if spec.name not in existing:
+        futures = admin.create_topics([NewTopic(spec.name, spec.partitions, spec.replication_factor,
+                                                config=spec.config)], request_timeout=timeout)
+        try:
+            futures[spec.name].result()
+            return "created"
+        except KafkaException as exc:
+            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
+                raise
+    layout = describe(admin, spec.name, timeout)
+    if (layout["partitions"], layout["replication_factor"]) != (spec.partitions, spec.replication_factor):
+        raise RuntimeError(f"topic {spec.name} exists with {layout['partitions']} partitions and RF "
+                           f"{layout['replication_factor']}, expected {spec.partitions} and RF {spec.replication_factor}")
+    resource = ConfigResource(ConfigResource.Type.TOPIC, spec.name, set_config=spec.config)
+    admin.alter_configs([resource], request_timeout=timeout)[resource].result()
+    return "exists"
+
+
+def describe(admin: AdminClient, topic: str, timeout: float = 30.0) -> dict:
+    metadata = admin.list_topics(topic=topic, timeout=timeout).topics[topic]
+    if metadata.error is not None:
+        raise KafkaException(metadata.error)
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    config = admin.describe_configs([resource], request_timeout=timeout)[resource].result()
+    replicas = {len(p.replicas) for p in metadata.partitions.values()}
+    return {
+        "topic": topic,
+        "partitions": len(metadata.partitions),
+        "replication_factor": replicas.pop() if len(replicas) == 1 else sorted(replicas),
+        "min_insync_replicas": int(config["min.insync.replicas"].value),
+        "retention_ms": int(config["retention.ms"].value),
+        "unclean_leader_election": config["unclean.leader.election.enable"].value == "true",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m messaging.topics", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["create", "describe"])
+    args = parser.parse_args(argv)
+    settings = load()
+    admin = admin_client(settings)
+    try:
+        for spec in pipeline_topics(settings):
+            if args.command == "create":
+                print(f"topic {spec.name}: {ensure_topic(admin, spec)}")
+            print(describe(admin, spec.name))
+    except (KafkaException, RuntimeError) as exc:
+        print(f"topics: ERROR against {settings.kafka_brokers}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
