@@ -15,7 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # Variables whose values must never reach a log line.
 SECRET_NAMES = frozenset(
     {"AWS_SECRET_ACCESS_KEY", "POSTGRES_PASSWORD", "POSTGRES_RO_PASSWORD", "AIRFLOW_DB_PASSWORD", "SUPERSET_SECRET_KEY",
-     "SUPERSET_ADMIN_PASSWORD", "AIRFLOW_ADMIN_PASSWORD"}
+     "SUPERSET_ADMIN_PASSWORD", "AIRFLOW_ADMIN_PASSWORD", "SUPERSET_DATABASE_URI"}
 )
 
 # Local mode is the embedded default; its passwords are only for services bound to 127.0.0.1.
@@ -55,6 +55,7 @@ DEFAULTS = {
     "DATA_DIR": str(REPO_ROOT / "ingestion" / "data"),
     "SUPERSET_PORT": "8088",
     "SUPERSET_ADMIN_USER": "admin",
+    "SUPERSET_DATABASE_URI": "",
     "AIRFLOW_PORT": "8080",
     "AIRFLOW_ADMIN_USER": "admin",
     **LOCAL_ONLY_DEFAULTS,
@@ -134,6 +135,7 @@ class Settings:
     superset_secret_key: str
     superset_admin_user: str
     superset_admin_password: str
+    superset_database_uri: str
     airflow_port: int
     airflow_admin_user: str
     airflow_admin_password: str
