@@ -58,6 +58,15 @@ DEFAULTS = {
     "SUPERSET_DATABASE_URI": "",
     "AIRFLOW_PORT": "8080",
     "AIRFLOW_ADMIN_USER": "admin",
+    "PIPELINE_RUNNER": "local",
+    "IMAGE_TAG": "0.1.0",
+    "DOCKER_TLS": "1",
+    "DOCKER_URL_WEBSERVER0": "tcp://webserver0:2376",
+    "DOCKER_URL_WEBSERVER1": "tcp://webserver1:2376",
+    "DOCKER_URL_SPARK": "tcp://spark:2376",
+    "DOCKER_CERT_DIR": "/opt/airflow/docker-certs",
+    "DOCKER_NETWORK": "tripclick",
+    "PRODUCER_DATA_DIR": "/srv/tripclick/data",
     **LOCAL_ONLY_DEFAULTS,
 }
 
