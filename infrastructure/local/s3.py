@@ -10,6 +10,14 @@ from infrastructure.settings import REPO_ROOT, Settings
 
 JARS = REPO_ROOT / ".cache" / "jars" / "s3proxy"
 HEAP = "256m"
+# S3Proxy's built-in logback configuration logs every request at DEBUG.
+LOGBACK = """<configuration>
+  <appender name="STDOUT" class="ch.qos.logback.core.ConsoleAppender">
+    <encoder><pattern>%d{ISO8601} %-5level [%thread] %logger{36} - %msg%n</pattern></encoder>
+  </appender>
+  <root level="WARN"><appender-ref ref="STDOUT"/></root>
+</configuration>
+"""
 
 
 def home(settings: Settings) -> Path:
@@ -36,8 +44,12 @@ def client(settings: Settings):
     return boto3.client("s3", endpoint_url=settings.s3_endpoint, region_name="us-east-1",
                         aws_access_key_id=settings.aws_access_key_id,
                         aws_secret_access_key=settings.aws_secret_access_key,
+                        # boto3 >= 1.36 adds CRC checksum headers by default; S3Proxy 2.6 answers
+                        # NotImplemented to them, so send checksums only where the API requires one.
                         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2},
-                                      connect_timeout=2, read_timeout=10))
+                                      connect_timeout=2, read_timeout=10,
+                                      request_checksum_calculation="when_required",
+                                      response_checksum_validation="when_required"))
 
 
 def start(settings: Settings) -> None:
@@ -54,9 +66,14 @@ def start(settings: Settings) -> None:
                   "s3proxy.authorization=aws-v2-or-v4\n"
                   f"s3proxy.identity={settings.aws_access_key_id}\n"
                   f"s3proxy.credential={settings.aws_secret_access_key}\n"
-                  "jclouds.provider=filesystem\n"
+                  "jclouds.provider=filesystem-nio2\n"
+                  # The folder backend ignores these, but S3Proxy insists on them.
+                  f"jclouds.identity={settings.aws_access_key_id}\n"
+                  f"jclouds.credential={settings.aws_secret_access_key}\n"
                   f"jclouds.filesystem.basedir={root / 'data'}\n")
-    processes.start_daemon(["java", f"-Xmx{HEAP}", "-XX:+UseSerialGC", "-cp", f"{JARS}/*",
+    (root / "logback.xml").write_text(LOGBACK)
+    processes.start_daemon(["java", f"-Xmx{HEAP}", "-XX:+UseSerialGC",
+                            f"-Dlogback.configurationFile={root / 'logback.xml'}", "-cp", f"{JARS}/*",
                             "org.gaul.s3proxy.Main", "--properties", str(properties)],
                            pid_file(settings), log_file(settings))
 

@@ -1,0 +1,142 @@
+"""The native platform against real services: status, topic layout, replication, roles, S3."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+
+import psycopg2
+import pytest
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from infrastructure.local import s3
+from infrastructure.settings import REPO_ROOT
+from messaging import topics
+
+pytestmark = pytest.mark.integration
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], cwd=REPO_ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_status_reports_every_service_healthy(platform):
+    result = run_cli("infrastructure.local.platform", "status")
+    assert result.returncode == 0, result.stdout + result.stderr
+    body = result.stdout.splitlines()[1:-1]
+    assert len(body) == 8 and all(line.endswith("healthy") for line in body), result.stdout
+    assert result.stdout.splitlines()[-1] == "platform: 8/8 services healthy"
+
+
+def test_pipeline_topic_layout(platform):
+    layout = topics.describe(topics.admin_client(platform), platform.kafka_topic)
+    assert layout == {"topic": "tripclick_raw_logs", "partitions": 3, "replication_factor": 3,
+                      "min_insync_replicas": 2, "retention_ms": 7 * 24 * 3600 * 1000,
+                      "unclean_leader_election": False}
+
+
+def test_topic_creation_is_idempotent(platform):
+    result = run_cli("messaging.topics", "create")
+    assert result.returncode == 0, result.stderr
+    assert f"topic {platform.kafka_topic}: exists" in result.stdout
+
+
+def test_record_produced_with_acks_all_is_consumed_back(platform):
+    topic = f"test_roundtrip_{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": platform.kafka_brokers})
+    admin.create_topics([NewTopic(topic, 3, 3, config={"min.insync.replicas": "2"})])[topic].result()
+    try:
+        sent = produce(platform.kafka_brokers, topic, 50)
+        assert consume(platform.kafka_brokers, topic, 50) == sent
+    finally:
+        admin.delete_topics([topic])[topic].result()
+
+
+def produce(brokers: str, topic: str, count: int, extra: dict | None = None, tag: str = "") -> set[str]:
+    """Produce count records with acks=all; return the values acknowledged, raise on any failure."""
+    errors, acked = [], set()
+    producer = Producer({"bootstrap.servers": brokers, "acks": "all", "enable.idempotence": True,
+                         **(extra or {})})
+
+    def on_delivery(err, msg):
+        if err is not None:
+            errors.append(err)
+        else:
+            acked.add(msg.value().decode())
+
+    for i in range(count):
+        producer.produce(topic, key=f"k{i}", value=f"{topic}-{tag}{i}", on_delivery=on_delivery)
+    producer.flush(60)
+    if errors:
+        raise DeliveryFailed(errors)
+    return acked
+
+
+class DeliveryFailed(Exception):
+    def __init__(self, errors):
+        super().__init__(f"{len(errors)} deliveries failed, first: {errors[0]}")
+        self.errors = errors
+
+
+def consume(brokers: str, topic: str, expected: int, timeout: float = 60.0) -> set[str]:
+    import time
+
+    consumer = Consumer({"bootstrap.servers": brokers, "group.id": f"test-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    values: set[str] = set()
+    deadline = time.monotonic() + timeout
+    try:
+        while len(values) < expected and time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is not None and msg.error() is None:
+                values.add(msg.value().decode())
+    finally:
+        consumer.close()
+    return values
+
+
+def test_loader_writes_and_reader_only_reads(platform):
+    table = f"gold.test_roles_{uuid.uuid4().hex[:8]}"
+    common = dict(host=platform.postgres_host, port=platform.postgres_port, dbname=platform.postgres_db)
+    with psycopg2.connect(user=platform.postgres_user, password=platform.postgres_password, **common) as loader:
+        loader.autocommit = True
+        with loader.cursor() as cur:
+            cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")
+            cur.execute(f"INSERT INTO {table} VALUES (1, 'a'), (2, 'b')")
+    try:
+        reader = psycopg2.connect(user=platform.postgres_ro_user, password=platform.postgres_ro_password, **common)
+        reader.autocommit = True
+        with reader.cursor() as cur:
+            cur.execute(f"SELECT count(*) FROM {table}")   # default privileges cover new tables
+            assert cur.fetchone()[0] == 2
+            for statement in (f"INSERT INTO {table} VALUES (3, 'c')", f"UPDATE {table} SET v = 'x'",
+                              f"DELETE FROM {table}", "CREATE TABLE gold.test_reader_may_not (id int)",
+                              "CREATE TABLE public.test_reader_may_not (id int)"):
+                with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                    cur.execute(statement)
+        reader.close()
+    finally:
+        with psycopg2.connect(user=platform.postgres_user, password=platform.postgres_password, **common) as loader:
+            loader.autocommit = True
+            loader.cursor().execute(f"DROP TABLE {table}")
+
+
+def test_s3_api_create_list_put_get(platform):
+    client = s3.client(platform)
+    bucket = f"test-{uuid.uuid4().hex[:10]}"
+    client.create_bucket(Bucket=bucket)
+    try:
+        assert bucket in {b["Name"] for b in client.list_buckets()["Buckets"]}
+        assert platform.s3_bucket in {b["Name"] for b in client.list_buckets()["Buckets"]}
+        client.put_object(Bucket=bucket, Key="silver/event_date=2026-01-01/part-0.json", Body=b'{"a": 1}')
+        listed = client.list_objects_v2(Bucket=bucket, Prefix="silver/")["Contents"]
+        assert [o["Key"] for o in listed] == ["silver/event_date=2026-01-01/part-0.json"]
+        got = client.get_object(Bucket=bucket, Key="silver/event_date=2026-01-01/part-0.json")["Body"].read()
+        assert got == b'{"a": 1}'
+    finally:
+        for obj in client.list_objects_v2(Bucket=bucket).get("Contents", []):
+            client.delete_object(Bucket=bucket, Key=obj["Key"])
+        client.delete_bucket(Bucket=bucket)
