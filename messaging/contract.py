@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
+from typing import Callable
 
 import xxhash
 
@@ -42,17 +43,32 @@ FIELDS: tuple[Field, ...] = (
 FIELD_NAMES = tuple(f.name for f in FIELDS)
 RAW_FIELDS = tuple(f for f in FIELDS if not f.added_by_pipeline)
 RAW_FIELD_NAMES = tuple(f.name for f in RAW_FIELDS)
+# What a prepared day file holds: raw fields plus the timeline fields; the producer adds the rest.
+PRODUCER_ADDED_FIELD_NAMES = ("dedup_key", "source_server")
+PREPARED_FIELDS = tuple(f for f in FIELDS if f.name not in PRODUCER_ADDED_FIELD_NAMES)
 SOURCE_SERVERS = ("server0", "server1")
 
 _DOTNET_DATE = re.compile(r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$")
 
 
-def parse_dotnet_date(value: object) -> datetime:
-    """'/Date(1420113600000)/' -> aware UTC datetime; ValueError when malformed."""
+# Milliseconds of 0001-01-01 and 9999-12-31T23:59:59.999, the range a datetime can hold.
+_DOTNET_MS_RANGE = (-62_135_596_800_000, 253_402_300_799_999)
+
+
+def dotnet_date_ms(value: object) -> int:
+    """'/Date(1420113600000)/' -> 1420113600000; ValueError when malformed or out of range."""
     match = _DOTNET_DATE.match(value) if isinstance(value, str) else None
     if not match:
         raise ValueError(f"not a .NET JSON date: {value!r}")
-    return datetime.fromtimestamp(int(match.group(1)) / 1000, tz=timezone.utc)
+    ms = int(match.group(1))
+    if not _DOTNET_MS_RANGE[0] <= ms <= _DOTNET_MS_RANGE[1]:
+        raise ValueError(f".NET JSON date out of range: {value!r}")
+    return ms
+
+
+def parse_dotnet_date(value: object) -> datetime:
+    """'/Date(1420113600000)/' -> aware UTC datetime; ValueError when malformed or out of range."""
+    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=dotnet_date_ms(value))
 
 
 def format_event_ts(moment: datetime) -> str:
@@ -61,8 +77,16 @@ def format_event_ts(moment: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
+# Zero-padded fields only (what Spark's fixed patterns accept); 1-6 fraction digits.
+_EVENT_TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{1,6}Z")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def parse_event_ts(value: str) -> datetime:
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    """'2026-01-01T06:00:00.177Z' -> aware UTC datetime; ValueError when malformed."""
+    if not isinstance(value, str) or not _EVENT_TS.fullmatch(value):
+        raise ValueError(f"not an ISO-8601 UTC timestamp: {value!r}")
+    return datetime.fromisoformat(value)
 
 
 def dedup_key(session_id: str, document_id: int, event_ts: str) -> str:
@@ -70,48 +94,74 @@ def dedup_key(session_id: str, document_id: int, event_ts: str) -> str:
     return xxhash.xxh64_hexdigest(f"{session_id}|{document_id}|{event_ts}".encode("utf-8"))
 
 
-def _kind_error(kind: str, value: object) -> str | None:
-    if kind == "string":
-        return None if isinstance(value, str) else "not a string"
-    if kind == "long":
-        ok = isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
-        return None if ok else "not an integer"
-    if kind == "string_list":
-        return None if isinstance(value, list) else "not a list"
-    if kind == "iso_timestamp":
-        try:
-            parse_event_ts(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            return "not an ISO-8601 UTC timestamp"
-        return None
-    if kind == "iso_date":
-        try:
-            date.fromisoformat(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            return "not a YYYY-MM-DD date"
-        return None
-    raise AssertionError(f"unknown kind {kind}")
+def _is_long(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+
+
+def _is_iso_timestamp(value: object) -> bool:
+    try:
+        parse_event_ts(value)  # type: ignore[arg-type]
+    except ValueError:
+        return False
+    return True
+
+
+def _is_iso_date(value: object) -> bool:
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+_KIND_CHECKS = {
+    "string": lambda value: isinstance(value, str),
+    "long": _is_long,
+    "string_list": lambda value: isinstance(value, list),
+    "iso_timestamp": _is_iso_timestamp,
+    "iso_date": _is_iso_date,
+}
+assert set(_KIND_CHECKS) == set(KINDS)
+
+
+FieldCheck = tuple[str, bool, bool, Callable[[object], bool]]
+_CHECKS_BY_FIELD_SET: dict[int, tuple[tuple[Field, ...], tuple[FieldCheck, ...], bool]] = {}
+
+
+def _field_checks(fields: tuple[Field, ...]) -> tuple[tuple[FieldCheck, ...], bool]:
+    """Per field (name, required, empty string counts as missing, type check), and whether DateCreated
+    is among the fields. Built once per field-set object: hashing the Field tuple on every call would
+    cost more than the checks themselves."""
+    cached = _CHECKS_BY_FIELD_SET.get(id(fields))
+    if cached is None or cached[0] is not fields:
+        checks = tuple((f.name, f.required, f.required and f.kind == "string", _KIND_CHECKS[f.kind]) for f in fields)
+        cached = (fields, checks, any(f.name == "DateCreated" for f in fields))
+        _CHECKS_BY_FIELD_SET[id(fields)] = cached
+    return cached[1], cached[2]
 
 
 def validate(record: object, fields: tuple[Field, ...] = FIELDS) -> str | None:
     """Return None for a valid record, else a short reason such as 'missing_field:SessionId'.
 
     Reasons are stable tokens '<problem>:<field>' so rejects can be counted by reason.
-    Optional fields may be absent or null.
+    Optional fields may be absent or null. Runs on every produced record, hence the precomputed checks.
     """
     if not isinstance(record, dict):
         return "not_an_object"
-    for f in fields:
-        value = record.get(f.name)
-        if value is None or (f.required and f.kind == "string" and value == ""):
-            if f.required:
-                return f"missing_field:{f.name}"
+    checks, has_date_created = _field_checks(fields)
+    for name, required, empty_is_missing, check in checks:
+        value = record.get(name)
+        if value is None or (empty_is_missing and value == ""):
+            if required:
+                return f"missing_field:{name}"
             continue
-        if _kind_error(f.kind, value):
-            return f"wrong_type:{f.name}"
-    if "DateCreated" in {f.name for f in fields}:
+        if not check(value):
+            return f"wrong_type:{name}"
+    if has_date_created and "DateCreated" in record:
         try:
-            parse_dotnet_date(record["DateCreated"])
+            dotnet_date_ms(record["DateCreated"])
         except ValueError:
             return "bad_date:DateCreated"
     if "source_server" in record and record["source_server"] not in SOURCE_SERVERS:
