@@ -1,0 +1,96 @@
+"""What the DAG needs at parse time, read from the process environment only.
+
+The scheduler re-parses the DAG file every 30 s, so parsing does no file, network or database I/O:
+values come from os.environ with the defaults of infrastructure.settings. `make airflow` exports the
+merged settings (.env included) into the Airflow processes; the compose deployment passes them with
+`env_file`. Secrets are never needed here: the docker runner fills them in from Airflow Connections
+at run time, the local runner's steps read them with `infrastructure.settings.load()` themselves.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from infrastructure.settings import DEFAULTS, REPO_ROOT, ConfigError
+from orchestration.steps import HOSTS
+
+RUNNERS = ("local", "docker")
+TLS_PORT, PLAINTEXT_PORT = 2376, 2375
+
+
+@dataclass(frozen=True)
+class DockerHost:
+    name: str  # one of steps.HOSTS
+    url: str  # tcp://host:2376
+    tls: bool
+    cert_dir: str  # holds ca.pem, cert.pem, key.pem for this host (docker's own file names)
+
+    @property
+    def ca_cert(self) -> str:
+        return f"{self.cert_dir}/ca.pem"
+
+    @property
+    def client_cert(self) -> str:
+        return f"{self.cert_dir}/cert.pem"
+
+    @property
+    def client_key(self) -> str:
+        return f"{self.cert_dir}/key.pem"
+
+
+@dataclass(frozen=True)
+class DagConfig:
+    runner: str
+    pipeline_tz: str
+    time_scale: float
+    image_tag: str
+    docker_hosts: dict[str, DockerHost]
+    docker_network: str
+    producer_data_dir: str  # docker mode: the data folder on the web servers, mounted read-only
+    local_data_dir: str  # local mode: DATA_DIR, relative paths taken from the repository root
+
+    def docker_host(self, name: str) -> DockerHost:
+        return self.docker_hosts[name]
+
+
+def _docker_host(name: str, env: dict[str, str]) -> DockerHost:
+    tls = _flag(env, "DOCKER_TLS")
+    url = env[f"DOCKER_URL_{name.upper()}"]
+    port = urlsplit(url).port
+    if tls and port == PLAINTEXT_PORT:
+        raise ConfigError(f"DOCKER_URL_{name.upper()}={url} is the plaintext port while DOCKER_TLS=1")
+    if not tls and port == TLS_PORT:
+        raise ConfigError(f"DOCKER_URL_{name.upper()}={url} is the TLS port while DOCKER_TLS=0")
+    return DockerHost(name=name, url=url, tls=tls, cert_dir=f"{env['DOCKER_CERT_DIR'].rstrip('/')}/{name}")
+
+
+def _flag(env: dict[str, str], name: str) -> bool:
+    value = env[name].strip().lower()
+    if value not in ("0", "1", "true", "false"):
+        raise ConfigError(f"{name} must be 1 or 0, got {env[name]!r}")
+    return value in ("1", "true")
+
+
+def dag_config(environ: dict[str, str]) -> DagConfig:
+    """Parse-time configuration from `environ` (normally os.environ) over the settings defaults."""
+    env = {**DEFAULTS, **environ}
+    runner = env["PIPELINE_RUNNER"]
+    if runner not in RUNNERS:
+        raise ConfigError(f"PIPELINE_RUNNER must be one of {RUNNERS}, got {runner!r}")
+    try:
+        time_scale = float(env["TIME_SCALE"])
+    except ValueError:
+        raise ConfigError(f"TIME_SCALE={env['TIME_SCALE']!r} is not a number") from None
+    if time_scale <= 0:
+        raise ConfigError(f"TIME_SCALE must be > 0, got {time_scale}")
+    return DagConfig(
+        runner=runner,
+        pipeline_tz=env["PIPELINE_TZ"],
+        time_scale=time_scale,
+        image_tag=env["IMAGE_TAG"],
+        docker_hosts={name: _docker_host(name, env) for name in HOSTS},
+        docker_network=env["DOCKER_NETWORK"],
+        producer_data_dir=env["PRODUCER_DATA_DIR"],
+        local_data_dir=os.path.normpath(REPO_ROOT / env["DATA_DIR"]),  # an absolute DATA_DIR replaces the root
+    )

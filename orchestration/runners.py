@@ -1,0 +1,151 @@
+"""The two runners of a Step: a DockerOperator on the step's host, or a local subprocess.
+
+Both take the same Step and the same placeholder values (Jinja templates rendered per task
+instance), so the command line a step runs cannot differ between them except for the data path.
+Imported by the DAG only, inside Airflow's environment.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections import deque
+
+from airflow.exceptions import AirflowException
+from airflow.models import BaseOperator, Variable
+from airflow.providers.docker.operators.docker import DockerOperator
+from docker.types import Mount
+
+from infrastructure.settings import REPO_ROOT
+from orchestration.config import DagConfig
+from orchestration.steps import PRODUCER_IMAGE, Step
+
+PIPELINE_PYTHON = str(REPO_ROOT / ".venv" / "bin" / "python")
+# Local runner only: optional JSON object of environment overrides for every step, read when a task
+# starts (e.g. {"KAFKA_BROKERS": "..."} to point a run at other services without restarting Airflow).
+LOCAL_ENV_VARIABLE = "tripclick_local_env"
+CONTAINER_DATA_DIR = "/data"
+SPARK_MASTER_IN_DOCKER = "spark://spark-master:7077"
+OUTPUT_PREFIX = "| "  # marks a step's own output lines in the task log
+_TAIL_LINES = 20
+_KILL_GRACE_SECONDS = 30
+
+# Container environment: every value is a template resolved from Airflow Connections/Variables when
+# the task runs, so no secret is in the DAG file or its serialized form. Provisioned from .env by
+# `python -m orchestration.provision`.
+KAFKA_ENV = {
+    "KAFKA_BROKERS": "{{ conn.tripclick_kafka.extra_dejson.brokers }}",
+    "KAFKA_TOPIC": "{{ conn.tripclick_kafka.extra_dejson.topic }}",
+    "KAFKA_DLQ_TOPIC": "{{ conn.tripclick_kafka.extra_dejson.dlq_topic }}",
+}
+SPARK_JOB_ENV = {
+    **KAFKA_ENV,
+    "SPARK_MASTER": SPARK_MASTER_IN_DOCKER,
+    "LAKE_ROOT": "{{ var.value.tripclick_lake_root }}",
+    "S3_ENDPOINT": "{{ conn.tripclick_s3.extra_dejson.endpoint_url }}",
+    "AWS_ACCESS_KEY_ID": "{{ conn.tripclick_s3.login }}",
+    "AWS_SECRET_ACCESS_KEY": "{{ conn.tripclick_s3.password }}",
+    "POSTGRES_HOST": "{{ conn.tripclick_postgres.host }}",
+    "POSTGRES_PORT": "{{ conn.tripclick_postgres.port }}",
+    "POSTGRES_DB": "{{ conn.tripclick_postgres.schema }}",
+    "POSTGRES_USER": "{{ conn.tripclick_postgres.login }}",
+    "POSTGRES_PASSWORD": "{{ conn.tripclick_postgres.password }}",
+}
+
+
+class LocalStepOperator(BaseOperator):
+    """Runs `.venv/bin/python <argv>` in the repository and streams its output into the task log."""
+
+    template_fields = ("argv",)
+    ui_color = "#e8f4ea"
+
+    def __init__(self, *, argv: list[str], python: str = PIPELINE_PYTHON, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.argv = argv
+        self.python = python
+        self._process: subprocess.Popen | None = None
+
+    def execute(self, context) -> None:
+        command = [self.python, *self.argv]
+        self.log.info("running: %s", " ".join(command))
+        self._process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=self._child_environment(), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True)
+        tail: deque[str] = deque(maxlen=_TAIL_LINES)
+        for line in self._process.stdout:
+            line = line.rstrip("\n")
+            tail.append(line)
+            self.log.info("%s%s", OUTPUT_PREFIX, line)
+        code = self._process.wait()
+        if code != 0:
+            last = tail[-1] if tail else "(no output)"
+            raise AirflowException(f"step {self.task_id} failed: exit code {code}; last output line: {last}")
+        self.log.info("step %s succeeded", self.task_id)
+
+    def _child_environment(self) -> dict[str, str]:
+        """The worker's environment minus Airflow's own (its DB URL is none of the step's business),
+        plus the optional overrides Variable."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        env["PYTHONUNBUFFERED"] = "1"
+        overrides = Variable.get(LOCAL_ENV_VARIABLE, default_var={}, deserialize_json=True)
+        if not isinstance(overrides, dict) or not all(isinstance(v, str) for v in overrides.values()):
+            raise AirflowException(f"Variable {LOCAL_ENV_VARIABLE} must be a JSON object of strings")
+        if overrides:
+            self.log.warning("environment overrides from Variable %s: %s", LOCAL_ENV_VARIABLE,
+                             ", ".join(sorted(overrides)))
+        return {**env, **overrides}
+
+    def on_kill(self) -> None:
+        """Stop the whole process group: SIGTERM first (the producer flushes, Spark stops cleanly)."""
+        if self._process is None or self._process.poll() is not None:
+            return
+        os.killpg(self._process.pid, signal.SIGTERM)
+        try:
+            self._process.wait(timeout=_KILL_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._process.pid, signal.SIGKILL)
+
+
+def placeholder_values(cfg: DagConfig) -> dict[str, str]:
+    """The Jinja templates that fill a Step's argv placeholders (macros defined by the DAG)."""
+    return {
+        "date": "{{ pipeline_date(logical_date, params) }}",
+        "speed": "{{ '%g' % params.time_scale }}",
+        "stream_seconds": "{{ stream_seconds(dag_run, params) }}",
+        "data_dir": CONTAINER_DATA_DIR if cfg.runner == "docker" else cfg.local_data_dir,
+    }
+
+
+def local_task(step: Step, cfg: DagConfig, **task_args) -> LocalStepOperator:
+    return LocalStepOperator(task_id=step.task_id, argv=step.render_argv(placeholder_values(cfg)),
+                             doc_md=step.doc, retries=step.retries, **task_args)
+
+
+def docker_task(step: Step, cfg: DagConfig, **task_args) -> DockerOperator:
+    host = cfg.docker_host(step.host)
+    is_producer = step.image == PRODUCER_IMAGE
+    mounts = [Mount(target=CONTAINER_DATA_DIR, source=cfg.producer_data_dir, type="bind", read_only=True)]
+    return DockerOperator(
+        task_id=step.task_id,
+        image=step.image_ref(cfg.image_tag),
+        command=["python", *step.render_argv(placeholder_values(cfg))],
+        docker_url=host.url,
+        tls_ca_cert=host.ca_cert if host.tls else None,
+        tls_client_cert=host.client_cert if host.tls else None,
+        tls_client_key=host.client_key if host.tls else None,
+        tls_verify=host.tls,
+        mount_tmp_dir=False,  # the default bind-mounts a temp dir of the Airflow host: absent remotely
+        mounts=mounts if is_producer else [],
+        network_mode=cfg.docker_network,
+        environment={**(KAFKA_ENV if is_producer else SPARK_JOB_ENV), "PIPELINE_TZ": cfg.pipeline_tz},
+        auto_remove="success",
+        force_pull=False,
+        doc_md=step.doc,
+        retries=step.retries,
+        **task_args,
+    )
+
+
+def step_task(step: Step, cfg: DagConfig, **task_args) -> BaseOperator:
+    return docker_task(step, cfg, **task_args) if cfg.runner == "docker" else local_task(step, cfg, **task_args)
+

@@ -1,0 +1,125 @@
+"""The one declarative list of the pipeline's daily steps.
+
+Both runners are built from `STEPS`: the docker runner starts `image:IMAGE_TAG` on the step's host
+through that host's remote Docker API with `python <argv>` as the command; the local runner runs
+`.venv/bin/python <argv>` as a subprocess of the Airflow worker. This module is pure (no Airflow
+import) so other layers' static checks can import it from any environment.
+
+`argv` may contain these placeholders, filled in per run:
+  {date}            the processed pipeline date, YYYY-MM-DD
+  {data_dir}        the producer input root (DATA_DIR locally, the read-only mount in a container)
+  {speed}           the run's TIME_SCALE (the producers replay at the same compression as the timeline)
+  {stream_seconds}  seconds the streaming job still has until the 16:00 point of the run's timeline
+                    plus a drain margin (see orchestration.timeline)
+"""
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+
+HOSTS = ("webserver0", "webserver1", "spark")
+PRODUCER_IMAGE = "tripclick-pipeline/producer"
+SPARK_JOB_IMAGE = "tripclick-pipeline/spark-job"
+IMAGES = (PRODUCER_IMAGE, SPARK_JOB_IMAGE)
+PLACEHOLDERS = frozenset({"date", "data_dir", "speed", "stream_seconds"})
+
+# The seed's day, as clock times in PIPELINE_TZ. The run starts at DAY_START.
+DAY_START = "15:00"
+PRODUCERS_END = "16:00"
+BATCH_AT = "17:00"
+GOLD_AT = "18:00"
+
+
+@dataclass(frozen=True)
+class Step:
+    task_id: str
+    host: str  # one of HOSTS: whose Docker API runs the container in docker mode
+    image: str  # one of IMAGES, without tag
+    argv: tuple[str, ...]  # the command after `python`, with {placeholders}
+    starts_at: str = DAY_START  # the step never starts before this clock time of the run's timeline
+    after: tuple[str, ...] = ()  # task ids that must have succeeded first
+    retries: int = 2
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        if self.host not in HOSTS:
+            raise ValueError(f"{self.task_id}: host {self.host!r} is not one of {HOSTS}")
+        if self.image not in IMAGES:
+            raise ValueError(f"{self.task_id}: image {self.image!r} is not one of {IMAGES}")
+        unknown = self.placeholders() - PLACEHOLDERS
+        if unknown:
+            raise ValueError(f"{self.task_id}: unknown placeholders {sorted(unknown)} in argv")
+
+    def placeholders(self) -> set[str]:
+        return {name for arg in self.argv for _, name, _, _ in string.Formatter().parse(arg) if name}
+
+    @property
+    def module(self) -> str:
+        """The Python module the step runs (`-m <module>`)."""
+        return self.argv[self.argv.index("-m") + 1]
+
+    def image_ref(self, tag: str) -> str:
+        return f"{self.image}:{tag}"
+
+    def render_argv(self, values: dict[str, str]) -> list[str]:
+        """argv with every placeholder replaced; a missing value is an error, never an empty string."""
+        missing = self.placeholders() - values.keys()
+        if missing:
+            raise KeyError(f"{self.task_id}: no value for placeholders {sorted(missing)}")
+        return [arg.format(**values) for arg in self.argv]
+
+
+def _producer(server: str, host: str) -> Step:
+    return Step(
+        task_id=f"producer_{server}",
+        host=host,
+        image=PRODUCER_IMAGE,
+        argv=("-m", "ingestion.producer", "--file", f"{{data_dir}}/{server}/date={{date}}/events.json",
+              "--server", server, "--mode", "realtime", "--speed", "{speed}"),
+        doc=f"15:00-16:00: replays {server}'s click log of the processed date into Kafka at its event_ts "
+            "pacing (compressed by TIME_SCALE). A retry replays the whole file; Silver/Gold stay exact "
+            "because the processing jobs deduplicate on dedup_key.",
+    )
+
+
+def _spark_job(job: str, *extra: str, **fields) -> Step:
+    return Step(task_id=job, host="spark", image=SPARK_JOB_IMAGE,
+                argv=("-m", f"processing.spark.jobs.{job}", "--date", "{date}", *extra), **fields)
+
+
+PRODUCERS = ("producer_server0", "producer_server1")
+
+STEPS: tuple[Step, ...] = (
+    _producer("server0", "webserver0"),
+    _producer("server1", "webserver1"),
+    _spark_job(
+        "streaming_to_silver", "--max-runtime", "{stream_seconds}",
+        retries=1,
+        doc="15:00-16:00: Structured Streaming Kafka -> Silver; stops by itself at the 16:00 point of the "
+            "run's timeline plus a drain margin (a retry resumes from its checkpoint).",
+    ),
+    _spark_job(
+        "batch_to_bronze", starts_at=BATCH_AT, after=(*PRODUCERS, "streaming_to_silver"),
+        doc="17:00: the processed date's messages from Kafka -> Bronze (raw value + Kafka metadata).",
+    ),
+    _spark_job(
+        "etl_to_gold", starts_at=GOLD_AT, after=("batch_to_bronze",),
+        doc="18:00: Silver -> the five Gold marts (Parquet) for the processed date.",
+    ),
+    _spark_job(
+        "load_to_postgres", after=("etl_to_gold",),
+        doc="Gold marts of the processed date -> PostgreSQL schema gold (replaces the date's rows).",
+    ),
+    _spark_job(
+        "reconcile", after=("load_to_postgres",), retries=0,
+        doc="Counts Kafka/Bronze/Silver/Gold/PostgreSQL for the date; fails on any mismatch (a retry "
+            "cannot fix a mismatch, so none is configured).",
+    ),
+)
+
+STEPS_BY_ID = {step.task_id: step for step in STEPS}
+
+
+def waits() -> tuple[str, ...]:
+    """The clock times after DAY_START some step waits for, in timeline order (one sensor each)."""
+    return tuple(sorted({step.starts_at for step in STEPS if step.starts_at != DAY_START}))

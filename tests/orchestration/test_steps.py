@@ -1,0 +1,117 @@
+"""The declarative step list, the run clock and the parse-time configuration (pure, no Airflow)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from infrastructure.settings import ConfigError
+from orchestration import timeline
+from orchestration.config import dag_config
+from orchestration.steps import PRODUCER_IMAGE, SPARK_JOB_IMAGE, STEPS, STEPS_BY_ID, Step, waits
+
+pytestmark = pytest.mark.unit
+KST = timezone(timedelta(hours=9))
+
+
+def test_step_list_is_the_seeds_day_in_order():
+    assert [s.task_id for s in STEPS] == [
+        "producer_server0", "producer_server1", "streaming_to_silver",
+        "batch_to_bronze", "etl_to_gold", "load_to_postgres", "reconcile"]
+    assert {s.task_id: s.starts_at for s in STEPS if s.starts_at != "15:00"} == {
+        "batch_to_bronze": "17:00", "etl_to_gold": "18:00"}
+    assert waits() == ("17:00", "18:00")
+    seen: set[str] = set()
+    for step in STEPS:  # every dependency names an earlier step: the list is already a topological order
+        assert set(step.after) <= seen, step.task_id
+        seen.add(step.task_id)
+
+
+def test_hosts_and_images():
+    assert {s.task_id: (s.host, s.image) for s in STEPS if s.image == PRODUCER_IMAGE} == {
+        "producer_server0": ("webserver0", PRODUCER_IMAGE), "producer_server1": ("webserver1", PRODUCER_IMAGE)}
+    spark = [s for s in STEPS if s.image == SPARK_JOB_IMAGE]
+    assert len(spark) == 5 and {s.host for s in spark} == {"spark"}
+    assert STEPS_BY_ID["etl_to_gold"].image_ref("0.1.0") == "tripclick-pipeline/spark-job:0.1.0"
+
+
+def test_commands_follow_the_cli_contract():
+    values = {"date": "2026-01-01", "data_dir": "/data", "speed": "60", "stream_seconds": "120"}
+    assert STEPS_BY_ID["producer_server1"].render_argv(values) == [
+        "-m", "ingestion.producer", "--file", "/data/server1/date=2026-01-01/events.json",
+        "--server", "server1", "--mode", "realtime", "--speed", "60"]
+    assert STEPS_BY_ID["streaming_to_silver"].render_argv(values) == [
+        "-m", "processing.spark.jobs.streaming_to_silver", "--date", "2026-01-01", "--max-runtime", "120"]
+    for job in ("batch_to_bronze", "etl_to_gold", "load_to_postgres", "reconcile"):
+        assert STEPS_BY_ID[job].render_argv(values) == ["-m", f"processing.spark.jobs.{job}", "--date", "2026-01-01"]
+        assert STEPS_BY_ID[job].module == f"processing.spark.jobs.{job}"
+
+
+def test_missing_or_unknown_placeholders_are_errors():
+    with pytest.raises(KeyError, match="stream_seconds"):
+        STEPS_BY_ID["streaming_to_silver"].render_argv({"date": "2026-01-01"})
+    with pytest.raises(ValueError, match="unknown placeholders"):
+        Step("x", "spark", SPARK_JOB_IMAGE, ("-m", "m", "--when", "{tomorrow}"))
+    with pytest.raises(ValueError, match="host"):
+        Step("x", "laptop", SPARK_JOB_IMAGE, ("-m", "m"))
+
+
+def test_the_daily_trigger_processes_its_own_day():
+    # The 15:00 KST trigger of 2026-03-10 is 06:00 UTC; a naive UTC reading would still say 03-10, so also
+    # check a logical date whose UTC day differs from its KST day.
+    assert timeline.processed_date(datetime(2026, 3, 10, 15, tzinfo=KST), "Asia/Seoul") == "2026-03-10"
+    assert timeline.processed_date(datetime(2026, 3, 10, 20, tzinfo=timezone.utc), "Asia/Seoul") == "2026-03-11"
+    assert timeline.processed_date(datetime(2026, 3, 10, 20, tzinfo=timezone.utc), "UTC") == "2026-03-10"
+
+
+def test_a_manual_date_overrides_and_is_validated():
+    now = datetime(2026, 11, 26, 9, tzinfo=timezone.utc)
+    assert timeline.processed_date(now, "Asia/Seoul", "2026-01-01") == "2026-01-01"
+    for bad in ("2026-1-1", "2026-02-30", "yesterday"):
+        with pytest.raises(ValueError):
+            timeline.processed_date(now, "Asia/Seoul", bad)
+
+
+def test_timeline_points_scale_with_time_scale():
+    anchor = datetime(2026, 3, 10, 15, tzinfo=KST)
+    assert timeline.timeline_point(anchor, "17:00", 1) == datetime(2026, 3, 10, 17, tzinfo=KST)
+    assert timeline.timeline_point(anchor, "18:00", 1) == datetime(2026, 3, 10, 18, tzinfo=KST)
+    assert timeline.timeline_point(anchor, "18:00", 60) == anchor + timedelta(minutes=3)
+    with pytest.raises(ValueError):
+        timeline.clock_offset("14:00")
+
+
+def test_streaming_window_runs_to_the_producers_end_plus_drain():
+    anchor = datetime(2026, 3, 10, 15, tzinfo=KST)
+    drain = timeline.STREAM_DRAIN_SECONDS
+    assert timeline.stream_seconds(anchor, anchor, 1) == 3600 + drain
+    assert timeline.stream_seconds(anchor, anchor + timedelta(seconds=10), 60) == 50 + drain
+    assert timeline.stream_seconds(anchor, anchor + timedelta(hours=2), 1) == drain  # a late retry drains
+
+
+def test_retry_delay_is_five_timeline_minutes_with_a_floor():
+    assert timeline.retry_delay(1) == timedelta(minutes=5)
+    assert timeline.retry_delay(30) == timedelta(seconds=10)
+    assert timeline.retry_delay(600) == timedelta(seconds=timeline.MIN_RETRY_DELAY_SECONDS)
+
+
+def test_config_defaults_are_local_with_tls_docker_hosts():
+    cfg = dag_config({})
+    assert (cfg.runner, cfg.pipeline_tz, cfg.time_scale, cfg.image_tag) == ("local", "Asia/Seoul", 1.0, "0.1.0")
+    spark = cfg.docker_host("spark")
+    assert (spark.url, spark.tls) == ("tcp://spark:2376", True)
+    assert spark.client_key == "/opt/airflow/docker-certs/spark/key.pem"
+
+
+def test_config_refuses_inconsistent_or_bad_values():
+    with pytest.raises(ConfigError, match="PIPELINE_RUNNER"):
+        dag_config({"PIPELINE_RUNNER": "kubernetes"})
+    with pytest.raises(ConfigError, match="plaintext port"):
+        dag_config({"DOCKER_URL_SPARK": "tcp://spark:2375"})
+    with pytest.raises(ConfigError, match="TLS port"):
+        dag_config({"DOCKER_TLS": "0"})
+    with pytest.raises(ConfigError, match="TIME_SCALE"):
+        dag_config({"TIME_SCALE": "0"})
+    plaintext = {"DOCKER_TLS": "0", **{f"DOCKER_URL_{h}": f"tcp://{h.lower()}:2375"
+                                       for h in ("WEBSERVER0", "WEBSERVER1", "SPARK")}}
+    assert not dag_config(plaintext).docker_host("webserver0").tls
