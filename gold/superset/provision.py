@@ -1,0 +1,260 @@
+"""Provision Superset from the committed assets, and run it on 127.0.0.1:SUPERSET_PORT.
+
+    .venv/bin/python -m gold.superset.provision up      # `make superset`: idempotent
+    .venv/bin/python -m gold.superset.provision down    # `make superset-down`
+    .venv/bin/python -m gold.superset.provision export  # write the live dashboard back into assets/
+
+`up` upgrades the metadata DB, creates (or re-passwords) the admin, runs `superset init`, starts
+gunicorn unless it already answers /health, imports every YAML asset under gold/superset/assets/
+(the `tripclick_gold` database as the read-only role, its password injected here from settings)
+and restores each chart's saved query context, which Superset's importer drops on purpose.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+from gold.superset.api import SupersetClient, SupersetError
+from infrastructure.settings import REPO_ROOT, Settings, load
+
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"
+CONFIG_FILE = Path(__file__).resolve().parent / "superset_config.py"
+SUPERSET_BIN = REPO_ROOT / ".venvs" / "superset" / "bin"
+DATABASE_FILE = "databases/tripclick_gold.yaml"
+DASHBOARD_SLUG = "tripclick-clinical-search"
+MASKED_PASSWORD = "XXXXXXXXXX"  # what Superset writes in exports instead of a password
+HEALTH_TIMEOUT_SEC = 180
+
+
+def log(message: str) -> None:
+    print(f"[superset] {message}", flush=True)
+
+
+def home(settings: Settings) -> Path:
+    return settings.run_dir / "superset"
+
+
+def pid_file(settings: Settings) -> Path:
+    return home(settings) / "gunicorn.pid"
+
+
+def base_url(settings: Settings) -> str:
+    return f"http://127.0.0.1:{settings.superset_port}"
+
+
+def superset_env() -> dict[str, str]:
+    return {**os.environ, "FLASK_APP": "superset", "SUPERSET_CONFIG_PATH": str(CONFIG_FILE),
+            "PYTHONUNBUFFERED": "1"}
+
+
+def run_superset(args: list[str], stdin: str | None = None) -> str:
+    """Run one `superset` CLI command; raise with its output when it fails. Returns stdout+stderr."""
+    started = time.monotonic()
+    result = subprocess.run([str(SUPERSET_BIN / "superset"), *args], input=stdin, capture_output=True,
+                            text=True, env=superset_env(), cwd=REPO_ROOT)
+    output = result.stdout + result.stderr
+    if result.returncode != 0:
+        raise SupersetError(f"`superset {' '.join(args)}` exited {result.returncode}:\n{output[-3000:]}")
+    log(f"superset {args[0]}{' ' + args[1] if args[0] == 'fab' else ''} ok ({time.monotonic() - started:.1f}s)")
+    return output
+
+
+def ensure_admin(settings: Settings) -> None:
+    """Create the admin, or reset its password to the configured one (the password goes via stdin)."""
+    user, password = settings.superset_admin_user, settings.superset_admin_password
+    typed = f"{password}\n{password}\n"
+    output = run_superset(["fab", "create-admin", "--username", user, "--firstname", "TripClick",
+                           "--lastname", "Admin", "--email", f"{user}@localhost"], stdin=typed)
+    if "already exists" in output:
+        run_superset(["fab", "reset-password", "--username", user], stdin=typed)
+
+
+def running_pid(settings: Settings) -> int | None:
+    """PID of our gunicorn master from the PID file, if that process is alive and is gunicorn."""
+    try:
+        pid = int(pid_file(settings).read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if b"gunicorn" in cmdline else None
+
+
+def healthy(settings: Settings) -> bool:
+    try:
+        return requests.get(f"{base_url(settings)}/health", timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def start_server(settings: Settings) -> int:
+    """Start gunicorn detached (own process group, PID file) unless it is already running."""
+    pid = running_pid(settings)
+    if pid:
+        log(f"gunicorn already running (pid {pid})")
+        return pid
+    log_file = home(settings) / "gunicorn.log"
+    argv = [str(SUPERSET_BIN / "gunicorn"), "--bind", f"127.0.0.1:{settings.superset_port}",
+            "--workers", "2", "--worker-class", "gthread", "--threads", "4", "--timeout", "120",
+            "--limit-request-line", "0", "--limit-request-field_size", "0", "superset.app:create_app()"]
+    with open(log_file, "ab") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=superset_env(), cwd=REPO_ROOT, start_new_session=True)
+    pid_file(settings).write_text(str(proc.pid))
+    log(f"gunicorn started (pid {proc.pid}, log {log_file})")
+    return proc.pid
+
+
+def wait_healthy(settings: Settings, pid: int) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < HEALTH_TIMEOUT_SEC:
+        if healthy(settings):
+            return time.monotonic() - started
+        if not running_pid(settings):
+            break
+        time.sleep(1)
+    tail = (home(settings) / "gunicorn.log").read_text(errors="replace")[-3000:]
+    raise SupersetError(f"Superset (pid {pid}) did not answer {base_url(settings)}/health; log tail:\n{tail}")
+
+
+def stop_server(settings: Settings, timeout: float = 30.0) -> int | None:
+    """SIGTERM our gunicorn's process group, SIGKILL it after `timeout`; returns the PID stopped."""
+    pid = running_pid(settings)
+    pid_file(settings).unlink(missing_ok=True)
+    if pid is None:
+        return None
+    os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if Path(f"/proc/{pid}").exists():
+        os.killpg(pid, signal.SIGKILL)
+    return pid
+
+
+def database_uri(settings: Settings) -> str:
+    """The Gold database as the read-only role, password masked (it travels separately)."""
+    return (f"postgresql+psycopg2://{settings.postgres_ro_user}:{MASKED_PASSWORD}@"
+            f"{settings.postgres_host}:{settings.postgres_port}/{settings.postgres_db}")
+
+
+def read_assets() -> dict[str, Any]:
+    """Every committed YAML asset, keyed by its path under assets/."""
+    assets = {path.relative_to(ASSETS_DIR).as_posix(): yaml.safe_load(path.read_text(encoding="utf-8"))
+              for path in sorted(ASSETS_DIR.rglob("*.yaml"))}
+    if DATABASE_FILE not in assets or "metadata.yaml" not in assets:
+        raise SupersetError(f"{ASSETS_DIR} must hold metadata.yaml and {DATABASE_FILE}")
+    return assets
+
+
+def build_bundle(settings: Settings, assets: dict[str, Any]) -> bytes:
+    """ZIP of the assets with the database URI taken from settings (never a password)."""
+    database = {**assets[DATABASE_FILE], "sqlalchemy_uri": database_uri(settings)}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for name, content in {**assets, DATABASE_FILE: database}.items():
+            bundle.writestr(f"tripclick_assets/{name}", yaml.safe_dump(content, sort_keys=False))
+    return buffer.getvalue()
+
+
+def restore_query_contexts(client: SupersetClient, assets: dict[str, Any]) -> int:
+    """Put each chart's committed query context back, pointed at its imported dataset."""
+    committed = {c["slice_name"]: c for name, c in assets.items() if name.startswith("charts/")}
+    restored = 0
+    for chart in client.dashboard_charts(DASHBOARD_SLUG):
+        asset = committed.get(chart["slice_name"])
+        if not asset or not asset.get("query_context"):
+            continue
+        dataset_id = int(str(chart["form_data"]["datasource"]).split("__")[0])
+        context = json.loads(asset["query_context"])
+        context["datasource"] = {"id": dataset_id, "type": "table"}
+        context["form_data"] = {**asset["params"], "datasource": f"{dataset_id}__table",
+                                "slice_id": chart["id"]}
+        client.put(f"/api/v1/chart/{chart['id']}", {"query_context": json.dumps(context)})
+        restored += 1
+    return restored
+
+
+def client_for(settings: Settings) -> SupersetClient:
+    return SupersetClient(base_url(settings), settings.superset_admin_user, settings.superset_admin_password)
+
+
+def up(settings: Settings) -> dict[str, int]:
+    started = time.monotonic()
+    home(settings).mkdir(parents=True, exist_ok=True)
+    assets = read_assets()
+    run_superset(["db", "upgrade"])
+    ensure_admin(settings)
+    run_superset(["init"])
+    pid = start_server(settings)
+    log(f"/health ok after {wait_healthy(settings, pid):.1f}s")
+    client = client_for(settings)
+    before = client.counts()
+    client.import_assets(build_bundle(settings, assets), {DATABASE_FILE: settings.postgres_ro_password})
+    restored = restore_query_contexts(client, assets)
+    after = client.counts()
+    log(f"imported {len(assets) - 1} asset files; query contexts restored for {restored} charts")
+    summary = " ".join(f"{kind}={after[kind]}(+{after[kind] - before[kind]})" for kind in after)
+    log(f"ready in {time.monotonic() - started:.0f}s: {summary}; "
+        f"dashboard {base_url(settings)}/superset/dashboard/{DASHBOARD_SLUG}/")
+    return after
+
+
+def export(settings: Settings) -> int:
+    """Replace assets/ with the live dashboard's export (passwords come masked from Superset)."""
+    client = client_for(settings)
+    dashboard_id = client.get(f"/api/v1/dashboard/{DASHBOARD_SLUG}")["result"]["id"]
+    archive = zipfile.ZipFile(io.BytesIO(client.get_bytes("/api/v1/dashboard/export/", q=f"!({dashboard_id})")))
+    exported = {}
+    for member in archive.namelist():
+        name = member.split("/", 1)[1]
+        content = yaml.safe_load(archive.read(member))
+        if name.startswith("charts/"):  # file names without instance-specific ids
+            name = "charts/" + "".join(ch if ch.isalnum() else "_" for ch in content["slice_name"]) + ".yaml"
+        if name == "metadata.yaml":
+            content["type"] = "assets"  # the bundle is imported through /api/v1/assets/import/
+        exported[name] = content
+    if DATABASE_FILE not in exported:
+        raise SupersetError(f"export has no {DATABASE_FILE}: {sorted(exported)}")
+    shutil.rmtree(ASSETS_DIR)
+    for name, content in exported.items():
+        path = ASSETS_DIR / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(content, sort_keys=False, allow_unicode=True, width=110), encoding="utf-8")
+    log(f"exported {len(exported)} files into {ASSETS_DIR}")
+    return len(exported)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gold.superset.provision", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=("up", "down", "export"))
+    args = parser.parse_args(argv)
+    settings = load()
+    try:
+        if args.command == "up":
+            up(settings)
+        elif args.command == "down":
+            pid = stop_server(settings)
+            log(f"stopped gunicorn (pid {pid})" if pid else "not running")
+        else:
+            export(settings)
+    except (SupersetError, requests.RequestException) as exc:
+        log(f"ERROR: {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
