@@ -67,6 +67,7 @@ DEFAULTS = {
     "DOCKER_CERT_DIR": "/opt/airflow/docker-certs",
     "DOCKER_NETWORK": "tripclick",
     "PRODUCER_DATA_DIR": "/srv/tripclick/data",
+    "UNUSED_SETTINGS": "",
     **LOCAL_ONLY_DEFAULTS,
 }
 
@@ -104,11 +105,18 @@ def resolve(environ: dict[str, str] | None = None) -> dict[str, str]:
     merged = {**DEFAULTS, **read_env_file(env_file), **environ}
     if merged["DEPLOY_MODE"] != "local":
         given = {**read_env_file(env_file), **environ}
-        missing = sorted(name for name in LOCAL_ONLY_DEFAULTS if not given.get(name))
+        # An image names the secrets its processes never read (least privilege): those stay empty,
+        # never the local default, so a misuse fails authentication instead of passing silently.
+        unused = set(merged["UNUSED_SETTINGS"].replace(",", " ").split())
+        not_secrets = sorted(unused - LOCAL_ONLY_DEFAULTS.keys())
+        if not_secrets:
+            raise ConfigError(f"UNUSED_SETTINGS may only name secrets, not: {', '.join(not_secrets)}")
+        missing = sorted(name for name in LOCAL_ONLY_DEFAULTS if not given.get(name) and name not in unused)
         if missing:
             raise ConfigError(
                 f"DEPLOY_MODE={merged['DEPLOY_MODE']} needs explicit values for: {', '.join(missing)}"
             )
+        merged.update({name: "" for name in unused if not given.get(name)})
     return merged
 
 
