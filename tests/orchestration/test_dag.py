@@ -1,0 +1,157 @@
+"""The DAG as Airflow loads it, in both runner modes, without a database or a Docker engine.
+
+Airflow lives in its own environment, so each case runs `orchestration.describe` there and asserts on
+its JSON (tasks, dependencies, schedule, rendered commands and sensor targets, Docker parameters).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from datetime import datetime, timedelta
+
+import pytest
+
+from infrastructure.settings import DEFAULTS, LOCAL_ONLY_DEFAULTS, REPO_ROOT
+
+pytestmark = pytest.mark.unit
+AIRFLOW_PYTHON = REPO_ROOT / ".venvs" / "airflow" / "bin" / "python"
+STEP_IDS = {"producer_server0", "producer_server1", "streaming_to_silver", "batch_to_bronze",
+            "etl_to_gold", "load_to_postgres", "reconcile"}
+EXPECTED_UPSTREAM = {
+    "producer_server0": [], "producer_server1": [], "streaming_to_silver": [],
+    "wait_until_1700": ["producer_server0", "producer_server1", "streaming_to_silver"],
+    "batch_to_bronze": ["wait_until_1700"],
+    "wait_until_1800": ["batch_to_bronze"],
+    "etl_to_gold": ["wait_until_1800"],
+    "load_to_postgres": ["etl_to_gold"],
+    "reconcile": ["load_to_postgres"],
+    "end": ["reconcile"],
+}
+
+
+def describe(tmp_path, env: dict[str, str], *args: str) -> dict:
+    clean = {k: v for k, v in os.environ.items() if k not in DEFAULTS and not k.startswith("AIRFLOW")}
+    home = tmp_path / "airflow_home"
+    home.mkdir(exist_ok=True)
+    run = subprocess.run(
+        [str(AIRFLOW_PYTHON), "-m", "orchestration.describe", *args],
+        env={**clean, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False", **env},
+        capture_output=True, text=True, timeout=180, cwd=REPO_ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    facts = json.loads(run.stdout.strip().splitlines()[-1])
+    assert facts["import_errors"] == {}
+    return facts
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory):
+    return tmp_path_factory.mktemp("describe")
+
+
+@pytest.fixture(scope="module")
+def docker_scheduled(scratch):
+    """The scheduled production run of 2026-03-10 (logical date = its 15:00 KST trigger)."""
+    return describe(scratch, {"PIPELINE_RUNNER": "docker", "IMAGE_TAG": "9.9.9"},
+                    "--logical-date", "2026-03-10T15:00:00+09:00")
+
+
+@pytest.fixture(scope="module")
+def local_manual(scratch):
+    """A demo run: triggered on 2026-11-26 for date 2026-01-01 at TIME_SCALE 60, started 10 s later."""
+    return describe(scratch, {"PIPELINE_RUNNER": "local"}, "--logical-date", "2026-11-26T10:00:00+00:00",
+                    "--start", "2026-11-26T10:00:10+00:00", "--date", "2026-01-01", "--time-scale", "60")
+
+
+@pytest.mark.parametrize("facts_name", ["docker_scheduled", "local_manual"])
+def test_structure_is_the_same_in_both_modes(facts_name, request):
+    facts = request.getfixturevalue(facts_name)
+    tasks = facts["tasks"]
+    assert {t: f["upstream"] for t, f in tasks.items()} == EXPECTED_UPSTREAM
+    dag = facts["dag"]
+    assert (dag["dag_id"], dag["max_active_runs"], dag["catchup"], dag["timezone"]) == (
+        "tripclick_daily_pipeline", 1, False, "Asia/Seoul")
+    assert {"tripclick", "daily"} <= set(dag["tags"]) and dag["has_doc"]
+    assert dag["params"] == {"date": None, "time_scale": 1.0}
+    for task_id in STEP_IDS:
+        assert tasks[task_id]["has_doc"], task_id
+    assert {t: tasks[t]["retries"] for t in STEP_IDS} == {
+        "producer_server0": 2, "producer_server1": 2, "streaming_to_silver": 1, "batch_to_bronze": 2,
+        "etl_to_gold": 2, "load_to_postgres": 2, "reconcile": 0}
+    # Waiting is deferred (no worker slot held): the async sensor hands the wait to the triggerer.
+    assert {tasks[t]["operator"] for t in ("wait_until_1700", "wait_until_1800")} == {"DateTimeSensorAsync"}
+
+
+def test_docker_schedule_is_daily_1500_seoul_and_processes_its_own_day(scratch, docker_scheduled):
+    dag = docker_scheduled["dag"]
+    assert (dag["timetable"], dag["cron"], dag["timetable_timezone"]) == (
+        "CronTriggerTimetable", "0 15 * * *", "Asia/Seoul")
+    # From midnight KST of 03-10 the next trigger is 15:00 KST that day, and its logical date is that moment.
+    earlier = describe(scratch, {"PIPELINE_RUNNER": "docker"}, "--logical-date", "2026-03-10T00:00:00+09:00")
+    assert earlier["next_scheduled_logical_date"] == "2026-03-10T06:00:00+00:00"
+    tasks = docker_scheduled["tasks"]
+    assert "/data/server0/date=2026-03-10/events.json" in tasks["producer_server0"]["command"]
+    for job in ("streaming_to_silver", "batch_to_bronze", "etl_to_gold", "load_to_postgres", "reconcile"):
+        command = tasks[job]["command"]
+        assert command[command.index("--date") + 1] == "2026-03-10", job
+    # At TIME_SCALE 1 the sensors wait for the real 17:00 and 18:00 KST of that day.
+    assert tasks["wait_until_1700"]["target_time"] == "2026-03-10T17:00:00+09:00"
+    assert tasks["wait_until_1800"]["target_time"] == "2026-03-10T18:00:00+09:00"
+    # Rendered long after that day's 16:00, the streaming window is only the drain margin.
+    assert tasks["streaming_to_silver"]["command"][-2:] == ["--max-runtime", "60"]
+
+
+def test_docker_operator_parameters_per_host(docker_scheduled):
+    tasks = docker_scheduled["tasks"]
+    hosts = {"producer_server0": "webserver0", "producer_server1": "webserver1", "batch_to_bronze": "spark"}
+    for task_id, host in hosts.items():
+        t = tasks[task_id]
+        assert t["docker_url"] == f"tcp://{host}:2376"
+        assert (t["tls_ca_cert"], t["tls_client_cert"], t["tls_client_key"], t["tls_verify"]) == (
+            f"/opt/airflow/docker-certs/{host}/ca.pem", f"/opt/airflow/docker-certs/{host}/cert.pem",
+            f"/opt/airflow/docker-certs/{host}/key.pem", True)
+        assert t["mount_tmp_dir"] is False and t["network_mode"] == "tripclick" and t["auto_remove"] == "success"
+    assert tasks["producer_server0"]["image"] == "tripclick-pipeline/producer:9.9.9"
+    assert tasks["producer_server0"]["mounts"] == [
+        {"source": "/srv/tripclick/data", "target": "/data", "type": "bind", "read_only": True}]
+    assert tasks["producer_server0"]["command"][:3] == ["python", "-m", "ingestion.producer"]
+    spark = tasks["load_to_postgres"]
+    assert spark["image"] == "tripclick-pipeline/spark-job:9.9.9" and spark["mounts"] == []
+    assert spark["command"][:3] == ["python", "-m", "processing.spark.jobs.load_to_postgres"]
+    assert spark["environment"]["SPARK_MASTER"] == "spark://spark-master:7077"
+    assert spark["environment"]["POSTGRES_PASSWORD"] == "{{ conn.tripclick_postgres.password }}"
+    assert spark["environment"]["AWS_SECRET_ACCESS_KEY"] == "{{ conn.tripclick_s3.password }}"
+
+
+def test_no_secret_value_is_in_the_dag(docker_scheduled, local_manual):
+    for facts in (docker_scheduled, local_manual):
+        serialized = facts["serialized"]
+        for name in ("POSTGRES_PASSWORD", "POSTGRES_RO_PASSWORD", "AWS_SECRET_ACCESS_KEY", "AIRFLOW_DB_PASSWORD"):
+            assert LOCAL_ONLY_DEFAULTS[name] not in serialized, name
+        for task in facts["tasks"].values():
+            for key, value in task.get("environment", {}).items():
+                if any(word in key for word in ("PASSWORD", "SECRET", "ACCESS_KEY")):
+                    assert value.startswith("{{ conn."), key
+
+
+def test_plaintext_docker_is_an_explicit_opt_in(scratch):
+    urls = {f"DOCKER_URL_{h}": f"tcp://{h.lower()}:2375" for h in ("WEBSERVER0", "WEBSERVER1", "SPARK")}
+    facts = describe(scratch, {"PIPELINE_RUNNER": "docker", "DOCKER_TLS": "0", **urls},
+                     "--logical-date", "2026-03-10T15:00:00+09:00")
+    t = facts["tasks"]["streaming_to_silver"]
+    assert (t["docker_url"], t["tls_ca_cert"], t["tls_client_cert"], t["tls_verify"]) == (
+        "tcp://spark:2375", None, None, False)
+
+
+def test_local_manual_run_processes_the_requested_date_on_a_compressed_clock(local_manual):
+    dag, tasks = local_manual["dag"], local_manual["tasks"]
+    assert dag["timetable"] == "NullTimetable"  # local mode: only explicit triggers, never "today"
+    assert {tasks[t]["operator"] for t in STEP_IDS} == {"LocalStepOperator"}
+    data_dir = REPO_ROOT / "ingestion" / "data"
+    assert tasks["producer_server1"]["argv"] == [
+        "-m", "ingestion.producer", "--file", f"{data_dir}/server1/date=2026-01-01/events.json",
+        "--server", "server1", "--mode", "realtime", "--speed", "60"]
+    assert tasks["reconcile"]["argv"] == ["-m", "processing.spark.jobs.reconcile", "--date", "2026-01-01"]
+    start = datetime.fromisoformat("2026-11-26T10:00:10+00:00")
+    assert datetime.fromisoformat(tasks["wait_until_1700"]["target_time"]) == start + timedelta(minutes=2)
+    assert datetime.fromisoformat(tasks["wait_until_1800"]["target_time"]) == start + timedelta(minutes=3)
