@@ -58,6 +58,7 @@ def build_session(settings: Settings, app_name: str, extra_conf: dict[str, str] 
         "spark.sql.shuffle.partitions": SHUFFLE_PARTITIONS,
         "spark.sql.adaptive.enabled": "true",
         "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
         "spark.sql.parquet.compression.codec": "zstd",
         "spark.sql.streaming.stopGracefullyOnShutdown": "true",
         **(extra_conf or {}),

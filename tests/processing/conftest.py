@@ -39,3 +39,44 @@ def utc(*parts: int) -> datetime:
 
 def encode(record: dict) -> bytes:
     return orjson.dumps(record)
+
+
+def new_topic(settings, prefix: str) -> str:
+    """A fresh topic with the production layout (3 partitions, RF 3), unique per call."""
+    import uuid
+
+    from messaging.topics import TopicSpec, admin_client, ensure_topic
+
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    ensure_topic(admin_client(settings), TopicSpec(name))
+    return name
+
+
+def delete_topic(settings, topic: str) -> None:
+    from messaging.topics import admin_client
+
+    for future in admin_client(settings).delete_topics([topic]).values():
+        future.result()
+
+
+def produce(settings, topic: str, values: list[bytes]) -> None:
+    """Send values in order with an idempotent producer, keyed by position; raise on any failure."""
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": settings.kafka_brokers, "enable.idempotence": True,
+                         "linger.ms": 20})
+    failures = []
+
+    def delivered(err, _msg):
+        if err is not None:
+            failures.append(err)
+
+    for i, value in enumerate(values):
+        while True:
+            try:
+                producer.produce(topic, value=value, key=str(i % 97).encode(), on_delivery=delivered)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+    assert producer.flush(60) == 0 and not failures, failures[:3]

@@ -1,0 +1,79 @@
+"""18:00 ETL of one date: exact Silver, exact quarantine, then the five Gold marts.
+
+1. Silver of D = the streaming Silver rows of D UNION the valid Bronze rows of D, exactly deduplicated by
+   dedup_key (lowest Kafka coordinates win) -> replaces silver/event_date=D. Bronze holds every message
+   of D, so events the stream dropped as later than its watermark, or never saw, are recovered here.
+2. Quarantine of D = the invalid Bronze rows of D with their reason -> replaces quarantine/event_date=D.
+3. Each mart is computed from the Silver partition just written -> replaces gold/<mart>/event_date=D.
+"""
+from __future__ import annotations
+
+import sys
+
+from pyspark.sql import functions as F
+
+from processing import cli, lake, lake_io, transforms
+from processing.spark.session import build_session
+
+JOB = "etl_to_gold"
+
+
+def stream_rows_of(spark, root: str, day):
+    """Rows the streaming job committed for D (read through its _spark_metadata log), or None."""
+    path = lake.silver_stream(root)
+    if not lake_io.path_exists(spark, path):
+        return None
+    return spark.read.parquet(path).where(F.col("event_date") == F.lit(day)).select(*transforms.SILVER_COLUMNS)
+
+
+def build_silver(spark, settings, day) -> dict[str, int]:
+    root = settings.lake_root
+    bronze = lake_io.read_partition(spark, lake.partition(root, "bronze", day))
+    if bronze is None:
+        raise RuntimeError(f"no Bronze partition for {day} under {root}/bronze: run batch_to_bronze first")
+    parsed = transforms.parse_events(bronze.withColumn("event_date", F.lit(day))).cache()
+    candidates = transforms.valid_events(parsed)
+    stream = stream_rows_of(spark, root, day)
+    counts = {"bronze_rows": bronze.count(), "stream_rows": 0}
+    if stream is not None:
+        counts["stream_rows"] = stream.count()
+        candidates = candidates.unionByName(stream)
+    lake_io.replace_partition(transforms.exact_dedup(candidates), lake.partition(root, "silver", day), files=2)
+    lake_io.replace_partition(transforms.quarantined(parsed), lake.partition(root, "quarantine", day), files=1)
+    parsed.unpersist()
+    counts["silver_rows"] = spark.read.parquet(lake.partition(root, "silver", day)).count()
+    counts["quarantined"] = spark.read.parquet(lake.partition(root, "quarantine", day)).count()
+    return counts
+
+
+def build_marts(spark, settings, day) -> dict[str, int]:
+    root = settings.lake_root
+    silver = spark.read.parquet(lake.partition(root, "silver", day)).cache()
+    counts = {}
+    for mart, build in transforms.MART_BUILDERS.items():
+        target = lake.gold_partition(root, mart, day)
+        lake_io.replace_partition(build(silver, day), target, files=1)
+        counts[mart] = spark.read.parquet(target).count()
+    silver.unpersist()
+    return counts
+
+
+def body(settings, args) -> int:
+    spark = build_session(settings, JOB)
+    cli.log(JOB, f"input {settings.lake_root}/{{bronze,silver/_stream}} date={args.date}")
+    silver = build_silver(spark, settings, args.date)
+    cli.log(JOB, "silver " + " ".join(f"{k}={v}" for k, v in silver.items()))
+    marts = build_marts(spark, settings, args.date)
+    cli.log(JOB, "gold " + " ".join(f"{k}={v}" for k, v in marts.items()))
+    cli.log(JOB, f"summary date={args.date} silver_rows={silver['silver_rows']} "
+                 f"quarantined={silver['quarantined']} gold_rows={sum(marts.values())}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = cli.parser(JOB, __doc__.splitlines()[0]).parse_args(argv)
+    return cli.run(JOB, lambda settings: body(settings, args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
