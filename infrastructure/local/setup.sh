@@ -50,7 +50,11 @@ setup_jars() {
   if [ -f .cache/jars/.pom.sha256 ] && [ "$(cat .cache/jars/.pom.sha256)" = "$want" ]; then return; fi
   log "resolving JVM artifacts with Maven into .cache/jars (repository $MAVEN_REPO_LOCAL)"
   rm -rf .cache/jars
-  mvn -q -B -Dstyle.color=never -f infrastructure/jars/pom.xml -Dmaven.repo.local="$MAVEN_REPO_LOCAL" package
+  mkdir -p .cache
+  if ! mvn -B -Dstyle.color=never -f infrastructure/jars/pom.xml -Dmaven.repo.local="$MAVEN_REPO_LOCAL" package \
+      > .cache/maven.log 2>&1; then
+    tail -30 .cache/maven.log; log "ERROR: Maven could not resolve the jars (full log: .cache/maven.log)"; exit 1
+  fi
   echo "$want" > .cache/jars/.pom.sha256
 }
 
