@@ -1,0 +1,118 @@
+"""The producer's validation (contract.validate) and Spark's read schema (contract.spark_schema) agree."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from pyspark.sql import types as T
+
+from messaging import contract
+
+pytestmark = pytest.mark.unit
+
+SPARK_TYPE_OF_KIND = {
+    "string": T.StringType(),
+    "long": T.LongType(),
+    "string_list": T.ArrayType(T.StringType()),
+    "iso_timestamp": T.StringType(),
+    "iso_date": T.StringType(),
+}
+# One value of every JSON type; those a column's Spark type cannot hold must be refused.
+OTHER_JSON_TYPES = ("text", 12, 1.5, True, ["a"], {"a": 1})
+
+
+def valid_event() -> dict:
+    event_ts = "2026-01-01T06:00:00.177Z"
+    return {
+        "DateCreated": "/Date(1420113600000)/", "SessionId": "k2fzq355xy0ab1cd2ef3gh45", "DocumentId": 4811207,
+        "Url": "http://example.org/guideline.pdf", "Title": "Tissue morcellation", "DOI": "",
+        "ClinicalAreas": ",Oncology,Surgery", "Keywords": "laparoscopic gynecology", "Documents": [],
+        "event_ts": event_ts, "event_date": "2026-01-01",
+        "dedup_key": contract.dedup_key("k2fzq355xy0ab1cd2ef3gh45", 4811207, event_ts), "source_server": "server0",
+    }
+
+
+def test_spark_schema_has_every_contract_field_in_order_with_its_kind():
+    schema = contract.spark_schema()
+    assert tuple(schema.fieldNames()) == contract.FIELD_NAMES
+    for field, spark_field in zip(contract.FIELDS, schema.fields):
+        assert spark_field.dataType == SPARK_TYPE_OF_KIND[field.kind], field.name
+        assert spark_field.nullable  # nulls reach the quarantine as reasons, never a parse failure
+
+
+def test_a_valid_event_passes_and_each_missing_required_field_is_named():
+    event = valid_event()
+    assert contract.validate(event) is None
+    for field in contract.FIELDS:
+        without = {k: v for k, v in event.items() if k != field.name}
+        assert contract.validate(without) == (f"missing_field:{field.name}" if field.required else None)
+
+
+@pytest.mark.parametrize("field", contract.FIELDS, ids=lambda f: f.name)
+def test_validate_accepts_exactly_the_json_types_spark_reads_into_the_column(field):
+    """A JSON value whose type Spark's column cannot hold (it would read null) is refused by validate()."""
+    event = valid_event()
+    for value in OTHER_JSON_TYPES:
+        spark_holds_it = {
+            T.StringType(): isinstance(value, str),
+            T.LongType(): isinstance(value, int) and not isinstance(value, bool),
+            T.ArrayType(T.StringType()): isinstance(value, list),
+        }[SPARK_TYPE_OF_KIND[field.kind]]
+        if not spark_holds_it:
+            assert contract.validate({**event, field.name: value}) == f"wrong_type:{field.name}", value
+
+
+def test_spark_parses_a_valid_event_into_exactly_the_values_the_producer_validated():
+    """Real from_json with the contract schema: nothing is lost or renamed between the two sides."""
+    from pyspark.sql import SparkSession, functions as F
+
+    spark = (SparkSession.builder.master("local[1]").appName("ingestion-contract-test")
+             .config("spark.ui.enabled", "false").config("spark.driver.memory", "512m")
+             .config("spark.sql.shuffle.partitions", "1").getOrCreate())
+    try:
+        event = {**valid_event(), "Documents": ["4811208", "4811209"]}
+        wrong = {**valid_event(), "DocumentId": "4811207x", "Documents": "not-a-list"}
+        assert contract.validate(event) is None
+        assert contract.validate(wrong) == "wrong_type:DocumentId"
+        frame = spark.createDataFrame([(json.dumps(event),), (json.dumps(wrong),)], ["value"])
+        rows = frame.select(F.from_json("value", contract.spark_schema()).alias("e")).select("e.*").collect()
+        assert rows[0].asDict() == event
+        assert rows[1]["DocumentId"] is None and rows[1]["Documents"] is None
+    finally:
+        spark.stop()
+
+
+@pytest.mark.parametrize("value, ok", [
+    ("2026-01-01T06:00:00.177Z", True), ("2026-01-01T06:00:00.1Z", True), ("2026-01-01T06:00:00.123456Z", True),
+    ("2026-01-01T06:00:00Z", False), ("2026-1-1T06:00:00.177Z", False), ("2026-02-30T06:00:00.177Z", False),
+    ("2026-01-01 06:00:00.177", False), (1767247200177, False),
+])
+def test_event_ts_spelling(value, ok):
+    assert (contract.validate({**valid_event(), "event_ts": value}) is None) is ok
+
+
+def test_dotnet_dates_and_event_ts_round_trip():
+    assert contract.parse_dotnet_date("/Date(1420113600000)/").isoformat() == "2015-01-01T12:00:00+00:00"
+    assert contract.parse_dotnet_date("/Date(1420113600000+0100)/").isoformat() == "2015-01-01T12:00:00+00:00"
+    for bad in ("/Date(abc)/", "1420113600000", "/Date(99999999999999999)/", None):
+        with pytest.raises(ValueError):
+            contract.parse_dotnet_date(bad)
+        assert contract.validate({**valid_event(), "DateCreated": bad}) in (
+            "bad_date:DateCreated", "missing_field:DateCreated", "wrong_type:DateCreated")
+    moment = contract.parse_event_ts("2026-01-01T06:59:59.999Z")
+    assert contract.format_event_ts(moment) == "2026-01-01T06:59:59.999Z"
+
+
+def test_dedup_key_is_the_seed_recipe():
+    import xxhash
+
+    assert contract.dedup_key("s", 7, "2026-01-01T06:00:00.000Z") == xxhash.xxh64_hexdigest(
+        b"s|7|2026-01-01T06:00:00.000Z")
+    assert len(contract.dedup_key("s", 7, "t")) == 16
+
+
+def test_prepared_fields_are_the_contract_minus_what_the_producer_adds():
+    prepared = {k: v for k, v in valid_event().items() if k not in ("dedup_key", "source_server")}
+    assert contract.validate(prepared, contract.PREPARED_FIELDS) is None
+    assert contract.validate(prepared) == "missing_field:dedup_key"
+    assert contract.validate({**valid_event(), "source_server": "server9"}) == "bad_value:source_server"
