@@ -180,7 +180,7 @@ def malformed_line(kind: int, valid: bytes) -> bytes:
         lambda: orjson.dumps({**record, "DateCreated": "2026-01-01 10:00:00"}),
         lambda: orjson.dumps({**record, "DocumentId": "not-a-number"}),
         lambda: orjson.dumps({k: v for k, v in record.items() if k != "DocumentId"}),
-        lambda: b"[1, 2, 3]",
+        lambda: orjson.dumps([record["SessionId"], record["DocumentId"]]),  # JSON, but not an object
     )
     return variants[kind % len(variants)]()
 

@@ -247,8 +247,9 @@ def raw_files(raw: Path) -> tuple[list[Path], list[str]]:
     return files, [path.name for path in skipped]
 
 
-def report(stats: PrepareStats, elapsed_s: float, rejects_path: Path, out=sys.stdout) -> None:
+def report(stats: PrepareStats, elapsed_s: float, rejects_path: Path, out=None) -> None:
     """Per-file counts, then a one-line JSON summary as the last line."""
+    out = out or sys.stdout
     for (server, day), count in sorted(stats.written.items()):
         print(f"prepare: wrote {server} date={day} records={count}", file=out)
     for name in stats.skipped_files:
