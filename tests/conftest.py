@@ -11,3 +11,11 @@ from infrastructure.settings import Settings
 def platform() -> Settings:
     """The shared local platform (Kafka x3, PostgreSQL, S3 API), started if it is not healthy."""
     return ensure_up()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test is either `unit` or `integration`, so `make test-fast` can never skip one by accident."""
+    unmarked = [item.nodeid for item in items
+                if not ({"unit", "integration"} & {m.name for m in item.iter_markers()})]
+    if unmarked:
+        raise pytest.UsageError("tests without a unit/integration marker:\n  " + "\n  ".join(unmarked))
