@@ -28,3 +28,27 @@ test: setup ## the whole suite against real services (what CI runs)
 
 test-fast: setup ## unit tests only (no services)
 	@$(PY) -m pytest -m unit
+
+# --- ingestion ---
+.PHONY: prepare generate produce bench-ingestion
+INGEST_SERVER = $(or $(SERVER),$(firstword $(filter server0 server1,$(subst /, ,$(FILE)))))
+
+prepare: ## raw TripClick day files -> per-server replay files: RAW=<folder> [OUT=<folder>] [SOURCE_START/END=, TARGET_START/END=]
+	@test -n "$(RAW)" || { echo "usage: make prepare RAW=<folder of YYYY-MM-DD.json> [OUT=<folder>]"; exit 2; }
+	@$(PY) -m ingestion.prepare --raw "$(RAW)" $(if $(OUT),--out "$(OUT)") \
+		$(if $(SOURCE_START),--source-start $(SOURCE_START)) $(if $(SOURCE_END),--source-end $(SOURCE_END)) \
+		$(if $(TARGET_START),--target-start $(TARGET_START)) $(if $(TARGET_END),--target-end $(TARGET_END))
+
+generate: ## synthetic logs, ready to produce (PREPARED=0: raw files): [DAYS= START= EVENTS_PER_DAY= SEED= OUT= DUPLICATES= MALFORMED=]
+	@$(PY) -m ingestion.generate $(if $(filter 0,$(PREPARED)),,--prepared) $(if $(OUT),--out "$(OUT)") \
+		$(if $(DAYS),--days $(DAYS)) $(if $(START),--start $(START)) \
+		$(if $(EVENTS_PER_DAY),--events-per-day $(EVENTS_PER_DAY)) $(if $(SEED),--seed $(SEED)) \
+		$(if $(DUPLICATES),--duplicates $(DUPLICATES)) $(if $(MALFORMED),--malformed $(MALFORMED))
+
+produce: ## send one day file to Kafka: FILE=<.../serverN/date=D/events.json> [MODE=realtime|batch] [SPEED=N] [SERVER=serverN]
+	@test -n "$(FILE)" -a -n "$(INGEST_SERVER)" || { echo "usage: make produce FILE=<.../server0/date=D/events.json> [MODE=batch] [SPEED=60]"; exit 2; }
+	@$(PY) -m ingestion.producer --file "$(FILE)" --server $(INGEST_SERVER) --mode $(or $(MODE),realtime) \
+		$(if $(SPEED),--speed $(SPEED))
+
+bench-ingestion: ## producer throughput vs Kafka's ProducerPerformance (1M events) and realtime lateness
+	@$(PY) -m ingestion.bench
