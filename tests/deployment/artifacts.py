@@ -1,0 +1,124 @@
+"""The deployment artifacts under test and small readers for them (no Docker engine needed).
+
+One compose file is one host of the deployment (infrastructure/infrastructure.md); the DAG's step hosts
+map onto them through COMPOSE_OF_STEP_HOST.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from infrastructure.settings import REPO_ROOT, read_env_file
+
+ENV_EXAMPLE = REPO_ROOT / ".env.example"
+COMPOSE_FILES = {  # compose file -> the host it deploys
+    "messaging/kafka-compose.yaml": "kafka",
+    "processing/spark-compose.yaml": "spark",
+    "gold/docker-compose.yaml": "gold",
+    "ingestion/docker-compose.yaml": "webserver",
+    "orchestration/docker-compose.yaml": "airflow",
+}
+DOCKERFILES = ("ingestion/Dockerfile", "processing/Dockerfile", "gold/Dockerfile", "orchestration/Dockerfile")
+# orchestration.steps.HOSTS -> the compose file deployed on that host.
+COMPOSE_OF_STEP_HOST = {
+    "webserver0": "ingestion/docker-compose.yaml",
+    "webserver1": "ingestion/docker-compose.yaml",
+    "spark": "processing/spark-compose.yaml",
+}
+DOCKER_DAEMON_JSON = REPO_ROOT / "infrastructure" / "deploy" / "docker-daemon.json"
+# Hosts whose Docker daemon is exposed to the Airflow host (its port adds to the compose ports there).
+DOCKER_API_HOSTS = ("webserver", "spark")
+_VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def compose_config(path: str, env_file: Path = ENV_EXAMPLE) -> subprocess.CompletedProcess:
+    """`docker-compose -f FILE --env-file ENV config` from the repository root (all profiles shown)."""
+    return subprocess.run(["docker-compose", "-f", path, "--env-file", str(env_file), "config"],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+
+
+def resolved_compose(path: str) -> dict:
+    result = compose_config(path)
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def compose_variables(path: str) -> set[str]:
+    """Every ${VAR...} interpolated in a compose file ($$ escapes are the container's own)."""
+    return set(_VARIABLE.findall((REPO_ROOT / path).read_text(encoding="utf-8")))
+
+
+def documented_variables() -> dict[str, bool]:
+    """NAME -> whether its block in .env.example (consecutive non-blank lines) has a comment."""
+    documented: dict[str, bool] = {}
+    block_has_comment = False
+    for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
+        stripped = line.strip()
+        if not stripped:
+            block_has_comment = False
+        elif stripped.startswith("#"):
+            block_has_comment = True
+        else:
+            documented[stripped.partition("=")[0]] = block_has_comment
+    return documented
+
+
+def env_example() -> dict[str, str]:
+    return read_env_file(ENV_EXAMPLE)
+
+
+def dockerfile_instructions(path: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    instructions, pending = [], ""
+    for line in (REPO_ROOT / path).read_text(encoding="utf-8").splitlines():
+        if not pending and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        pending += line.rstrip("\\").strip() + " " if line.rstrip().endswith("\\") else line.strip()
+        if not line.rstrip().endswith("\\"):
+            keyword, _, arguments = pending.partition(" ")
+            instructions.append((keyword.upper(), arguments.strip()))
+            pending = ""
+    return instructions
+
+
+def dockerfile_env(path: str) -> dict[str, str]:
+    """The ENV of the final stage (KEY=VALUE form; $PATH-style references kept verbatim)."""
+    env: dict[str, str] = {}
+    for keyword, arguments in dockerfile_instructions(path):
+        if keyword == "FROM":
+            env = {}
+        elif keyword == "ENV":
+            for pair in shlex.split(arguments):
+                key, _, value = pair.partition("=")
+                env[key] = value
+    return env
+
+
+def dockerfile_copied_paths(path: str) -> set[str]:
+    """Sources of the final stage's plain COPY instructions (build-context paths)."""
+    copied: set[str] = set()
+    for keyword, arguments in dockerfile_instructions(path):
+        if keyword == "FROM":
+            copied = set()
+        elif keyword == "COPY" and not arguments.startswith("--from"):
+            copied.update(arguments.split()[:-1])
+    return copied
+
+
+def python_modules_in(command: list[str]) -> list[str]:
+    """Modules run with `python -m X` anywhere in a command (also inside `bash -c "..."`)."""
+    words = shlex.split(" ".join(command).replace("&&", " "))
+    return [words[i + 1] for i, word in enumerate(words[:-1]) if word == "-m" and i > 0
+            and words[i - 1].endswith("python")]
+
+
+def module_file(module: str) -> Path | None:
+    base = REPO_ROOT.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__main__.py"):
+        if candidate.is_file():
+            return candidate
+    return None

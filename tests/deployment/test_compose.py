@@ -1,0 +1,163 @@
+"""Compose files, checked statically with Debian's docker-compose 1.29.2 (no engine): schema,
+interpolation, per-host port collisions, image pinning, and agreement with the DAG's docker runner.
+
+Marked integration: they need the docker-compose tool that `make test` installs (setup.sh compose).
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infrastructure.settings import ConfigError, load
+from orchestration import steps
+from tests.deployment.artifacts import (
+    COMPOSE_FILES, COMPOSE_OF_STEP_HOST, DOCKER_API_HOSTS, DOCKER_DAEMON_JSON, compose_config,
+    compose_variables, documented_variables, dockerfile_copied_paths, dockerfile_env, env_example,
+    module_file, python_modules_in, resolved_compose,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def resolved() -> dict[str, dict]:
+    return {path: resolved_compose(path) for path in COMPOSE_FILES}
+
+
+def _images_built_here(resolved: dict[str, dict]) -> dict[str, str]:
+    """image name (without tag) -> Dockerfile, for every service that builds from this repository."""
+    return {service["image"].rpartition(":")[0]: service["build"]["dockerfile"]
+            for config in resolved.values() for service in config["services"].values() if "build" in service}
+
+
+@pytest.mark.parametrize("path", sorted(COMPOSE_FILES))
+def test_compose_file_passes_docker_compose_config(path):
+    result = compose_config(path)
+    assert result.returncode == 0, result.stderr
+    assert "version" not in result.stderr.lower() or "warning" not in result.stderr.lower(), result.stderr
+
+
+def test_a_missing_required_secret_stops_compose(tmp_path):
+    env = {k: v for k, v in env_example().items() if k != "POSTGRES_SUPERUSER_PASSWORD"}
+    env_file = tmp_path / "partial.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    result = compose_config("gold/docker-compose.yaml", env_file)
+    assert result.returncode != 0
+    assert "POSTGRES_SUPERUSER_PASSWORD" in result.stderr
+
+
+@pytest.mark.parametrize("path", sorted(COMPOSE_FILES))
+def test_every_compose_variable_is_documented_in_env_example(path):
+    documented = documented_variables()
+    used = compose_variables(path)
+    assert used, f"{path} interpolates nothing"
+    assert used <= documented.keys(), f"not in .env.example: {sorted(used - documented.keys())}"
+    assert all(documented[name] for name in used), [n for n in used if not documented[n]]
+
+
+@pytest.mark.parametrize("path", sorted(COMPOSE_FILES))
+def test_no_two_services_on_one_host_bind_the_same_port(path, resolved):
+    daemon = json.loads(DOCKER_DAEMON_JSON.read_text())
+    taken = {}
+    if COMPOSE_FILES[path] in DOCKER_API_HOSTS:
+        for address in daemon["hosts"]:
+            if address.startswith("tcp://"):
+                taken[int(address.rpartition(":")[2])] = "dockerd"
+    for name, service in resolved[path]["services"].items():
+        for port in service.get("ports", []):
+            published = int(port["published"])
+            assert published not in taken, f"{path}: {name} and {taken[published]} both bind {published}"
+            taken[published] = name
+
+
+@pytest.mark.parametrize("path", sorted(COMPOSE_FILES))
+def test_services_pin_images_restart_and_limit_memory(path, resolved):
+    for name, service in resolved[path]["services"].items():
+        image, _, tag = service["image"].rpartition(":")
+        assert image and tag and tag != "latest", f"{path}: {name} image {service['image']!r} is not pinned"
+        assert service.get("restart") in ("unless-stopped", "no"), f"{path}: {name} has no restart policy"
+        assert service.get("mem_limit"), f"{path}: {name} has no memory limit"
+        long_running = service["restart"] == "unless-stopped"
+        assert not long_running or "healthcheck" in service, f"{path}: {name} has no healthcheck"
+        for dependency, condition in service.get("depends_on", {}).items():
+            assert condition["condition"] in ("service_healthy", "service_completed_successfully"), \
+                f"{path}: {name} -> {dependency} is not health-gated"
+
+
+def test_every_image_the_dag_runs_is_built_by_a_compose_file_on_its_host(resolved):
+    built = _images_built_here(resolved)
+    tag = env_example()["IMAGE_TAG"]
+    for step in steps.STEPS:
+        host_compose = resolved[COMPOSE_OF_STEP_HOST[step.host]]
+        host_images = {service["image"] for service in host_compose["services"].values()}
+        assert step.image_ref(tag) in host_images, f"{step.task_id}: {step.image_ref(tag)} not on {step.host}"
+        assert step.image in built, f"{step.task_id}: no Dockerfile builds {step.image}"
+
+
+def test_every_module_the_dag_runs_is_inside_its_image(resolved):
+    built = _images_built_here(resolved)
+    for step in steps.STEPS:
+        dockerfile = built[step.image]
+        assert module_file(step.module), f"{step.task_id}: module {step.module} does not exist"
+        top_package = step.module.split(".")[0]
+        assert top_package in dockerfile_copied_paths(dockerfile), f"{dockerfile} does not copy {top_package}/"
+        assert "/.venv" in dockerfile_env(dockerfile)["PATH"].split(":")[0] + "/", \
+            f"{dockerfile}: `python` on PATH must be the locked environment"
+
+
+def test_every_python_module_a_compose_service_runs_exists_in_its_image(resolved):
+    built = _images_built_here(resolved)
+    for path, config in resolved.items():
+        for name, service in config["services"].items():
+            dockerfile = built.get(service["image"].rpartition(":")[0])
+            for module in python_modules_in(service.get("command") or []):
+                assert module_file(module), f"{path}: {name} runs missing module {module}"
+                assert dockerfile, f"{path}: {name} runs Python in an image this repository does not build"
+                assert module.split(".")[0] in dockerfile_copied_paths(dockerfile), (path, name, module)
+
+
+def test_step_hosts_provide_the_dag_network_and_data_mount(resolved):
+    network = env_example()["DOCKER_NETWORK"]
+    for host, path in COMPOSE_OF_STEP_HOST.items():
+        names = {spec.get("name") for spec in resolved[path].get("networks", {}).values()}
+        assert network in names, f"{path} ({host}) does not provide network {network}"
+    producer = resolved["ingestion/docker-compose.yaml"]["services"]["producer"]
+    assert f"{env_example()['PRODUCER_DATA_DIR']}:/data:ro" in producer["volumes"]
+    assert dockerfile_env("ingestion/Dockerfile")["DATA_DIR"] == "/data"
+
+
+def test_containers_that_load_settings_get_every_secret_they_need(resolved):
+    """Image ENV + the compose environment must satisfy infrastructure.settings in docker mode."""
+    built = _images_built_here(resolved)
+    checked = 0
+    for path, config in resolved.items():
+        for name, service in config["services"].items():
+            dockerfile = built.get(service["image"].rpartition(":")[0])
+            if not dockerfile or not python_modules_in(service.get("command") or []):
+                continue
+            environ = {**dockerfile_env(dockerfile), **{k: str(v) for k, v in service["environment"].items()},
+                       "ENV_FILE": "/nonexistent"}
+            try:
+                load(environ)
+            except ConfigError as exc:
+                pytest.fail(f"{path}: {name}: {exc}")
+            checked += 1
+    assert checked >= 3  # topic init, superset init, airflow init
+
+
+def test_kafka_cluster_is_kraft_with_separate_controllers_and_durable_defaults(resolved):
+    services = resolved["messaging/kafka-compose.yaml"]["services"]
+    brokers = {n: s for n, s in services.items() if s["environment"].get("KAFKA_PROCESS_ROLES") == "broker"}
+    controllers = {n: s for n, s in services.items() if s["environment"].get("KAFKA_PROCESS_ROLES") == "controller"}
+    assert len(brokers) == 3 and len(controllers) == 3
+    assert not any("ZOOKEEPER" in key for s in services.values() for key in s.get("environment", {}))
+    host = env_example()["KAFKA_HOST"]
+    assert sorted(s["environment"]["KAFKA_ADVERTISED_LISTENERS"].split(",")[1] for s in brokers.values()) == \
+        [f"EXTERNAL://{host}:{port}" for port in (9092, 9093, 9094)]
+    for broker in brokers.values():
+        env = broker["environment"]
+        assert (env["KAFKA_DEFAULT_REPLICATION_FACTOR"], env["KAFKA_MIN_INSYNC_REPLICAS"]) == (3, 2)
+        assert env["KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE"] == "false"
+    init = services["kafka-topics-init"]
+    assert init["command"] == ["python", "-m", "messaging.topics", "create"]
