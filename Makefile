@@ -52,3 +52,18 @@ produce: ## send one day file to Kafka: FILE=<.../serverN/date=D/events.json> [M
 
 bench-ingestion: ## producer throughput vs Kafka's ProducerPerformance (1M events) and realtime lateness
 	@$(PY) -m ingestion.bench
+
+# --- gold ---
+.PHONY: superset superset-down superset-export sample-marts
+
+superset: ## provision Superset from gold/superset/assets and serve it on 127.0.0.1:8088 (idempotent)
+	@$(PY) -m gold.superset.provision up
+
+superset-down: ## stop the Superset server `make superset` started
+	@$(PY) -m gold.superset.provision down
+
+superset-export: ## write the live dashboard (charts, datasets, database; password masked) back into gold/superset/assets
+	@$(PY) -m gold.superset.provision export
+
+sample-marts: ## SAMPLE rows for the five marts (not TripClick data): [START=2025-01-06] [DAYS=5] [DELETE=1]
+	@$(PY) -m gold.sample_marts $(if $(START),--start $(START)) $(if $(DAYS),--days $(DAYS)) $(if $(DELETE),--delete)

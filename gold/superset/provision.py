@@ -4,10 +4,11 @@
     .venv/bin/python -m gold.superset.provision down    # `make superset-down`
     .venv/bin/python -m gold.superset.provision export  # write the live dashboard back into assets/
 
-`up` upgrades the metadata DB, creates (or re-passwords) the admin, runs `superset init`, starts
-gunicorn unless it already answers /health, imports every YAML asset under gold/superset/assets/
-(the `tripclick_gold` database as the read-only role, its password injected here from settings)
-and restores each chart's saved query context, which Superset's importer drops on purpose.
+`up` upgrades the metadata DB, runs `superset init`, starts gunicorn unless it is already running,
+waits for /health, creates the admin (or resets its password) when its login fails, imports every
+YAML asset under gold/superset/assets/ (the `tripclick_gold` database as the read-only role, its
+password injected here from settings) and restores each chart's saved query context, which
+Superset's importer drops on purpose.
 """
 from __future__ import annotations
 
@@ -191,16 +192,24 @@ def client_for(settings: Settings) -> SupersetClient:
     return SupersetClient(base_url(settings), settings.superset_admin_user, settings.superset_admin_password)
 
 
+def admin_client(settings: Settings) -> SupersetClient:
+    """Log in as the admin; create it (or reset its password) first when the login is refused."""
+    try:
+        return client_for(settings)
+    except SupersetError:
+        ensure_admin(settings)
+        return client_for(settings)
+
+
 def up(settings: Settings) -> dict[str, int]:
     started = time.monotonic()
     home(settings).mkdir(parents=True, exist_ok=True)
     assets = read_assets()
     run_superset(["db", "upgrade"])
-    ensure_admin(settings)
     run_superset(["init"])
     pid = start_server(settings)
     log(f"/health ok after {wait_healthy(settings, pid):.1f}s")
-    client = client_for(settings)
+    client = admin_client(settings)
     before = client.counts()
     client.import_assets(build_bundle(settings, assets), {DATABASE_FILE: settings.postgres_ro_password})
     restored = restore_query_contexts(client, assets)
