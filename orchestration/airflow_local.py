@@ -1,0 +1,245 @@
+"""Local Airflow: scheduler (LocalExecutor) + triggerer + webserver as background processes.
+
+    .venv/bin/python -m orchestration.airflow_local up|down|status
+
+AIRFLOW_HOME is <RUN_DIR>/airflow; metadata lives in the local PostgreSQL database AIRFLOW_DB (created by
+`make up`), which is what lets LocalExecutor run the producers and streaming truly in parallel. The UI
+and the stable REST API listen on 127.0.0.1:AIRFLOW_PORT (basic auth, AIRFLOW_ADMIN_USER/PASSWORD).
+Each process is a session leader with a PID file under <AIRFLOW_HOME>/pids; `down` stops exactly those.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import requests
+
+from infrastructure.settings import REPO_ROOT, Settings, load, resolve
+
+AIRFLOW_BIN = REPO_ROOT / ".venvs" / "airflow" / "bin"
+DAGS_FOLDER = REPO_ROOT / "orchestration" / "dags"
+SERVICES = ("scheduler", "triggerer", "webserver")
+STOP_GRACE_SECONDS = 30
+
+
+def log(message: str) -> None:
+    print(f"[airflow] {message}", flush=True)
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One Airflow installation: its home, port, metadata DB and the settings its tasks see."""
+    home: Path
+    port: int
+    db_url: str  # SQLAlchemy URL (contains the password: never logged)
+    admin_user: str
+    admin_password: str
+    settings_env: dict[str, str] = field(default_factory=dict)  # exported to every Airflow process
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid_dir(self) -> Path:
+        return self.home / "pids"
+
+    def pid_file(self, service: str) -> Path:
+        return self.pid_dir / f"{service}.pid"
+
+    def log_file(self, service: str) -> Path:
+        return self.home / "logs" / f"{service}.out"
+
+
+def db_url(s: Settings, schema: str | None = None) -> str:
+    """The metadata DB URL; `schema` puts every Airflow table in that schema (private test instances)."""
+    url = (f"postgresql+psycopg2://{quote(s.airflow_db_user)}:{quote(s.airflow_db_password, safe='')}"
+           f"@{s.postgres_host}:{s.postgres_port}/{s.airflow_db}")
+    return f"{url}?options=-csearch_path%3D{schema}" if schema else url
+
+
+def local_instance(s: Settings | None = None) -> Instance:
+    """The instance `make airflow` runs: <RUN_DIR>/airflow on AIRFLOW_PORT."""
+    s = s or load()
+    return Instance(home=s.run_dir / "airflow", port=s.airflow_port, db_url=db_url(s),
+                    admin_user=s.airflow_admin_user, admin_password=s.airflow_admin_password,
+                    settings_env=resolve())
+
+
+def _persistent_secret(path: Path, make) -> str:
+    """A per-installation secret kept in a 0600 file so restarts keep decrypting/validating."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(make())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _fernet_key() -> str:
+    import base64
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+def airflow_env(inst: Instance) -> dict[str, str]:
+    env = {**os.environ, **inst.settings_env}
+    env.update({
+        "PATH": f"{AIRFLOW_BIN}:{os.environ.get('PATH', '')}",  # Airflow's children exec `airflow`
+        "AIRFLOW_HOME": str(inst.home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "8",  # LocalExecutor keeps this many worker processes
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__FERNET_KEY": _persistent_secret(inst.home / "fernet.key", _fernet_key),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": inst.db_url,
+        "AIRFLOW__WEBSERVER__WEB_SERVER_HOST": "127.0.0.1",
+        "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(inst.port),
+        "AIRFLOW__WEBSERVER__WORKERS": "2",
+        "AIRFLOW__WEBSERVER__SECRET_KEY": _persistent_secret(inst.home / "webserver.key",
+                                                             lambda: secrets.token_hex(32)),
+        "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session",
+        "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "60",
+        "PIPELINE_RUNNER": "local",
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def _airflow(inst: Instance, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([str(AIRFLOW_BIN / "airflow"), *args], env=airflow_env(inst), capture_output=True,
+                          text=True, timeout=timeout, cwd=REPO_ROOT)
+
+
+def _checked(run: subprocess.CompletedProcess, what: str) -> None:
+    if run.returncode != 0:
+        raise RuntimeError(f"{what} failed (exit {run.returncode}):\n{(run.stdout + run.stderr)[-3000:]}")
+
+
+def running_pid(inst: Instance, service: str) -> int | None:
+    """The PID recorded for `service` if that process is alive and is an Airflow process."""
+    try:
+        pid = int(inst.pid_file(service).read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if b"airflow" in cmdline else None
+
+
+def prepare(inst: Instance) -> None:
+    """Schema migration, admin user, Connections/Variables: all idempotent."""
+    inst.home.mkdir(parents=True, exist_ok=True)
+    (inst.home / "logs").mkdir(exist_ok=True)
+    started = time.monotonic()
+    _checked(_airflow(inst, "db", "migrate"), "airflow db migrate")
+    log(f"metadata database ready ({time.monotonic() - started:.0f}s)")
+    users = _airflow(inst, "users", "list", "-o", "plain")
+    _checked(users, "airflow users list")
+    if inst.admin_user not in users.stdout.split():
+        _checked(_airflow(inst, "users", "create", "--role", "Admin", "--username", inst.admin_user,
+                          "--password", inst.admin_password, "--firstname", "TripClick", "--lastname", "Admin",
+                          "--email", "admin@localhost"), "airflow users create")
+        log(f"admin user {inst.admin_user} created")
+    run = subprocess.run([str(AIRFLOW_BIN / "python"), "-m", "orchestration.provision"], env=airflow_env(inst),
+                         capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+    _checked(run, "provisioning Connections/Variables")
+    log(run.stdout.strip().splitlines()[-1])
+
+
+def start(inst: Instance, service: str) -> None:
+    if running_pid(inst, service):
+        log(f"{service} already running (pid {running_pid(inst, service)})")
+        return
+    inst.pid_dir.mkdir(parents=True, exist_ok=True)
+    with open(inst.log_file(service), "ab") as out:
+        process = subprocess.Popen([str(AIRFLOW_BIN / "airflow"), service], env=airflow_env(inst), cwd=REPO_ROOT,
+                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
+    inst.pid_file(service).write_text(str(process.pid))
+    log(f"{service} started (pid {process.pid}, log {inst.log_file(service)})")
+
+
+def health(inst: Instance) -> dict | None:
+    try:
+        return requests.get(f"{inst.base_url}/health", timeout=5).json()
+    except (requests.RequestException, ValueError):
+        return None
+
+
+def wait_healthy(inst: Instance, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = health(inst) or {}
+        parts = {name: state.get(name, {}).get("status") for name in ("metadatabase", "scheduler", "triggerer")}
+        if all(status == "healthy" for status in parts.values()):
+            return
+        for service in SERVICES:
+            if not running_pid(inst, service):
+                raise RuntimeError(f"{service} exited; see {inst.log_file(service)}")
+        time.sleep(2)
+    raise RuntimeError(f"Airflow not healthy after {timeout:.0f}s: {health(inst)}")
+
+
+def up(inst: Instance) -> None:
+    started = time.monotonic()
+    prepare(inst)
+    for service in SERVICES:
+        start(inst, service)
+    wait_healthy(inst)
+    log(f"up in {time.monotonic() - started:.0f}s: UI {inst.base_url} (user {inst.admin_user})")
+
+
+def down(inst: Instance) -> None:
+    stopped = 0
+    for service in reversed(SERVICES):
+        pid = running_pid(inst, service)
+        if pid:
+            os.killpg(pid, signal.SIGTERM)
+            deadline = time.monotonic() + STOP_GRACE_SECONDS
+            while running_pid(inst, service) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            if running_pid(inst, service):
+                os.killpg(pid, signal.SIGKILL)
+            stopped += 1
+            log(f"{service} stopped (pid {pid})")
+        inst.pid_file(service).unlink(missing_ok=True)
+    log(f"down: {stopped} process(es) stopped")
+
+
+def status(inst: Instance) -> bool:
+    state = health(inst) or {}
+    ok = True
+    for service in SERVICES:
+        pid = running_pid(inst, service)
+        ok &= pid is not None
+        print(f"  {service:<10} {'running pid ' + str(pid) if pid else 'stopped'}")
+    print(f"  health     {state or 'unreachable'}")
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="local Airflow (LocalExecutor on PostgreSQL)")
+    parser.add_argument("command", choices=("up", "down", "status"))
+    args = parser.parse_args(argv)
+    inst = local_instance()
+    try:
+        if args.command == "up":
+            up(inst)
+        elif args.command == "down":
+            down(inst)
+        else:
+            return 0 if status(inst) else 1
+    except RuntimeError as error:
+        log(f"ERROR: {error}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
