@@ -221,20 +221,41 @@ def up(settings: Settings) -> dict[str, int]:
     return after
 
 
+def file_stem(title: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in title)
+
+
+def normalised(name: str, content: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """An exported file without instance-specific ids or ordering, so a round trip leaves no diff."""
+    if name == "metadata.yaml":
+        content["type"] = "assets"  # the bundle is imported through /api/v1/assets/import/
+    elif name.startswith("charts/"):
+        name = f"charts/{file_stem(content['slice_name'])}.yaml"
+        content["params"].pop("datasource", None)
+        if content.get("query_context"):
+            context = json.loads(content["query_context"])
+            context["datasource"] = {"id": 0, "type": "table"}  # set to the real id at import
+            for key in ("datasource", "slice_id"):
+                context.get("form_data", {}).pop(key, None)
+            content["query_context"] = json.dumps(context)
+    elif name.startswith("dashboards/"):
+        name = f"dashboards/{file_stem(content['dashboard_title'])}.yaml"
+        for item in content.get("position", {}).values():
+            if isinstance(item, dict) and item.get("type") == "CHART":
+                item["meta"]["chartId"] = 0  # the importer maps charts by uuid
+    elif name.startswith("datasets/"):
+        content["columns"] = sorted(content.get("columns") or [], key=lambda c: c["column_name"])
+        content["metrics"] = sorted(content.get("metrics") or [], key=lambda m: m["metric_name"])
+    return name, content
+
+
 def export(settings: Settings) -> int:
     """Replace assets/ with the live dashboard's export (passwords come masked from Superset)."""
     client = client_for(settings)
     dashboard_id = client.get(f"/api/v1/dashboard/{DASHBOARD_SLUG}")["result"]["id"]
     archive = zipfile.ZipFile(io.BytesIO(client.get_bytes("/api/v1/dashboard/export/", q=f"!({dashboard_id})")))
-    exported = {}
-    for member in archive.namelist():
-        name = member.split("/", 1)[1]
-        content = yaml.safe_load(archive.read(member))
-        if name.startswith("charts/"):  # file names without instance-specific ids
-            name = "charts/" + "".join(ch if ch.isalnum() else "_" for ch in content["slice_name"]) + ".yaml"
-        if name == "metadata.yaml":
-            content["type"] = "assets"  # the bundle is imported through /api/v1/assets/import/
-        exported[name] = content
+    exported = dict(normalised(member.split("/", 1)[1], yaml.safe_load(archive.read(member)))
+                    for member in archive.namelist())
     if DATABASE_FILE not in exported:
         raise SupersetError(f"export has no {DATABASE_FILE}: {sorted(exported)}")
     shutil.rmtree(ASSETS_DIR)
