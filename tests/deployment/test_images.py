@@ -1,0 +1,89 @@
+"""Dockerfiles: hadolint, pinned bases, the same locks as local mode, and the jars of the same pom."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infrastructure.settings import REPO_ROOT
+from tests.deployment.artifacts import DOCKERFILES, dockerfile_instructions
+
+HADOLINT = Path(sys.executable).parent / "hadolint"
+SETUP_SH = REPO_ROOT / "infrastructure" / "local" / "setup.sh"
+LOCAL_SPARK_JARS = REPO_ROOT / ".cache" / "jars" / "spark"
+_MVN = re.compile(r"\bmvn\b[^\n;&|>]*\bpackage\b")
+
+
+def _mvn_command(text: str) -> list[str]:
+    """The `mvn ... package` words, minus what cannot change the result: the (host-specific) local
+    repository and the log verbosity."""
+    match = _MVN.search(text.replace("\\\n", " "))
+    assert match, "no `mvn ... package` command"
+    return [w for w in match.group(0).split() if w != "-q" and not w.startswith("-Dmaven.repo.local=")]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("path", DOCKERFILES)
+def test_dockerfile_passes_hadolint(path):
+    result = subprocess.run([str(HADOLINT), "--no-color", path], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("path", DOCKERFILES)
+def test_dockerfile_pins_every_base_image_and_runs_unprivileged(path):
+    instructions = dockerfile_instructions(path)
+    stages = set()
+    for keyword, arguments in instructions:
+        if keyword == "FROM":
+            words = arguments.split()
+            image = words[0]
+            if image not in stages:
+                name, _, tag = image.rpartition(":")
+                assert name and tag and tag != "latest" and "$" not in image, f"{path}: unpinned base {image}"
+            if len(words) == 3 and words[1].upper() == "AS":
+                stages.add(words[2])
+    final_user = [arguments for keyword, arguments in instructions if keyword == "USER"][-1]
+    assert final_user.split(":")[0] not in ("0", "root"), f"{path} runs as root"
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("path", DOCKERFILES)
+def test_image_installs_a_committed_lock_with_the_setup_uv_version(path):
+    text = (REPO_ROOT / path).read_text()
+    locks = re.findall(r"uv pip sync [^\n]*?(requirements/\w+\.lock)", text)
+    assert len(locks) == 1 and (REPO_ROOT / locks[0]).is_file(), f"{path}: {locks}"
+    setup_uv = re.search(r"^UV_VERSION=(\S+)", SETUP_SH.read_text(), re.M).group(1)
+    assert re.search(rf"ARG UV_VERSION={re.escape(setup_uv)}\b", text), f"{path}: uv is not {setup_uv}"
+
+
+@pytest.mark.unit
+def test_spark_image_resolves_jars_with_the_setup_maven_command_and_bakes_the_spark_module():
+    text = (REPO_ROOT / "processing" / "Dockerfile").read_text()
+    assert _mvn_command(text) == _mvn_command(SETUP_SH.read_text())
+    assert "COPY infrastructure/jars infrastructure/jars" in text
+    copies = re.findall(r"COPY --from=jars (\S+) (\S+)", text)
+    assert copies == [("/src/.cache/jars/spark", ".cache/jars/spark"), ("/src/.cache/jars/spark", "/opt/spark/jars")]
+    assert not re.search(r"\.jar\b.*https?://|https?://\S+\.jar|--packages", text), "jars fetched outside the pom"
+
+
+@pytest.mark.integration
+def test_the_image_maven_stage_produces_exactly_the_local_jar_list(tmp_path):
+    """Run the Dockerfile's Maven command (offline, against the repository setup filled) on a copy of
+    the pom tree laid out as in the build stage; its spark/ output must equal `make setup`'s."""
+    local = sorted(p.name for p in LOCAL_SPARK_JARS.glob("*.jar"))
+    assert local, "run `make setup` first"
+    shutil.copytree(REPO_ROOT / "infrastructure" / "jars", tmp_path / "infrastructure" / "jars")
+    command = [*_mvn_command((REPO_ROOT / "processing" / "Dockerfile").read_text()), "-o",
+               f"-Dmaven.repo.local={REPO_ROOT / '.cache' / 'm2'}"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    baked = sorted(p.name for p in (tmp_path / ".cache" / "jars" / "spark").glob("*.jar"))
+    assert baked == local
+    for artifact in ("spark-sql-kafka-0-10_2.12-3.4.1", "hadoop-aws-3.3.4", "aws-java-sdk-bundle-1.12.262",
+                     "spark-hadoop-cloud_2.12-3.4.3", "postgresql-42.7.4"):
+        assert f"{artifact}.jar" in baked

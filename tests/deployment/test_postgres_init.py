@@ -1,0 +1,90 @@
+"""gold/postgres/compose-init.sh against a real PostgreSQL 15: a private throwaway cluster in tmp_path
+(own socket directory and free port), never the shared platform's."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from infrastructure.settings import REPO_ROOT
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+WRAPPER = REPO_ROOT / "gold" / "postgres" / "compose-init.sh"
+AS_ROOT = os.geteuid() == 0
+INIT_ENV = {
+    "GOLD_LOADER": "t_loader", "GOLD_LOADER_PASSWORD": "loader-pw", "GOLD_READER": "t_reader",
+    "GOLD_READER_PASSWORD": "reader-pw", "GOLD_DB": "t_gold", "AIRFLOW_USER": "t_airflow",
+    "AIRFLOW_PASSWORD": "airflow-pw", "AIRFLOW_DB": "t_airflow", "SUPERSET_USER": "t_superset",
+    "SUPERSET_PASSWORD": "superset-pw", "SUPERSET_DB": "t_superset",
+}
+
+pytestmark = pytest.mark.integration
+
+
+def _as_postgres(argv: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *argv] if AS_ROOT else argv
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def cluster():
+    """A fresh PostgreSQL 15 cluster (superuser `postgres`, trust over its Unix socket). Its folder is
+    outside pytest's root-only tmp tree, since the server runs as the `postgres` OS user."""
+    assert (PG_BIN / "initdb").exists(), "PostgreSQL 15 is missing: run `make setup`"
+    home = Path(tempfile.mkdtemp(prefix="tripclick-compose-init-"))
+    if AS_ROOT:
+        shutil.chown(home, "postgres")
+    data, port = home / "data", _free_port()
+    subprocess.run(_as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+                                 "--no-locale", "-E", "UTF8"]), check=True, capture_output=True)
+    subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l", str(home / "log"), "-o",
+                                 f"-p {port} -k {home} -c listen_addresses=''", "start"]),
+                   check=True, capture_output=True)
+    env = {**os.environ, "PGHOST": str(home), "PGPORT": str(port), "POSTGRES_USER": "postgres",
+           "TRIPCLICK_INIT_DIR": str(REPO_ROOT / "gold" / "postgres" / "init")}
+    try:
+        yield env
+    finally:
+        subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+                       capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _query(env: dict[str, str], db: str, sql: str) -> str:
+    return subprocess.run(["psql", "-U", "postgres", "-d", db, "-tAc", sql], env=env, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def test_wrapper_applies_the_repository_init_sql_and_is_rerunnable(cluster):
+    for _ in range(2):
+        run = subprocess.run(["bash", str(WRAPPER)], env={**cluster, **INIT_ENV}, capture_output=True, text=True)
+        assert run.returncode == 0, run.stdout + run.stderr
+        files = sorted(p.name for p in (REPO_ROOT / "gold" / "postgres" / "init").glob("*.sql"))
+        assert f"applied {len(files)} init files" in run.stdout
+    assert _query(cluster, "postgres", "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database "
+                  "WHERE datname LIKE 't\\_%'") == "t_airflow,t_gold,t_superset"
+    assert _query(cluster, "postgres", "SELECT pg_get_userbyid(datdba) FROM pg_database "
+                  "WHERE datname = 't_superset'") == "t_superset"
+    assert _query(cluster, "t_gold", "SELECT nspowner::regrole FROM pg_namespace WHERE nspname = 'gold'") == "t_loader"
+    tables = _query(cluster, "t_gold", "SELECT count(*) FROM pg_tables WHERE schemaname = 'gold'")
+    assert int(tables) >= 1
+    assert _query(cluster, "t_gold", "SELECT has_schema_privilege('t_reader', 'gold', 'CREATE')") == "f"
+
+
+def test_wrapper_refuses_to_run_without_a_required_secret(cluster):
+    env = {**cluster, **INIT_ENV}
+    del env["SUPERSET_PASSWORD"]
+    run = subprocess.run(["bash", str(WRAPPER)], env=env, capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "SUPERSET_PASSWORD is required" in run.stderr
+    assert _query(cluster, "postgres", "SELECT count(*) FROM pg_roles WHERE rolname LIKE 't\\_%'") == "0"
