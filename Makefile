@@ -67,3 +67,14 @@ superset-export: ## write the live dashboard (charts, datasets, database; passwo
 
 sample-marts: ## SAMPLE rows for the five marts (not TripClick data): [START=2025-01-06] [DAYS=5] [DELETE=1]
 	@$(PY) -m gold.sample_marts $(if $(START),--start $(START)) $(if $(DAYS),--days $(DAYS)) $(if $(DELETE),--delete)
+
+# --- deployment ---
+.PHONY: deploy-check docker-certs
+
+deploy-check: setup ## static checks of every compose file and Dockerfile (docker-compose config, hadolint, cross-checks)
+	@bash infrastructure/local/setup.sh compose
+	@$(PY) -m pytest -q tests/deployment
+
+docker-certs: ## CA + TLS certificates for the remote Docker APIs: OUT=<dir> HOSTS="webserver0=IP webserver1=IP spark=IP"
+	@test -n "$(OUT)" -a -n "$(HOSTS)" || { echo 'usage: make docker-certs OUT=<dir> HOSTS="webserver0=10.0.1.10 webserver1=10.0.1.11 spark=10.0.2.10"'; exit 2; }
+	@bash infrastructure/deploy/make-docker-certs.sh "$(OUT)" $(HOSTS)
