@@ -67,6 +67,7 @@ DEFAULTS = {
     "DOCKER_CERT_DIR": "/opt/airflow/docker-certs",
     "DOCKER_NETWORK": "tripclick",
     "PRODUCER_DATA_DIR": "/srv/tripclick/data",
+    "PIPELINE_MAX_RETRIES": "",
     "UNUSED_SETTINGS": "",
     **LOCAL_ONLY_DEFAULTS,
 }

@@ -49,6 +49,10 @@ class DagConfig:
     docker_network: str
     producer_data_dir: str  # docker mode: the data folder on the web servers, mounted read-only
     local_data_dir: str  # local mode: DATA_DIR, relative paths taken from the repository root
+    max_retries: int | None  # cap on every step's retries (None: each step's own default)
+
+    def retries(self, step_default: int) -> int:
+        return step_default if self.max_retries is None else min(step_default, self.max_retries)
 
     def docker_host(self, name: str) -> DockerHost:
         return self.docker_hosts[name]
@@ -72,6 +76,15 @@ def _flag(env: dict[str, str], name: str) -> bool:
     return value in ("1", "true")
 
 
+def _optional_count(env: dict[str, str], name: str) -> int | None:
+    raw = env[name].strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise ConfigError(f"{name} must be empty or a whole number >= 0, got {raw!r}")
+    return int(raw)
+
+
 def dag_config(environ: dict[str, str]) -> DagConfig:
     """Parse-time configuration from `environ` (normally os.environ) over the settings defaults."""
     env = {**DEFAULTS, **environ}
@@ -93,4 +106,5 @@ def dag_config(environ: dict[str, str]) -> DagConfig:
         docker_network=env["DOCKER_NETWORK"],
         producer_data_dir=env["PRODUCER_DATA_DIR"],
         local_data_dir=os.path.normpath(REPO_ROOT / env["DATA_DIR"]),  # an absolute DATA_DIR replaces the root
+        max_retries=_optional_count(env, "PIPELINE_MAX_RETRIES"),
     )

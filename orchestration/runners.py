@@ -118,7 +118,7 @@ def placeholder_values(cfg: DagConfig) -> dict[str, str]:
 
 def local_task(step: Step, cfg: DagConfig, **task_args) -> LocalStepOperator:
     return LocalStepOperator(task_id=step.task_id, argv=step.render_argv(placeholder_values(cfg)),
-                             doc_md=step.doc, retries=step.retries, **task_args)
+                             doc_md=step.doc, retries=cfg.retries(step.retries), **task_args)
 
 
 def docker_task(step: Step, cfg: DagConfig, **task_args) -> DockerOperator:
@@ -141,7 +141,7 @@ def docker_task(step: Step, cfg: DagConfig, **task_args) -> DockerOperator:
         auto_remove="success",
         force_pull=False,
         doc_md=step.doc,
-        retries=step.retries,
+        retries=cfg.retries(step.retries),
         **task_args,
     )
 

@@ -75,6 +75,9 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz=TZ),
     catchup=False,
     max_active_runs=1,
+    # A step that has used up its retries dooms the day: stop the others at once (streaming resumes from
+    # its checkpoint after a clear) so the failure is immediate and the run can be cleared and retried.
+    fail_stop=True,
     dagrun_timeout=timedelta(hours=12),
     params={
         "date": Param(None, type=["null", "string"], pattern=r"^\d{4}-\d{2}-\d{2}$",

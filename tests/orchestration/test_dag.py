@@ -69,8 +69,8 @@ def test_structure_is_the_same_in_both_modes(facts_name, request):
     tasks = facts["tasks"]
     assert {t: f["upstream"] for t, f in tasks.items()} == EXPECTED_UPSTREAM
     dag = facts["dag"]
-    assert (dag["dag_id"], dag["max_active_runs"], dag["catchup"], dag["timezone"]) == (
-        "tripclick_daily_pipeline", 1, False, "Asia/Seoul")
+    assert (dag["dag_id"], dag["max_active_runs"], dag["catchup"], dag["fail_stop"], dag["timezone"]) == (
+        "tripclick_daily_pipeline", 1, False, True, "Asia/Seoul")
     assert {"tripclick", "daily"} <= set(dag["tags"]) and dag["has_doc"]
     assert dag["params"] == {"date": None, "time_scale": 1.0}
     for task_id in STEP_IDS:

@@ -103,6 +103,11 @@ def test_config_defaults_are_local_with_tls_docker_hosts():
     assert spark.client_key == "/opt/airflow/docker-certs/spark/key.pem"
 
 
+def test_retries_cap_lowers_but_never_raises_a_steps_retries():
+    assert [dag_config({}).retries(n) for n in (0, 1, 2)] == [0, 1, 2]
+    assert [dag_config({"PIPELINE_MAX_RETRIES": "1"}).retries(n) for n in (0, 1, 2)] == [0, 1, 1]
+
+
 def test_config_refuses_inconsistent_or_bad_values():
     with pytest.raises(ConfigError, match="PIPELINE_RUNNER"):
         dag_config({"PIPELINE_RUNNER": "kubernetes"})
@@ -110,6 +115,8 @@ def test_config_refuses_inconsistent_or_bad_values():
         dag_config({"DOCKER_URL_SPARK": "tcp://spark:2375"})
     with pytest.raises(ConfigError, match="TLS port"):
         dag_config({"DOCKER_TLS": "0"})
+    with pytest.raises(ConfigError, match="PIPELINE_MAX_RETRIES"):
+        dag_config({"PIPELINE_MAX_RETRIES": "-1"})
     with pytest.raises(ConfigError, match="TIME_SCALE"):
         dag_config({"TIME_SCALE": "0"})
     plaintext = {"DOCKER_TLS": "0", **{f"DOCKER_URL_{h}": f"tcp://{h.lower()}:2375"
