@@ -78,3 +78,17 @@ deploy-check: setup ## static checks of every compose file and Dockerfile (docke
 docker-certs: ## CA + TLS certificates for the remote Docker APIs: OUT=<dir> HOSTS="webserver0=IP webserver1=IP spark=IP"
 	@test -n "$(OUT)" -a -n "$(HOSTS)" || { echo 'usage: make docker-certs OUT=<dir> HOSTS="webserver0=10.0.1.10 webserver1=10.0.1.11 spark=10.0.2.10"'; exit 2; }
 	@bash infrastructure/deploy/make-docker-certs.sh "$(OUT)" $(HOSTS)
+
+# --- orchestration ---
+.PHONY: airflow airflow-down airflow-status demo
+airflow: up ## local Airflow (LocalExecutor, metadata in PostgreSQL): scheduler, triggerer, UI on 127.0.0.1:8080
+	@$(PY) -m orchestration.airflow_local up
+
+airflow-down: ## stop exactly the Airflow processes `make airflow` started
+	@$(PY) -m orchestration.airflow_local down
+
+airflow-status: ## Airflow processes and health
+	@$(PY) -m orchestration.airflow_local status
+
+demo: up ## one day end to end under Airflow at TIME_SCALE=60, then Gold summary + reconcile + URLs: [DATE=2026-01-01]
+	@$(PY) -m orchestration.demo --date $(or $(DATE),2026-01-01)

@@ -17,8 +17,9 @@ from types import SimpleNamespace
 
 import pendulum
 
+from orchestration.steps import DAG_ID
+
 DAGS_FOLDER = Path(__file__).resolve().parent / "dags"
-DAG_ID = "tripclick_daily_pipeline"
 
 
 def _render(task, value, context):

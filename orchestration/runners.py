@@ -18,7 +18,7 @@ from docker.types import Mount
 
 from infrastructure.settings import REPO_ROOT
 from orchestration.config import DagConfig
-from orchestration.steps import PRODUCER_IMAGE, Step
+from orchestration.steps import OUTPUT_PREFIX, PRODUCER_IMAGE, Step
 
 PIPELINE_PYTHON = str(REPO_ROOT / ".venv" / "bin" / "python")
 # Local runner only: optional JSON object of environment overrides for every step, read when a task
@@ -26,7 +26,6 @@ PIPELINE_PYTHON = str(REPO_ROOT / ".venv" / "bin" / "python")
 LOCAL_ENV_VARIABLE = "tripclick_local_env"
 CONTAINER_DATA_DIR = "/data"
 SPARK_MASTER_IN_DOCKER = "spark://spark-master:7077"
-OUTPUT_PREFIX = "| "  # marks a step's own output lines in the task log
 _TAIL_LINES = 20
 _KILL_GRACE_SECONDS = 30
 

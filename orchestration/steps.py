@@ -17,6 +17,9 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 
+DAG_ID = "tripclick_daily_pipeline"
+# The local runner prefixes each output line of a step with this in the task log (how readers find them).
+OUTPUT_PREFIX = "| "
 HOSTS = ("webserver0", "webserver1", "spark")
 PRODUCER_IMAGE = "tripclick-pipeline/producer"
 SPARK_JOB_IMAGE = "tripclick-pipeline/spark-job"

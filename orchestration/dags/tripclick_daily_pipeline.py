@@ -19,9 +19,8 @@ from airflow.timetables.trigger import CronTriggerTimetable
 from orchestration import timeline
 from orchestration.config import dag_config
 from orchestration.runners import step_task
-from orchestration.steps import DAY_START, STEPS, waits
+from orchestration.steps import DAG_ID, DAY_START, STEPS, waits
 
-DAG_ID = "tripclick_daily_pipeline"
 CFG = dag_config(dict(os.environ))
 TZ = pendulum.timezone(CFG.pipeline_tz)
 

@@ -1,0 +1,176 @@
+"""`make demo`: one day through the whole pipeline, driven by the real Airflow scheduler.
+
+    .venv/bin/python -m orchestration.demo [--date 2026-01-01] [--time-scale 60] [--events-per-day N]
+
+Expects `make up` to have run (the Makefile target does setup and up first). Steps: day files for the
+date (prepared real logs when present, else generated) -> local Airflow up -> trigger the DAG run for
+the date at TIME_SCALE 60 -> progress lines -> Gold summary per mart, the reconcile table, URLs.
+Superset (`make superset`) is provisioned in the background meanwhile. Re-running for the same date is
+safe: each run replays the day and every job replaces the date's partitions and rows.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psycopg2
+
+from infrastructure.settings import REPO_ROOT, Settings, load
+from messaging.contract import SOURCE_SERVERS as SERVERS
+from orchestration import airflow_local
+from orchestration.airflow_api import AirflowApi
+from orchestration.steps import DAG_ID, OUTPUT_PREFIX
+
+PY = str(REPO_ROOT / ".venv" / "bin" / "python")
+MARTS = ("mart_daily_traffic", "mart_session_analysis", "mart_clinical_areas", "mart_popular_documents",
+         "mart_search_keywords")
+RUN_TIMEOUT_S = 1800
+_RECONCILE_LINE = re.compile(r"\[reconcile\] ((?:OK|FAIL)\s+.*|count .*|summary .*)$")
+
+
+def log(message: str) -> None:
+    print(f"[demo] {message}", flush=True)
+
+
+def day_files(s: Settings, day: str) -> list[Path]:
+    return [s.data_dir / server / f"date={day}" / "events.json" for server in SERVERS]
+
+
+def ensure_day_files(s: Settings, day: str, events_per_day: int | None) -> None:
+    files = day_files(s, day)
+    if all(f.is_file() for f in files):
+        log(f"using the day files present in {s.data_dir} for {day}")
+        return
+    log(f"no day files for {day} in {s.data_dir}: generating them")
+    command = [PY, "-m", "ingestion.generate", "--prepared", "--days", "1", "--start", day, "--out", str(s.data_dir)]
+    if events_per_day:
+        command += ["--events-per-day", str(events_per_day)]
+    subprocess.run(command, check=True, cwd=REPO_ROOT)
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise RuntimeError(f"the generator did not write {missing}")
+
+
+def line_count(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return sum(1 for _ in handle)
+
+
+def gold_summary(s: Settings, day: str) -> list[str]:
+    """One line per mart: rows of the date and its headline figure, read as the read-only role."""
+    lines = []
+    with psycopg2.connect(host=s.postgres_host, port=s.postgres_port, dbname=s.postgres_db,
+                          user=s.postgres_ro_user, password=s.postgres_ro_password) as conn, conn.cursor() as cur:
+        headline = {
+            "mart_daily_traffic": ("SELECT format('total_events=%s unique_sessions=%s unique_documents=%s peak_hour=%s',"
+                                   " total_events, unique_sessions, unique_documents, peak_hour)"),
+            "mart_session_analysis": "SELECT format('avg_clicks=%s avg_duration_s=%s', round(avg(click_count), 2),"
+                                     " round(avg(session_duration_sec)::numeric, 1))",
+            "mart_clinical_areas": "SELECT format('top=%s (%s clicks)', clinical_area, click_count)",
+            "mart_popular_documents": "SELECT format('rank 1=%s (%s views)', document_id, view_count)",
+            "mart_search_keywords": "SELECT format('top=%s (%s searches)', keyword, searches)",
+        }
+        order = {"mart_clinical_areas": "ORDER BY click_count DESC, clinical_area LIMIT 1",
+                 "mart_popular_documents": "ORDER BY rank LIMIT 1",
+                 "mart_search_keywords": "ORDER BY searches DESC, keyword LIMIT 1"}
+        for mart in MARTS:
+            cur.execute(f"SELECT count(*) FROM gold.{mart} WHERE event_date = %s", (day,))
+            rows = cur.fetchone()[0]
+            cur.execute(f"{headline[mart]} FROM gold.{mart} WHERE event_date = %s {order.get(mart, '')}", (day,))
+            fact = cur.fetchone()
+            lines.append(f"  {mart:<24} rows={rows:<8} {fact[0] if fact and fact[0] else ''}")
+    conn.close()
+    return lines
+
+
+def reconcile_table(api: AirflowApi, run_id: str, try_number: int) -> list[str]:
+    text = api.task_log(DAG_ID, run_id, "reconcile", try_number)
+    lines = []
+    for raw in text.splitlines():
+        _, _, output = raw.partition(OUTPUT_PREFIX)
+        match = _RECONCILE_LINE.search(output)
+        if match:
+            lines.append(f"  {match.group(1)}")
+    return lines
+
+
+def start_superset(s: Settings) -> subprocess.Popen:
+    out = open(s.run_dir / "demo-superset.log", "w")
+    return subprocess.Popen(["make", "--no-print-directory", "superset"], cwd=REPO_ROOT, stdout=out,
+                            stderr=subprocess.STDOUT)
+
+
+def superset_result(s: Settings, process: subprocess.Popen) -> str:
+    code = process.wait(timeout=600)
+    text = (s.run_dir / "demo-superset.log").read_text()
+    found = re.search(r"dashboard (http\S+)", text)
+    if code == 0 and found:
+        return found.group(1)
+    return f"(make superset failed with exit {code}; see {s.run_dir / 'demo-superset.log'})"
+
+
+def run_demo(day: str, time_scale: float, events_per_day: int | None) -> int:
+    started = time.monotonic()
+    s = load()
+    ensure_day_files(s, day, events_per_day)
+    events = sum(line_count(f) for f in day_files(s, day))
+    superset = start_superset(s)
+    inst = airflow_local.local_instance(s)
+    airflow_local.up(inst)
+    api = AirflowApi(inst.base_url, inst.admin_user, inst.admin_password)
+    api.wait_for_dag(DAG_ID)
+    api.set_paused(DAG_ID, False)
+    run_id = f"demo__{day}__{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
+    api.trigger(DAG_ID, run_id, {"date": day, "time_scale": time_scale})
+    log(f"triggered {run_id}: date={day} time_scale={time_scale:g} events={events} "
+        f"(the 15:00-18:00 day takes {180 / time_scale:.1f} min)")
+    run_started = time.monotonic()
+    state = api.wait_for_run(DAG_ID, run_id, RUN_TIMEOUT_S,
+                             on_change=lambda t, task, st: log(f"+{t:5.0f}s {task:<20} {st}"))
+    run_seconds = time.monotonic() - run_started
+    log(f"run {run_id} finished: {state} in {run_seconds:.0f}s")
+    tis = api.task_instances(DAG_ID, run_id)
+    if state != "success":
+        failed = [t for t, ti in tis.items() if ti["state"] == "failed"]
+        for task_id in failed:
+            tail = api.task_log(DAG_ID, run_id, task_id, tis[task_id]["try_number"]).splitlines()[-15:]
+            log(f"--- last log lines of {task_id} ---\n" + "\n".join(tail))
+        superset.terminate()
+        log(f"demo FAILED: date={day} failed_tasks={','.join(failed) or '-'} elapsed={time.monotonic() - started:.0f}s")
+        return 1
+    print(f"\nGold marts in PostgreSQL for {day}:")
+    print("\n".join(gold_summary(s, day)))
+    print("\nReconcile:")
+    print("\n".join(reconcile_table(api, run_id, tis["reconcile"]["try_number"])))
+    dashboard = superset_result(s, superset)
+    print(f"\nAirflow UI : {inst.base_url}/dags/{DAG_ID}/grid?dag_run_id={run_id}  ({inst.admin_user}/****)")
+    print(f"Superset   : {dashboard}")
+    log(f"demo OK: date={day} events={events} run_s={run_seconds:.0f} elapsed_s={time.monotonic() - started:.0f}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="one day through the pipeline under the local Airflow")
+    parser.add_argument("--date", default="2026-01-01", help="pipeline date YYYY-MM-DD (default 2026-01-01)")
+    parser.add_argument("--time-scale", type=float, default=60.0, help="timeline compression (default 60)")
+    parser.add_argument("--events-per-day", type=int, help="events to generate when the day is absent "
+                                                           "(default: the generator's)")
+    args = parser.parse_args(argv)
+    try:
+        datetime.strptime(args.date, "%Y-%m-%d")
+    except ValueError:
+        parser.error(f"--date must be YYYY-MM-DD, got {args.date!r}")
+    try:
+        return run_demo(args.date, args.time_scale, args.events_per_day)
+    except (RuntimeError, subprocess.CalledProcessError, psycopg2.Error) as error:
+        log(f"ERROR: {error}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
