@@ -35,7 +35,6 @@ def _images_built_here(resolved: dict[str, dict]) -> dict[str, str]:
 def test_compose_file_passes_docker_compose_config(path):
     result = compose_config(path)
     assert result.returncode == 0, result.stderr
-    assert "version" not in result.stderr.lower() or "warning" not in result.stderr.lower(), result.stderr
 
 
 def test_a_missing_required_secret_stops_compose(tmp_path):
