@@ -18,6 +18,7 @@ class Progress:
         self.interactive = stream.isatty()
         self.interval = 0.5 if self.interactive else 10.0
         self.last_report = self.started
+        self.reported = 0
 
     def advance(self, amount: int = 1) -> None:
         self.done += amount
@@ -27,10 +28,11 @@ class Progress:
             self._report(now, end="\r" if self.interactive else "\n")
 
     def close(self) -> None:
-        if self.done:
+        if self.done != self.reported or (self.interactive and self.done):
             self._report(time.monotonic(), end="\n")
 
     def _report(self, now: float, end: str) -> None:
+        self.reported = self.done
         elapsed = max(now - self.started, 1e-9)
         share = f" ({100 * self.done / self.total:5.1f}%)" if self.total else ""
         of_total = f"/{self.total:,}" if self.total else ""
