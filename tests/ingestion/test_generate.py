@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -78,3 +79,17 @@ def test_prepared_mode_writes_ready_to_produce_day_files(tmp_path, capsys):
     assert all("2026-03-05T06:00:00.000Z" <= r["event_ts"] < "2026-03-05T07:00:00.000Z" for r in records)
     summary = orjson.loads(capsys.readouterr().out.strip().splitlines()[-1].removeprefix("prepare: "))
     assert summary == {**summary, "read": 3000, "written": 3000, "rejected": 0, "files": 2}
+
+
+def test_committed_sample_is_exactly_what_the_documented_commands_produce(tmp_path):
+    """ingestion/sample_data was made with the commands in ingestion/ingestion.md; it must stay reproducible."""
+    sample = Path(gen.__file__).parent / "sample_data"
+    gen.generate(tmp_path / "raw", date(2026, 1, 1), days=2, events_per_day=600, seed=42, duplicates=2, malformed=7)
+    timeline = prep.Timeline(date(2026, 1, 1), date(2026, 1, 2), date(2026, 1, 1), date(2026, 1, 2),
+                             ZoneInfo("Asia/Seoul"))
+    prep.prepare(tmp_path / "raw", tmp_path / "prepared", timeline)
+    committed = sorted(p.relative_to(sample) for p in sample.rglob("*") if p.is_file())
+    assert committed == sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    for relative in committed:
+        assert (sample / relative).read_bytes() == (tmp_path / relative).read_bytes(), relative
+    assert sum((sample / p).stat().st_size for p in committed) <= 1_000_000
