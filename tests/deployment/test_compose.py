@@ -158,5 +158,5 @@ def test_kafka_cluster_is_kraft_with_separate_controllers_and_durable_defaults(r
         env = broker["environment"]
         assert (env["KAFKA_DEFAULT_REPLICATION_FACTOR"], env["KAFKA_MIN_INSYNC_REPLICAS"]) == (3, 2)
         assert env["KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE"] == "false"
-    init = services["kafka-topics-init"]
+    init = services["kafka-init"]
     assert init["command"] == ["python", "-m", "messaging.topics", "create"]
