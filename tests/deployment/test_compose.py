@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from infrastructure.local import kafka as local_kafka
 from infrastructure.settings import ConfigError, load
 from orchestration import steps
 from tests.deployment.artifacts import (
@@ -160,3 +161,23 @@ def test_kafka_cluster_is_kraft_with_separate_controllers_and_durable_defaults(r
         assert env["KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE"] == "false"
     init = services["kafka-init"]
     assert init["command"] == ["python", "-m", "messaging.topics", "create"]
+
+
+# Broker settings that describe the node or its network, not the cluster's policy.
+_NODE_SPECIFIC = {"node.id", "process.roles", "controller.quorum.voters", "controller.listener.names", "log.dirs",
+                  "listeners", "advertised.listeners", "listener.security.protocol.map", "inter.broker.listener.name",
+                  "num.network.threads", "num.io.threads", "background.threads"}
+
+
+def test_compose_brokers_apply_the_broker_policy_of_local_mode(resolved, tmp_path):
+    settings = load({"ENV_FILE": "/nonexistent", "RUN_DIR": str(tmp_path)})
+    all_nodes = local_kafka.nodes(settings)
+    local_broker = next(n for n in all_nodes if n.role == "broker")
+    local = dict(line.split("=", 1) for line in local_kafka._properties(local_broker, all_nodes).splitlines())
+    policy = {key: value for key, value in local.items() if key not in _NODE_SPECIFIC}
+    assert len(policy) >= 10
+    services = resolved["messaging/kafka-compose.yaml"]["services"]
+    for name in ("kafka-1", "kafka-2", "kafka-3"):
+        env = services[name]["environment"]
+        compose = {key: str(env.get("KAFKA_" + key.upper().replace(".", "_"))) for key in policy}
+        assert compose == policy, name
