@@ -35,9 +35,9 @@ DOCKER_API_HOSTS = ("webserver", "spark")
 _VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
 
-def compose_config(path: str, env_file: Path = ENV_EXAMPLE) -> subprocess.CompletedProcess:
-    """`docker-compose -f FILE --env-file ENV config` from the repository root (all profiles shown)."""
-    return subprocess.run(["docker-compose", "-f", path, "--env-file", str(env_file), "config"],
+def compose_config(path: str, env_file: Path = ENV_EXAMPLE, *options: str) -> subprocess.CompletedProcess:
+    """`docker-compose -f FILE --env-file ENV config [options]` from the repository root (all profiles)."""
+    return subprocess.run(["docker-compose", "-f", path, "--env-file", str(env_file), "config", *options],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
 
 

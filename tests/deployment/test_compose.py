@@ -13,7 +13,7 @@ from infrastructure.local import kafka as local_kafka
 from infrastructure.settings import ConfigError, load
 from orchestration import steps
 from tests.deployment.artifacts import (
-    COMPOSE_FILES, COMPOSE_OF_STEP_HOST, DOCKER_API_HOSTS, DOCKER_DAEMON_JSON, compose_config,
+    COMPOSE_FILES, COMPOSE_OF_STEP_HOST, DOCKER_API_HOSTS, DOCKER_DAEMON_JSON, ENV_EXAMPLE, compose_config,
     compose_variables, documented_variables, dockerfile_copied_paths, dockerfile_env, env_example,
     module_file, python_modules_in, resolved_compose,
 )
@@ -34,7 +34,7 @@ def _images_built_here(resolved: dict[str, dict]) -> dict[str, str]:
 
 @pytest.mark.parametrize("path", sorted(COMPOSE_FILES))
 def test_compose_file_passes_docker_compose_config(path):
-    result = compose_config(path)
+    result = compose_config(path, ENV_EXAMPLE, "-q")
     assert result.returncode == 0, result.stderr
 
 
