@@ -10,6 +10,7 @@ import json
 import pytest
 
 from infrastructure.local import kafka as local_kafka
+from orchestration.airflow_local import SERVICES as LOCAL_AIRFLOW_SERVICES
 from infrastructure.settings import ConfigError, load
 from orchestration import steps
 from tests.deployment.artifacts import (
@@ -182,3 +183,9 @@ def test_compose_brokers_apply_the_broker_policy_of_local_mode(resolved, tmp_pat
         env = services[name]["environment"]
         compose = {key: str(env.get("KAFKA_" + key.upper().replace(".", "_"))) for key in policy}
         assert compose == policy, name
+
+
+def test_airflow_host_runs_the_same_airflow_services_as_local_mode(resolved):
+    services = resolved["orchestration/docker-compose.yaml"]["services"].values()
+    commands = {tuple(s["command"]) for s in services if s["restart"] == "unless-stopped"}
+    assert commands == {("airflow", name) for name in LOCAL_AIRFLOW_SERVICES}
