@@ -11,7 +11,7 @@ import pytest
 
 from infrastructure.local import kafka as local_kafka
 from orchestration.airflow_local import SERVICES as LOCAL_AIRFLOW_SERVICES
-from infrastructure.settings import ConfigError, load
+from infrastructure.settings import DEFAULTS, REPO_ROOT, ConfigError, load
 from orchestration import steps
 from tests.deployment.artifacts import (
     COMPOSE_FILES, COMPOSE_OF_STEP_HOST, DOCKER_API_HOSTS, DOCKER_DAEMON_JSON, ENV_EXAMPLE, compose_config,
@@ -189,3 +189,15 @@ def test_airflow_host_runs_the_same_airflow_services_as_local_mode(resolved):
     services = resolved["orchestration/docker-compose.yaml"]["services"].values()
     commands = {tuple(s["command"]) for s in services if s["restart"] == "unless-stopped"}
     assert commands == {("airflow", name) for name in LOCAL_AIRFLOW_SERVICES}
+
+
+def test_airflow_containers_get_every_setting_the_dag_reads_at_parse_time(resolved):
+    """orchestration/config.py reads these from the environment; DATA_DIR only serves the local runner."""
+    config_py = (REPO_ROOT / "orchestration" / "config.py").read_text()
+    read = {name for name in DEFAULTS if f'"{name}"' in config_py or f"'{name}'" in config_py}
+    read |= {f"DOCKER_URL_{host.upper()}" for host in steps.HOSTS}
+    read -= {"DATA_DIR"}
+    assert len(read) >= 8
+    for name in ("airflow-scheduler", "airflow-triggerer", "airflow-webserver"):
+        env = resolved["orchestration/docker-compose.yaml"]["services"][name]["environment"]
+        assert read <= env.keys(), f"{name} lacks {sorted(read - env.keys())}"
