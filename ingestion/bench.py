@@ -17,7 +17,6 @@ import re
 import resource
 import subprocess
 import sys
-import time
 import uuid
 from datetime import date
 from pathlib import Path

@@ -340,7 +340,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--mode", choices=("realtime", "batch"), required=True)
     parser.add_argument("--speed", type=positive_float, default=settings.time_scale,
                         help="realtime compression factor (default TIME_SCALE)")
-    parser.add_argument("--dlq-file", type=Path, help="dead-letter file (default RUN_DIR/ingestion/dlq/<server>_<date>.jsonl)")
+    parser.add_argument("--dlq-file", type=Path,
+                        help="dead-letter file (default RUN_DIR/ingestion/dlq/<server>_<date>.jsonl)")
     parser.add_argument("--log-file", type=Path, help="rotating log (default RUN_DIR/logs/producer_<server>.log)")
     args = parser.parse_args(argv)
     name = default_name(args.file, args.server)

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import date
 from pathlib import Path
 
 import orjson
@@ -122,7 +121,8 @@ def test_malformed_lines_reach_the_dead_letter_file_and_topic_with_reasons(platf
     bad = {  # line number (1-based, in the file written below) -> (line, reason)
         3: (good[0][:40], "invalid_json"),
         50: (good[1].replace(b'"Title":"', b'"Title":"\xff', 1), "not_utf8"),
-        51: (orjson.dumps({k: v for k, v in orjson.loads(good[2]).items() if k != "event_ts"}), "missing_field:event_ts"),
+        51: (orjson.dumps({k: v for k, v in orjson.loads(good[2]).items() if k != "event_ts"}),
+             "missing_field:event_ts"),
         120: (orjson.dumps({**orjson.loads(good[3]), "event_date": "07.04.2026"}), "wrong_type:event_date"),
         121: (orjson.dumps({**orjson.loads(good[4]), "DocumentId": "4"}), "wrong_type:DocumentId"),
     }
