@@ -23,6 +23,7 @@ from urllib.parse import quote
 import requests
 
 from infrastructure.settings import REPO_ROOT, Settings, load, resolve
+from orchestration.config import DAG_ENV_KEYS
 
 AIRFLOW_BIN = REPO_ROOT / ".venvs" / "airflow" / "bin"
 DAGS_FOLDER = REPO_ROOT / "orchestration" / "dags"
@@ -42,7 +43,7 @@ class Instance:
     db_url: str  # SQLAlchemy URL (contains the password: never logged)
     admin_user: str
     admin_password: str
-    settings_env: dict[str, str] = field(default_factory=dict)  # exported to every Airflow process
+    dag_env: dict[str, str] = field(default_factory=dict)  # the DAG's parse-time settings, exported
 
     @property
     def base_url(self) -> str:
@@ -71,7 +72,13 @@ def local_instance(s: Settings | None = None) -> Instance:
     s = s or load()
     return Instance(home=s.run_dir / "airflow", port=s.airflow_port, db_url=db_url(s),
                     admin_user=s.airflow_admin_user, admin_password=s.airflow_admin_password,
-                    settings_env=resolve())
+                    dag_env=dag_environment(resolve()))
+
+
+def dag_environment(merged: dict[str, str]) -> dict[str, str]:
+    """Only what the DAG reads at parse time. Not the whole configuration: the steps load it themselves,
+    and some names mean something else to other programs (Spark's launcher reads DEPLOY_MODE)."""
+    return {key: merged[key] for key in DAG_ENV_KEYS}
 
 
 def _persistent_secret(path: Path, make) -> str:
@@ -89,7 +96,7 @@ def _fernet_key() -> str:
 
 
 def airflow_env(inst: Instance) -> dict[str, str]:
-    env = {**os.environ, **inst.settings_env}
+    env = {**os.environ, **inst.dag_env}
     env.update({
         "PATH": f"{AIRFLOW_BIN}:{os.environ.get('PATH', '')}",  # Airflow's children exec `airflow`
         "AIRFLOW_HOME": str(inst.home),
@@ -172,12 +179,15 @@ def health(inst: Instance) -> dict | None:
         return None
 
 
+def _all_healthy(state: dict | None) -> bool:
+    return bool(state) and all(state.get(name, {}).get("status") == "healthy"
+                               for name in ("metadatabase", "scheduler", "triggerer"))
+
+
 def wait_healthy(inst: Instance, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        state = health(inst) or {}
-        parts = {name: state.get(name, {}).get("status") for name in ("metadatabase", "scheduler", "triggerer")}
-        if all(status == "healthy" for status in parts.values()):
+        if _all_healthy(health(inst)):
             return
         for service in SERVICES:
             if not running_pid(inst, service):
@@ -188,6 +198,9 @@ def wait_healthy(inst: Instance, timeout: float = 180) -> None:
 
 def up(inst: Instance) -> None:
     started = time.monotonic()
+    if all(running_pid(inst, service) for service in SERVICES) and _all_healthy(health(inst)):
+        log(f"already up: UI {inst.base_url}")
+        return
     prepare(inst)
     for service in SERVICES:
         start(inst, service)

@@ -16,6 +16,10 @@ from infrastructure.settings import DEFAULTS, REPO_ROOT, ConfigError
 from orchestration.steps import HOSTS
 
 RUNNERS = ("local", "docker")
+# Every variable dag_config reads: what an Airflow deployment must put into its processes' environment.
+DAG_ENV_KEYS = ("PIPELINE_RUNNER", "PIPELINE_TZ", "TIME_SCALE", "IMAGE_TAG", "DOCKER_TLS", "DOCKER_URL_WEBSERVER0",
+                "DOCKER_URL_WEBSERVER1", "DOCKER_URL_SPARK", "DOCKER_CERT_DIR", "DOCKER_NETWORK",
+                "PRODUCER_DATA_DIR", "DATA_DIR", "PIPELINE_MAX_RETRIES")
 TLS_PORT, PLAINTEXT_PORT = 2376, 2375
 
 

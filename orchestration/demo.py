@@ -61,30 +61,39 @@ def line_count(path: Path) -> int:
         return sum(1 for _ in handle)
 
 
+# Per mart: the headline of the date (a query returning one row) and how to print it.
+HEADLINES = {
+    "mart_daily_traffic": ("SELECT total_events, unique_sessions, unique_documents, peak_hour FROM gold.{mart} "
+                           "WHERE event_date = %s",
+                           "total_events={} unique_sessions={} unique_documents={} peak_hour={}"),
+    "mart_session_analysis": ("SELECT round(avg(click_count), 2), round(avg(session_duration_sec)::numeric, 1) "
+                              "FROM gold.{mart} WHERE event_date = %s", "avg_clicks={} avg_duration_s={}"),
+    "mart_clinical_areas": ("SELECT clinical_area, click_count FROM gold.{mart} WHERE event_date = %s "
+                            "ORDER BY click_count DESC, clinical_area LIMIT 1", "top area={} ({} clicks)"),
+    "mart_popular_documents": ("SELECT document_id, view_count FROM gold.{mart} WHERE event_date = %s "
+                               "ORDER BY rank LIMIT 1", "rank 1=document {} ({} views)"),
+    "mart_search_keywords": ("SELECT keyword, searches FROM gold.{mart} WHERE event_date = %s "
+                             "ORDER BY searches DESC, keyword LIMIT 1", "top keyword={!r} ({} searches)"),
+}
+
+
 def gold_summary(s: Settings, day: str) -> list[str]:
-    """One line per mart: rows of the date and its headline figure, read as the read-only role."""
+    """One line per mart: rows of the date and its headline, read as the read-only role."""
     lines = []
-    with psycopg2.connect(host=s.postgres_host, port=s.postgres_port, dbname=s.postgres_db,
-                          user=s.postgres_ro_user, password=s.postgres_ro_password) as conn, conn.cursor() as cur:
-        headline = {
-            "mart_daily_traffic": ("SELECT format('total_events=%s unique_sessions=%s unique_documents=%s peak_hour=%s',"
-                                   " total_events, unique_sessions, unique_documents, peak_hour)"),
-            "mart_session_analysis": "SELECT format('avg_clicks=%s avg_duration_s=%s', round(avg(click_count), 2),"
-                                     " round(avg(session_duration_sec)::numeric, 1))",
-            "mart_clinical_areas": "SELECT format('top=%s (%s clicks)', clinical_area, click_count)",
-            "mart_popular_documents": "SELECT format('rank 1=%s (%s views)', document_id, view_count)",
-            "mart_search_keywords": "SELECT format('top=%s (%s searches)', keyword, searches)",
-        }
-        order = {"mart_clinical_areas": "ORDER BY click_count DESC, clinical_area LIMIT 1",
-                 "mart_popular_documents": "ORDER BY rank LIMIT 1",
-                 "mart_search_keywords": "ORDER BY searches DESC, keyword LIMIT 1"}
-        for mart in MARTS:
-            cur.execute(f"SELECT count(*) FROM gold.{mart} WHERE event_date = %s", (day,))
-            rows = cur.fetchone()[0]
-            cur.execute(f"{headline[mart]} FROM gold.{mart} WHERE event_date = %s {order.get(mart, '')}", (day,))
-            fact = cur.fetchone()
-            lines.append(f"  {mart:<24} rows={rows:<8} {fact[0] if fact and fact[0] else ''}")
-    conn.close()
+    conn = psycopg2.connect(host=s.postgres_host, port=s.postgres_port, dbname=s.postgres_db,
+                            user=s.postgres_ro_user, password=s.postgres_ro_password)
+    try:
+        with conn.cursor() as cur:
+            for mart in MARTS:
+                cur.execute(f"SELECT count(*) FROM gold.{mart} WHERE event_date = %s", (day,))
+                rows = cur.fetchone()[0]
+                query, template = HEADLINES[mart]
+                cur.execute(query.format(mart=mart), (day,))
+                row = cur.fetchone()
+                headline = template.format(*row) if rows and row else "-"
+                lines.append(f"  {mart:<24} rows={rows:<8} {headline}")
+    finally:
+        conn.close()
     return lines
 
 
@@ -131,7 +140,7 @@ def run_demo(day: str, time_scale: float, events_per_day: int | None) -> int:
         f"(the 15:00-18:00 day takes {180 / time_scale:.1f} min)")
     run_started = time.monotonic()
     state = api.wait_for_run(DAG_ID, run_id, RUN_TIMEOUT_S,
-                             on_change=lambda t, task, st: log(f"+{t:5.0f}s {task:<20} {st}"))
+                             on_change=lambda t, task, st: st != "none" and log(f"+{t:5.0f}s {task:<20} {st}"))
     run_seconds = time.monotonic() - run_started
     log(f"run {run_id} finished: {state} in {run_seconds:.0f}s")
     tis = api.task_instances(DAG_ID, run_id)

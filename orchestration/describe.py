@@ -75,7 +75,7 @@ def describe(logical_date: pendulum.DateTime, start: pendulum.DateTime, date: st
             "dag_id": dag.dag_id, "timetable": type(timetable).__name__,
             "cron": getattr(timetable, "_expression", None), "timezone": str(dag.timezone.name),
             "timetable_timezone": str(getattr(timetable, "_timezone", "")),
-            "max_active_runs": dag.max_active_runs, "catchup": dag.catchup, "fail_stop": dag.fail_stop, "tags": sorted(dag.tags),
+            "max_active_runs": dag.max_active_runs, "catchup": dag.catchup, "tags": sorted(dag.tags),
             "params": {name: param.value for name, param in dag.params.items()},
             "has_doc": bool(dag.doc_md),
         },

@@ -18,8 +18,6 @@ from orchestration.steps import DAY_START, PRODUCERS_END
 # Extra wall-clock seconds the streaming job keeps running after the producers' hour so the last
 # micro-batches reach Silver (its trigger interval plus Spark's batch time on a busy 2-core box).
 STREAM_DRAIN_SECONDS = 60
-# Retry delays are timeline minutes, like everything else on the clock, but never below this.
-MIN_RETRY_DELAY_SECONDS = 5
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -62,7 +60,3 @@ def processed_date(logical_date: datetime, tz_name: str, override: str | None = 
         raise ValueError("logical_date must be timezone-aware")
     return logical_date.astimezone(ZoneInfo(tz_name)).date().isoformat()
 
-
-def retry_delay(time_scale: float, timeline_minutes: float = 5) -> timedelta:
-    """`timeline_minutes` on the run's compressed clock, at least MIN_RETRY_DELAY_SECONDS."""
-    return timedelta(seconds=max(MIN_RETRY_DELAY_SECONDS, timeline_minutes * 60 / time_scale))

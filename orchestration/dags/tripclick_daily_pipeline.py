@@ -74,9 +74,6 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz=TZ),
     catchup=False,
     max_active_runs=1,
-    # A step that has used up its retries dooms the day: stop the others at once (streaming resumes from
-    # its checkpoint after a clear) so the failure is immediate and the run can be cleared and retried.
-    fail_stop=True,
     dagrun_timeout=timedelta(hours=12),
     params={
         "date": Param(None, type=["null", "string"], pattern=r"^\d{4}-\d{2}-\d{2}$",
@@ -88,7 +85,11 @@ with DAG(
                          "stream_seconds": stream_seconds},
     default_args={
         "owner": "tripclick-pipeline",
-        "retry_delay": timeline.retry_delay(CFG.time_scale),
+        # Retries wait 30 s, then 60 s, ... (capped): transient faults (a broker restart, a busy Spark) pass
+        # quickly at any TIME_SCALE; Airflow fixes these at parse time, so they cannot follow a run's scale.
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=10),
     },
     tags=["tripclick", "daily", f"runner:{CFG.runner}"],
 ) as dag:

@@ -69,12 +69,13 @@ def test_structure_is_the_same_in_both_modes(facts_name, request):
     tasks = facts["tasks"]
     assert {t: f["upstream"] for t, f in tasks.items()} == EXPECTED_UPSTREAM
     dag = facts["dag"]
-    assert (dag["dag_id"], dag["max_active_runs"], dag["catchup"], dag["fail_stop"], dag["timezone"]) == (
-        "tripclick_daily_pipeline", 1, False, True, "Asia/Seoul")
+    assert (dag["dag_id"], dag["max_active_runs"], dag["catchup"], dag["timezone"]) == (
+        "tripclick_daily_pipeline", 1, False, "Asia/Seoul")
     assert {"tripclick", "daily"} <= set(dag["tags"]) and dag["has_doc"]
     assert dag["params"] == {"date": None, "time_scale": 1.0}
     for task_id in STEP_IDS:
         assert tasks[task_id]["has_doc"], task_id
+    assert {tasks[t]["retry_delay_s"] for t in STEP_IDS} == {30.0}
     assert {t: tasks[t]["retries"] for t in STEP_IDS} == {
         "producer_server0": 2, "producer_server1": 2, "streaming_to_silver": 1, "batch_to_bronze": 2,
         "etl_to_gold": 2, "load_to_postgres": 2, "reconcile": 0}

@@ -89,12 +89,6 @@ def test_streaming_window_runs_to_the_producers_end_plus_drain():
     assert timeline.stream_seconds(anchor, anchor + timedelta(hours=2), 1) == drain  # a late retry drains
 
 
-def test_retry_delay_is_five_timeline_minutes_with_a_floor():
-    assert timeline.retry_delay(1) == timedelta(minutes=5)
-    assert timeline.retry_delay(30) == timedelta(seconds=10)
-    assert timeline.retry_delay(600) == timedelta(seconds=timeline.MIN_RETRY_DELAY_SECONDS)
-
-
 def test_config_defaults_are_local_with_tls_docker_hosts():
     cfg = dag_config({})
     assert (cfg.runner, cfg.pipeline_tz, cfg.time_scale, cfg.image_tag) == ("local", "Asia/Seoul", 1.0, "0.1.0")
