@@ -19,6 +19,7 @@ file, line number and reason; nothing is dropped silently.
 from __future__ import annotations
 
 import argparse
+import codecs
 import heapq
 import os
 import re
@@ -187,8 +188,10 @@ class Preparer:
     def add_file(self, path: Path, progress: Progress) -> None:
         with path.open("rb") as lines:
             for number, raw in enumerate(lines, start=1):
-                self.add(raw.rstrip(b"\r\n"), path.name, number)
                 progress.advance(len(raw))
+                if number == 1:  # files saved by Windows tools may start with a byte-order mark
+                    raw = raw.removeprefix(codecs.BOM_UTF8)
+                self.add(raw.rstrip(b"\r\n"), path.name, number)
 
     def finish(self) -> PrepareStats:
         """Merge runs into the final files (written atomically); every touched date gets a file per server."""

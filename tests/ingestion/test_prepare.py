@@ -142,6 +142,15 @@ def test_external_sort_with_tiny_runs_gives_identical_files(tmp_path, prepared):
     assert not list(spilled_out.glob(".prepare-*"))  # spill folder removed
 
 
+def test_windows_line_ends_and_a_byte_order_mark_are_accepted(tmp_path):
+    raw_dir = tmp_path / "raw"
+    raw_dir.mkdir()
+    lines = GOOD["2013-01-01.json"]
+    (raw_dir / "2013-01-01.json").write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(lines) + b"\r\n")
+    stats = prep.prepare(raw_dir, tmp_path / "out", TIMELINE)
+    assert (stats.read, sum(stats.written.values()), sum(stats.rejected.values())) == (len(lines), len(lines), 0)
+
+
 def test_linear_day_mapping_of_the_default_spans():
     timeline = prep.Timeline(*prep.DEFAULT_SOURCE_SPAN, *prep.DEFAULT_TARGET_SPAN, SEOUL)
     assert timeline.target_day(date(2013, 1, 1)) == date(2026, 1, 1)
