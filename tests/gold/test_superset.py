@@ -1,0 +1,250 @@
+"""Real Superset 3.1.0 provisioned from the committed assets, over sample marts in the shared
+PostgreSQL: idempotent provisioning, every chart's query through the REST API against direct SQL,
+and the dashboard rendered by headless Chromium.
+
+Superset runs as a private instance (own RUN_DIR with its SQLite metadata, own free port), so the
+test never touches a Superset someone started with `make superset`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
+
+import psycopg2
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from gold.sample_marts import build, replace_days
+from gold.superset.provision import DASHBOARD_SLUG, MASKED_PASSWORD, client_for
+from infrastructure.settings import REPO_ROOT, load
+
+pytestmark = pytest.mark.integration
+
+# Dates nobody else loads; the charts are asked for exactly this range, so other rows never interfere.
+DAYS = [date(2031, 3, 1) + timedelta(days=n) for n in range(3)]
+RANGE = f"{DAYS[0]} : {DAYS[-1] + timedelta(days=1)}"
+EMPTY_RANGE = "1999-01-01 : 1999-01-02"
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+ASSET_COUNTS = {"databases": 1, "datasets": 5, "charts": 9, "dashboards": 1}
+
+# Chart -> the same numbers straight from PostgreSQL over RANGE: (SQL, key columns, top-N limit or None).
+WHERE = "WHERE event_date >= %(start)s AND event_date < %(end)s"
+EXPECTED = {
+    "Click events": (f"SELECT SUM(total_events) AS events FROM gold.mart_daily_traffic {WHERE}", (), None),
+    "Search sessions": (f"SELECT COUNT(DISTINCT session_id) AS sessions FROM gold.mart_session_analysis {WHERE}",
+                        (), None),
+    "Documents clicked": (f"SELECT COUNT(DISTINCT document_id) AS documents FROM gold.mart_popular_documents "
+                          f"{WHERE}", (), None),
+    "Daily traffic": (f"SELECT event_date, SUM(total_events) AS events, SUM(unique_sessions) AS daily_sessions "
+                      f"FROM gold.mart_daily_traffic {WHERE} GROUP BY 1", ("event_date",), None),
+    "Peak hour by day": (f"SELECT event_date, MAX(peak_hour) AS peak_hour FROM gold.mart_daily_traffic {WHERE} "
+                         f"GROUP BY 1", ("event_date",), None),
+    "Top clinical areas": (f"SELECT clinical_area, SUM(click_count) AS clicks FROM gold.mart_clinical_areas "
+                           f"{WHERE} GROUP BY 1", ("clinical_area",), 10),
+    "Top documents": (f"SELECT title, document_id, SUM(view_count) AS views, SUM(unique_sessions) AS daily_sessions, "
+                      f"RANK() OVER (ORDER BY SUM(view_count) DESC) AS range_rank "
+                      f"FROM gold.mart_popular_documents {WHERE} GROUP BY 1, 2", ("title", "document_id"), 10),
+    "Top search keywords": (f"SELECT keyword, SUM(searches) AS searches, SUM(clicks) AS clicks, "
+                            f"SUM(unique_documents) AS daily_documents FROM gold.mart_search_keywords {WHERE} "
+                            f"GROUP BY 1", ("keyword",), 10),
+    "Session length distribution": (f"SELECT LEAST(click_count, 20) AS clicks_bucket, COUNT(*) AS session_days "
+                                    f"FROM gold.mart_session_analysis {WHERE} GROUP BY 1", ("clicks_bucket",), None),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def provision(env: dict[str, str], command: str) -> str:
+    result = subprocess.run([sys.executable, "-m", "gold.superset.provision", command], env=env, cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def sql_rows(settings, sql: str) -> list[dict]:
+    conn = psycopg2.connect(host=settings.postgres_host, port=settings.postgres_port, dbname=settings.postgres_db,
+                            user=settings.postgres_ro_user, password=settings.postgres_ro_password)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, {"start": DAYS[0], "end": DAYS[-1] + timedelta(days=1)})
+            names = [c.name for c in cur.description]
+            return [dict(zip(names, row)) for row in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def as_superset_value(value):
+    """Superset's JSON spelling of a SQL value: dates become epoch milliseconds (UTC midnight)."""
+    if isinstance(value, date):
+        return datetime.combine(value, datetime.min.time(), tzinfo=timezone.utc).timestamp() * 1000
+    return value
+
+
+@pytest.fixture(scope="module")
+def marts(platform):
+    settings = platform
+    rows = build(DAYS, ZoneInfo(settings.pipeline_tz), seed=2031)
+    replace_days(settings, DAYS, rows)
+    yield settings
+    replace_days(settings, DAYS, {})
+
+
+@pytest.fixture(scope="module")
+def superset(marts):
+    run_dir = Path(tempfile.mkdtemp(prefix="tripclick-superset-"))
+    env = {**os.environ, "RUN_DIR": str(run_dir), "SUPERSET_PORT": str(free_port())}
+    settings = load(env)
+    try:
+        first_output = provision(env, "up")
+        client = client_for(settings)
+        first_counts = client.counts()
+        second_output = provision(env, "up")
+        yield SimpleNamespace(settings=settings, client=client, first_counts=first_counts,
+                              second_counts=client.counts(), outputs=(first_output, second_output))
+    finally:
+        provision(env, "down")
+        subprocess.run(["rm", "-rf", str(run_dir)], check=False)
+
+
+@pytest.fixture(scope="module")
+def charts(superset):
+    """slice_name -> chart id, for the charts placed on the dashboard."""
+    return {c["slice_name"]: c["id"] for c in superset.client.dashboard_charts(DASHBOARD_SLUG)}
+
+
+def run_saved_query(client, chart_id: int, time_range: str) -> dict:
+    """The chart's saved query context, restricted to time_range as the dashboard's date filter does."""
+    context = json.loads(client.get(f"/api/v1/chart/{chart_id}")["result"]["query_context"])
+    for query in context["queries"]:
+        query["time_range"] = time_range
+        for flt in query["filters"]:
+            if flt["op"] == "TEMPORAL_RANGE":
+                flt["val"] = time_range
+    (result,) = client.post("/api/v1/chart/data", context)["result"]
+    return result
+
+
+def test_provisioning_from_scratch_then_again_duplicates_nothing(superset):
+    assert superset.first_counts == ASSET_COUNTS
+    assert superset.second_counts == ASSET_COUNTS
+    assert "databases=1(+0) datasets=5(+0) charts=9(+0) dashboards=1(+0)" in superset.outputs[1]
+
+
+def test_gold_database_is_registered_as_the_read_only_role(superset):
+    databases = superset.client.get("/api/v1/database/")["result"]
+    (gold,) = [d for d in databases if d["database_name"] == "tripclick_gold"]
+    uri = superset.client.get(f"/api/v1/database/{gold['id']}/connection")["result"]["sqlalchemy_uri"]
+    ro = superset.settings
+    assert uri == (f"postgresql+psycopg2://{ro.postgres_ro_user}:{MASKED_PASSWORD}@{ro.postgres_host}:"
+                   f"{ro.postgres_port}/{ro.postgres_db}")
+
+
+def test_every_chart_saved_query_succeeds(superset, charts):
+    assert sorted(charts) == sorted(EXPECTED)
+    for name, chart_id in charts.items():
+        results = superset.client.chart_data(chart_id)["result"]
+        assert [r["status"] for r in results] == ["success"], name
+        assert all(not r.get("error") for r in results), name
+
+
+def test_chart_numbers_match_postgres(superset, charts):
+    for name, (sql, keys, limit) in EXPECTED.items():
+        result = run_saved_query(superset.client, charts[name], RANGE)
+        assert result["status"] == "success" and not result.get("error"), name
+        expected = {tuple(as_superset_value(row[k]) for k in keys):
+                    {k: as_superset_value(v) for k, v in row.items()} for row in sql_rows(superset.settings, sql)}
+        got = {tuple(row[k] for k in keys): row for row in result["data"]}
+        assert got, name
+        for key, row in got.items():  # every number shown equals the database's
+            assert row == expected[key], (name, key)
+        if limit is None:
+            assert len(got) == len(expected), name
+        else:  # a top-N chart shows the N largest values
+            metric = EXPECTED[name][0].split(" AS ")[1].split()[0].rstrip(",")
+            assert sorted((r[metric] for r in got.values()), reverse=True) == \
+                sorted((r[metric] for r in expected.values()), reverse=True)[:limit], name
+    (top_document,) = [r for r in run_saved_query(superset.client, charts["Top documents"], RANGE)["data"]
+                       if r["range_rank"] == 1]
+    assert top_document["views"] == max(r["views"] for r in sql_rows(superset.settings, EXPECTED["Top documents"][0]))
+
+
+def test_an_empty_date_range_gives_no_error(superset, charts):
+    for name, chart_id in charts.items():
+        result = run_saved_query(superset.client, chart_id, EMPTY_RANGE)
+        assert result["status"] == "success" and not result.get("error"), name
+        values = [v for row in result["data"] for v in row.values()]
+        assert all(v in (None, 0) for v in values), (name, result["data"])
+
+
+def chromium() -> webdriver.Chrome:
+    assert Path("/usr/bin/chromium").exists(), "Chromium missing: run `bash infrastructure/local/setup.sh browser`"
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1600,2100",
+                 f"--user-data-dir={tempfile.mkdtemp(prefix='tripclick-chromium-')}"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+def chart_states(driver) -> list[dict]:
+    """Per chart on the page: its title, whether it drew something, and any error text."""
+    return driver.execute_script("""
+        return [...document.querySelectorAll('.dashboard-component-chart-holder .chart-slice')].map(el => ({
+            title: el.innerText.split('\\n')[0],
+            loading: !!el.querySelector('.loading'),
+            drawn: !!el.querySelector('svg, canvas, table tbody tr, .header-line'),
+            error: [...el.querySelectorAll('[role="alert"], .alert-danger, .ant-alert-error')]
+                     .map(e => e.innerText).join(' | '),
+        }));""")
+
+
+def test_dashboard_renders_every_chart_in_chromium(superset, charts):
+    base = f"http://127.0.0.1:{superset.settings.superset_port}"
+    date_filter = (f"(NATIVE_FILTER-date-range:(id:NATIVE_FILTER-date-range,extraFormData:(time_range:'{RANGE}'),"
+                   f"filterState:(value:'{RANGE}'),ownState:()))")
+    driver = chromium()
+    try:
+        driver.get(f"{base}/login/")
+        driver.find_element(By.ID, "username").send_keys(superset.settings.superset_admin_user)
+        driver.find_element(By.ID, "password").send_keys(superset.settings.superset_admin_password)
+        driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+        WebDriverWait(driver, 30).until(lambda d: "/login" not in d.current_url)
+        driver.get(f"{base}/superset/dashboard/{DASHBOARD_SLUG}/?native_filters={date_filter}")
+        try:
+            WebDriverWait(driver, 120, poll_frequency=1).until(
+                lambda d: len(states := chart_states(d)) == len(charts)
+                and all(s["drawn"] and not s["loading"] for s in states))
+        except TimeoutException:
+            pass  # the assertions below say which chart did not draw
+        time.sleep(2)  # let animations settle for the screenshot
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "gold_dashboard.png"))
+        states = chart_states(driver)
+        page_errors = driver.find_elements(By.CSS_SELECTOR, '[role="alert"], .alert-danger, .ant-alert-error')
+        body = driver.find_element(By.TAG_NAME, "body").text
+    finally:
+        driver.quit()
+    assert len(states) == len(charts) == 9, states
+    assert [s for s in states if not s["drawn"] or s["loading"] or s["error"]] == [], states
+    assert [e.text for e in page_errors if e.is_displayed()] == []
+    (events,) = sql_rows(superset.settings, EXPECTED["Click events"][0])
+    assert f"{events['events']:,}" in body  # the KPI shows the filtered total, not all data
