@@ -77,9 +77,19 @@ def format_event_ts(moment: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
-# Zero-padded fields only (what Spark's fixed patterns accept); 1-6 fraction digits.
-_EVENT_TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{1,6}Z")
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Zero-padded fields with their ranges in the pattern (what Spark's fixed patterns accept), 1-6 fraction
+# digits; only a day 29-31 then needs a calendar check.
+_DATE_PATTERN = r"(?!0000)\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+_EVENT_TS = re.compile(_DATE_PATTERN + r"T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{1,6}Z")
+_ISO_DATE = re.compile(_DATE_PATTERN)
+
+
+def _is_calendar_day(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_event_ts(value: str) -> datetime:
@@ -94,31 +104,15 @@ def dedup_key(session_id: str, document_id: int, event_ts: str) -> str:
     return xxhash.xxh64_hexdigest(f"{session_id}|{document_id}|{event_ts}".encode("utf-8"))
 
 
-def _is_iso_timestamp(value: object) -> bool:
-    try:
-        parse_event_ts(value)  # type: ignore[arg-type]
-    except ValueError:
-        return False
-    return True
-
-
-def _is_iso_date(value: object) -> bool:
-    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
-        return False
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
-
-
 # Python expressions over `value` per kind; validate() compiles them into one function per field set.
 _KIND_CHECKS = {
     "string": "isinstance(value, str)",
     "long": "isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63",
     "string_list": "isinstance(value, list)",
-    "iso_timestamp": "_is_iso_timestamp(value)",
-    "iso_date": "_is_iso_date(value)",
+    "iso_timestamp": "isinstance(value, str) and _EVENT_TS_MATCH(value) is not None"
+                     " and (value[8:10] <= '28' or _is_calendar_day(value[:10]))",
+    "iso_date": "isinstance(value, str) and _ISO_DATE_MATCH(value) is not None"
+                " and (value[8:10] <= '28' or _is_calendar_day(value))",
 }
 assert set(_KIND_CHECKS) == set(KINDS)
 _VALIDATORS: dict[int, tuple[tuple[Field, ...], Callable[[object], str | None]]] = {}
@@ -136,12 +130,15 @@ def _compile_validator(fields: tuple[Field, ...]) -> Callable[[object], str | No
                  f"    elif not ({_KIND_CHECKS[f.kind]}):",
                  f"        return {'wrong_type:' + f.name!r}"]
     if any(f.name == "DateCreated" for f in fields):
-        body += ["    if 'DateCreated' in record:", "        try:", "            dotnet_date_ms(record['DateCreated'])",
-                 "        except ValueError:", "            return 'bad_date:DateCreated'"]
+        body += ["    if 'DateCreated' in record:",
+                 "        match = _DOTNET_DATE_MATCH(record['DateCreated'])",
+                 "        if match is None or not _MS_LOW <= int(match.group(1)) <= _MS_HIGH:",
+                 "            return 'bad_date:DateCreated'"]
     body += ["    if 'source_server' in record and record['source_server'] not in SOURCE_SERVERS:",
              "        return 'bad_value:source_server'", "    return None"]
-    namespace = {"_is_iso_timestamp": _is_iso_timestamp, "_is_iso_date": _is_iso_date,
-                 "dotnet_date_ms": dotnet_date_ms, "SOURCE_SERVERS": SOURCE_SERVERS}
+    namespace = {"_EVENT_TS_MATCH": _EVENT_TS.fullmatch, "_ISO_DATE_MATCH": _ISO_DATE.fullmatch,
+                 "_is_calendar_day": _is_calendar_day, "_DOTNET_DATE_MATCH": _DOTNET_DATE.match,
+                 "_MS_LOW": _DOTNET_MS_RANGE[0], "_MS_HIGH": _DOTNET_MS_RANGE[1], "SOURCE_SERVERS": SOURCE_SERVERS}
     exec(compile("\n".join(body), f"<contract validator of {len(fields)} fields>", "exec"), namespace)
     return namespace["check"]
 

@@ -85,10 +85,24 @@ def test_spark_parses_a_valid_event_into_exactly_the_values_the_producer_validat
 @pytest.mark.parametrize("value, ok", [
     ("2026-01-01T06:00:00.177Z", True), ("2026-01-01T06:00:00.1Z", True), ("2026-01-01T06:00:00.123456Z", True),
     ("2026-01-01T06:00:00Z", False), ("2026-1-1T06:00:00.177Z", False), ("2026-02-30T06:00:00.177Z", False),
-    ("2026-01-01 06:00:00.177", False), (1767247200177, False),
+    ("2026-01-01 06:00:00.177", False), (1767247200177, False), ("2024-02-29T23:59:59.999Z", True),
+    ("2025-02-29T06:00:00.177Z", False), ("2026-04-31T06:00:00.177Z", False), ("2026-12-31T06:00:00.177Z", True),
+    ("2026-13-01T06:00:00.177Z", False), ("2026-01-01T24:00:00.177Z", False), ("2026-01-01T06:60:00.177Z", False),
+    ("0000-01-01T06:00:00.177Z", False), ("2026-01-01T06:00:00.1234567Z", False),
+    ("2026-01-01T06:00:00.177+00:00", False),
 ])
 def test_event_ts_spelling(value, ok):
     assert (contract.validate({**valid_event(), "event_ts": value}) is None) is ok
+    if ok:
+        assert contract.parse_event_ts(value).tzinfo is not None
+
+
+@pytest.mark.parametrize("value, ok", [
+    ("2026-01-01", True), ("2024-02-29", True), ("2025-02-29", False), ("2026-06-31", False), ("2026-1-01", False),
+    ("20260101", False), ("2026-01-01T00:00", False), ("0000-01-01", False), (20260101, False),
+])
+def test_event_date_spelling(value, ok):
+    assert (contract.validate({**valid_event(), "event_date": value}) is None) is ok
 
 
 def test_dotnet_dates_and_event_ts_round_trip():
