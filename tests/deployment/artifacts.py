@@ -5,6 +5,7 @@ map onto them through COMPOSE_OF_STEP_HOST.
 """
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 import subprocess
@@ -41,7 +42,10 @@ def compose_config(path: str, env_file: Path = ENV_EXAMPLE, *options: str) -> su
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
 
 
+@functools.lru_cache(maxsize=None)
 def resolved_compose(path: str) -> dict:
+    """The compose file as docker-compose resolves it with .env.example (cached: the files do not change
+    during a test session; callers must not mutate the result)."""
     result = compose_config(path)
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
