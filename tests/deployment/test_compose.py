@@ -201,3 +201,13 @@ def test_airflow_containers_get_every_setting_the_dag_reads_at_parse_time(resolv
     for name in ("airflow-scheduler", "airflow-triggerer", "airflow-webserver"):
         env = resolved["orchestration/docker-compose.yaml"]["services"][name]["environment"]
         assert read <= env.keys(), f"{name} lacks {sorted(read - env.keys())}"
+
+
+def test_published_ports_follow_the_seed_table(resolved):
+    def published(path, service):
+        return {int(p["published"]) for p in resolved[path]["services"][service].get("ports", [])}
+    example = env_example()
+    assert published("messaging/kafka-compose.yaml", "kafka-ui") == {8080}
+    assert published("gold/docker-compose.yaml", "superset") == {int(example["SUPERSET_PORT"])} == {8088}
+    assert published("orchestration/docker-compose.yaml", "airflow-webserver") == {int(example["AIRFLOW_PORT"])}
+    assert published("gold/docker-compose.yaml", "postgres") == {int(example["POSTGRES_PORT"])}
