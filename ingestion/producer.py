@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
-from typing import BinaryIO, Iterable
+from typing import BinaryIO, Callable, Iterable
 
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -178,9 +178,10 @@ def event_from_line(raw: bytes, server: str) -> tuple[bytes | None, str, str | N
 class Pacer:
     """Realtime mode: holds each event until its scaled offset from the first event has passed."""
 
-    def __init__(self, speed: float, stop: StopFlag) -> None:
+    def __init__(self, speed: float, stop: StopFlag, on_idle: Callable[[], None]) -> None:
         self.speed = speed
         self.stop = stop
+        self.on_idle = on_idle  # runs between sleeps, so deliveries and progress keep flowing in quiet spells
         self.first_event_s: float | None = None
         self.started = 0.0
         self.lateness_ms: list[float] = []
@@ -191,7 +192,10 @@ class Pacer:
             self.first_event_s, self.started = moment, time.monotonic()
         due = self.started + (moment - self.first_event_s) / self.speed
         while not self.stop and (remaining := due - time.monotonic()) > 0:
-            time.sleep(min(remaining, PACING_SLICE_S))
+            if remaining > PACING_SLICE_S:
+                self.on_idle()
+                remaining = due - time.monotonic()
+            time.sleep(max(0.0, min(remaining, PACING_SLICE_S)))
         self.lateness_ms.append(max(0.0, (time.monotonic() - due) * 1000))
 
     def percentiles(self) -> dict:
@@ -217,13 +221,14 @@ class FileProducer:
         self.counts = Counts()
         self.producer = Producer({**kafka_config(settings, server, mode), "on_delivery": self._delivered})
         self.dead_letters = DeadLetters(dlq_file, settings.kafka_dlq_topic, settings, server, path, self.counts)
-        self.pacer = Pacer(speed, stop) if mode == "realtime" else None
+        self.pacer = Pacer(speed, stop, self._housekeeping) if mode == "realtime" else None
+        self.started = self.next_progress = 0.0  # set when run() starts
 
     def run(self) -> dict:
-        started = time.monotonic()
+        started = self.started = time.monotonic()
+        self.next_progress = started + PROGRESS_INTERVAL_S
         LOG.info("start file=%s server=%s mode=%s speed=%s topic=%s brokers=%s", self.path, self.server, self.mode,
                  self.speed, self.settings.kafka_topic, self.settings.kafka_brokers)
-        next_progress = started + PROGRESS_INTERVAL_S
         # Locals, not attribute lookups, in the per-record loop: it runs ~150,000 times a second.
         counts, stop, pacer, server = self.counts, self.stop, self.pacer, self.server
         topic, produce = self.settings.kafka_topic, self.producer.produce
@@ -250,10 +255,7 @@ class FileProducer:
                 counts.sent += 1
                 counts.value_bytes += len(value)
                 if number % POLL_EVERY == 0:
-                    self.producer.poll(0)
-                    if time.monotonic() >= next_progress:
-                        next_progress += PROGRESS_INTERVAL_S
-                        self._log_progress(started)
+                    self._housekeeping()
         if stop:
             LOG.warning("stop requested by %s after %d lines: flushing", stop.signal_name, counts.read)
         self._flush()
@@ -284,6 +286,14 @@ class FileProducer:
         if self.counts.unconfirmed:
             LOG.error("flush timed out: %d records unconfirmed, counted as failed", self.counts.unconfirmed)
         self.dead_letters.close(FLUSH_TIMEOUT_S)
+
+    def _housekeeping(self) -> None:
+        """Serve delivery reports; log progress every PROGRESS_INTERVAL_S."""
+        self.producer.poll(0)
+        now = time.monotonic()
+        if now >= self.next_progress:
+            self.next_progress = now + PROGRESS_INTERVAL_S
+            self._log_progress(self.started)
 
     def _log_progress(self, started: float) -> None:
         c = self.counts
