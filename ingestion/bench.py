@@ -169,8 +169,8 @@ def main() -> int:
     realtime_p99 = max(speed60["lateness_p99_ms"], speed1["lateness_p99_ms"])
     print(f"machine: {machine()}")
     print(f"batch producer: {batch['acked']:,} events in {batch['elapsed_s']} s = {batch['events_per_s']:,.0f} "
-          f"events/s, {batch['mb_per_s']} MB/s, CPU {batch['cpu_s']} s "
-          f"({batch['acked'] / batch['cpu_s']:,.0f} events per CPU-second)")
+          f"events/s, {batch['mb_per_s']} MB/s, CPU {batch['cpu_s']} s, of it the Python thread "
+          f"{batch['cpu_main_thread_s']} s ({batch['acked'] / batch['cpu_s']:,.0f} events per CPU-second)")
     print(f"kafka ProducerPerformance: {kafka['events_per_s']:,.0f} events/s, {kafka['mb_per_s']} MB/s "
           f"(record {record_bytes:.0f} B, {kafka['props']})")
     for label, run in (("speed 60", speed60), ("speed 1", speed1)):

@@ -29,7 +29,8 @@ def topics(platform: Settings):
     for topic in (name, f"{name}_dlq"):
         ensure_topic(admin, TopicSpec(topic))
     yield name, f"{name}_dlq"
-    admin.delete_topics([name, f"{name}_dlq"], request_timeout=30)
+    for future in admin.delete_topics([name, f"{name}_dlq"], request_timeout=30).values():
+        future.result()  # wait: an unsent request would leave the topics behind
 
 
 @pytest.fixture(scope="module")
