@@ -116,7 +116,8 @@ def superset(marts):
         client = client_for(settings)
         first_counts = client.counts()
         second_output = provision(env, "up")
-        yield SimpleNamespace(settings=settings, client=client, first_counts=first_counts,
+        yield SimpleNamespace(settings=settings, base=f"http://127.0.0.1:{settings.superset_port}", client=client,
+                              first_counts=first_counts,
                               second_counts=client.counts(), outputs=(first_output, second_output))
     finally:
         provision(env, "down")
@@ -212,39 +213,56 @@ def chart_states(driver) -> list[dict]:
             title: el.innerText.split('\\n')[0],
             loading: !!el.querySelector('.loading'),
             drawn: !!el.querySelector('svg, canvas, table tbody tr, .header-line'),
+            empty: /No results were returned|No data/.test(el.innerText),
             error: [...el.querySelectorAll('[role="alert"], .alert-danger, .ant-alert-error')]
                      .map(e => e.innerText).join(' | '),
         }));""")
 
 
-def test_dashboard_renders_every_chart_in_chromium(superset, charts):
-    base = f"http://127.0.0.1:{superset.settings.superset_port}"
-    date_filter = (f"(NATIVE_FILTER-date-range:(id:NATIVE_FILTER-date-range,extraFormData:(time_range:'{RANGE}'),"
-                   f"filterState:(value:'{RANGE}'),ownState:()))")
+@pytest.fixture(scope="module")
+def browser(superset):
+    """Headless Chromium logged in to the private Superset."""
     driver = chromium()
     try:
-        driver.get(f"{base}/login/")
+        driver.get(f"{superset.base}/login/")
         driver.find_element(By.ID, "username").send_keys(superset.settings.superset_admin_user)
         driver.find_element(By.ID, "password").send_keys(superset.settings.superset_admin_password)
         driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
         WebDriverWait(driver, 30).until(lambda d: "/login" not in d.current_url)
-        driver.get(f"{base}/superset/dashboard/{DASHBOARD_SLUG}/?native_filters={date_filter}")
-        try:
-            WebDriverWait(driver, 120, poll_frequency=1).until(
-                lambda d: len(states := chart_states(d)) == len(charts)
-                and all(s["drawn"] and not s["loading"] for s in states))
-        except TimeoutException:
-            pass  # the assertions below say which chart did not draw
-        time.sleep(2)  # let animations settle for the screenshot
-        ARTIFACTS.mkdir(exist_ok=True)
-        driver.save_screenshot(str(ARTIFACTS / "gold_dashboard.png"))
-        states = chart_states(driver)
-        page_errors = driver.find_elements(By.CSS_SELECTOR, '[role="alert"], .alert-danger, .ant-alert-error')
-        body = driver.find_element(By.TAG_NAME, "body").text
+        yield driver
     finally:
         driver.quit()
-    assert len(states) == len(charts) == 9, states
-    assert [s for s in states if not s["drawn"] or s["loading"] or s["error"]] == [], states
-    assert [e.text for e in page_errors if e.is_displayed()] == []
+
+
+def open_dashboard(driver, base: str, time_range: str, screenshot: str) -> tuple[list[dict], str]:
+    """Open the dashboard with its date filter set, wait for every chart, save a screenshot."""
+    date_filter = (f"(NATIVE_FILTER-date-range:(id:NATIVE_FILTER-date-range,"
+                   f"extraFormData:(time_range:'{time_range}'),filterState:(value:'{time_range}'),ownState:()))")
+    driver.get(f"{base}/superset/dashboard/{DASHBOARD_SLUG}/?native_filters={date_filter}")
+    try:
+        WebDriverWait(driver, 120, poll_frequency=1).until(
+            lambda d: len(states := chart_states(d)) == len(EXPECTED)
+            and all((s["drawn"] or s["empty"]) and not s["loading"] for s in states))
+    except TimeoutException:
+        pass  # the callers' assertions say which chart did not draw
+    time.sleep(2)  # let chart animations settle for the screenshot
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / screenshot))
+    errors = [e.text for e in driver.find_elements(By.CSS_SELECTOR, '[role="alert"], .alert-danger, .ant-alert-error')
+              if e.is_displayed()]
+    assert errors == []
+    return chart_states(driver), driver.find_element(By.TAG_NAME, "body").text
+
+
+def test_dashboard_renders_every_chart_in_chromium(superset, browser):
+    states, body = open_dashboard(browser, superset.base, RANGE, "gold_dashboard.png")
+    assert sorted(s["title"] for s in states) == sorted(EXPECTED), states
+    assert [s for s in states if not s["drawn"] or s["empty"] or s["loading"] or s["error"]] == [], states
     (events,) = sql_rows(superset.settings, EXPECTED["Click events"][0])
     assert f"{events['events']:,}" in body  # the KPI shows the filtered total, not all data
+
+
+def test_dashboard_shows_no_error_on_an_empty_date_range(superset, browser):
+    states, _ = open_dashboard(browser, superset.base, EMPTY_RANGE, "gold_dashboard_empty_range.png")
+    assert len(states) == len(EXPECTED)
+    assert [s for s in states if s["loading"] or s["error"] or not (s["drawn"] or s["empty"])] == [], states
