@@ -3,7 +3,8 @@
     python -m ingestion.prepare --raw RAW [--out DATA_DIR] [--source-start D --source-end D]
                                 [--target-start D --target-end D] [--rejects FILE]
 
-RAW is a folder of `YYYY-MM-DD.json` files (or one such file) with one TripClick record per line.
+RAW is a folder of `YYYY-MM-DD.json` files (or one such file, or the dataset's `logs.tar.gz`, read
+without extracting it) with one TripClick record per line.
 Each valid record keeps its raw fields untouched and gains `event_ts` and `event_date`; it is written
 to `<OUT>/server{0,1}/date=<event_date>/events.json`, every file sorted by `event_ts`.
 
@@ -25,6 +26,7 @@ import os
 import re
 import shutil
 import sys
+import tarfile
 import tempfile
 import time as clock
 from collections import Counter, defaultdict
@@ -49,6 +51,7 @@ WINDOW_MS = 3_600_000
 DAY_MS = 86_400_000
 EPOCH_DAY = date(1970, 1, 1)
 RAW_FILE_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}\.json$")
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 EVENTS_FILE = "events.json"
 REJECTS_FILE = "prepare_rejects.jsonl"
 
@@ -185,13 +188,12 @@ class Preparer:
         if self._buffered >= self.run_lines:
             self._spill()
 
-    def add_file(self, path: Path, progress: Progress) -> None:
-        with path.open("rb") as lines:
-            for number, raw in enumerate(lines, start=1):
-                progress.advance(len(raw))
-                if number == 1:  # files saved by Windows tools may start with a byte-order mark
-                    raw = raw.removeprefix(codecs.BOM_UTF8)
-                self.add(raw.rstrip(b"\r\n"), path.name, number)
+    def add_lines(self, lines: Iterable[bytes], source: str, progress: Progress) -> None:
+        for number, raw in enumerate(lines, start=1):
+            progress.advance(len(raw))
+            if number == 1:  # files saved by Windows tools may start with a byte-order mark
+                raw = raw.removeprefix(codecs.BOM_UTF8)
+            self.add(raw.rstrip(b"\r\n"), source, number)
 
     def finish(self) -> PrepareStats:
         """Merge runs into the final files (written atomically); every touched date gets a file per server."""
@@ -238,6 +240,26 @@ class Preparer:
         self.stats.written[(server, day)] = written
 
 
+def is_archive(raw: Path) -> bool:
+    return raw.is_file() and raw.name.endswith(ARCHIVE_SUFFIXES)
+
+
+def add_archive(preparer: Preparer, archive: Path, progress: Progress) -> list[str]:
+    """Streams the day files out of the dataset's logs.tar.gz (no extraction); returns skipped member names.
+
+    Members are read in archive order; the external sort makes the output independent of that order.
+    """
+    skipped = []
+    with tarfile.open(archive, "r|*") as tar:
+        for member in tar:
+            name = Path(member.name).name
+            if member.isfile() and RAW_FILE_NAME.match(name):
+                preparer.add_lines(tar.extractfile(member), name, progress)
+            else:
+                skipped.append(member.name)
+    return skipped
+
+
 def raw_files(raw: Path) -> tuple[list[Path], list[str]]:
     """(the YYYY-MM-DD.json files of RAW in date order, names of the other entries, skipped)."""
     if raw.is_file():
@@ -266,12 +288,16 @@ def prepare(raw: Path, out_dir: Path, timeline: Timeline, rejects_path: Path | N
             run_lines: int = 250_000) -> PrepareStats:
     started = clock.monotonic()
     rejects_path = rejects_path or out_dir / REJECTS_FILE
-    files, skipped = raw_files(raw)
+    archive = is_archive(raw)
+    files, skipped = ([], []) if archive else raw_files(raw)
     preparer = Preparer(out_dir, timeline, rejects_path, run_lines=run_lines)
-    preparer.stats.skipped_files = skipped
-    progress = Progress("prepare", total=sum(p.stat().st_size for p in files), unit="bytes")
+    progress = Progress("prepare", total=None if archive else sum(p.stat().st_size for p in files), unit="bytes")
+    if archive:
+        skipped = add_archive(preparer, raw, progress)
     for path in files:
-        preparer.add_file(path, progress)
+        with path.open("rb") as lines:
+            preparer.add_lines(lines, path.name, progress)
+    preparer.stats.skipped_files = skipped
     progress.close()
     stats = preparer.finish()
     report(stats, clock.monotonic() - started, rejects_path)
@@ -296,7 +322,8 @@ def add_timeline_arguments(parser: argparse.ArgumentParser, source: tuple[date, 
 def main(argv: Iterable[str] | None = None) -> int:
     settings = load()
     parser = argparse.ArgumentParser(prog="python -m ingestion.prepare", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--raw", type=Path, required=True, help="folder of YYYY-MM-DD.json files, or one file")
+    parser.add_argument("--raw", type=Path, required=True,
+                        help="folder of YYYY-MM-DD.json files, one such file, or the dataset's logs.tar.gz")
     parser.add_argument("--out", type=Path, default=settings.data_dir, help="data folder (default DATA_DIR)")
     parser.add_argument("--rejects", type=Path, help=f"rejects file (default <OUT>/{REJECTS_FILE})")
     parser.add_argument("--run-lines", type=int, default=250_000, help="records held in memory before a spill")

@@ -142,6 +142,21 @@ def test_external_sort_with_tiny_runs_gives_identical_files(tmp_path, prepared):
     assert not list(spilled_out.glob(".prepare-*"))  # spill folder removed
 
 
+def test_the_datasets_tar_gz_is_read_without_extracting_and_gives_the_same_files(tmp_path, prepared):
+    import tarfile
+
+    _, from_folder = prepared
+    raw_dir = write_raw(tmp_path / "raw2")
+    archive = tmp_path / "logs.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(raw_dir.iterdir(), reverse=True):  # archive order must not matter
+            tar.add(path, arcname=f"logs/{path.name}")
+    stats = prep.prepare(archive, tmp_path / "from_archive", TIMELINE)
+    for path in from_folder.glob("server*/date=*/events.json"):
+        assert (tmp_path / "from_archive" / path.relative_to(from_folder)).read_bytes() == path.read_bytes()
+    assert sum(stats.rejected.values()) == len(BAD_LINES) and stats.skipped_files == ["logs/README.txt"]
+
+
 def test_windows_line_ends_and_a_byte_order_mark_are_accepted(tmp_path):
     raw_dir = tmp_path / "raw"
     raw_dir.mkdir()
