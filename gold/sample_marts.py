@@ -152,18 +152,22 @@ def connect(settings: Settings):
                             connect_timeout=10, application_name="gold.sample_marts")
 
 
-def replace_days(settings: Settings, days: list[date], rows: dict[str, list[tuple]]) -> dict[str, int]:
-    """In one transaction: delete every mart row of `days`, then insert `rows`; returns rows inserted."""
-    inserted = {}
+def replace_days(settings: Settings, days: list[date], rows: dict[str, list[tuple]]) -> dict[str, tuple[int, int]]:
+    """In one transaction: delete every mart row of `days`, then insert `rows`.
+
+    Returns mart -> (rows deleted, rows inserted).
+    """
+    counts = {}
     with connect(settings) as conn, conn.cursor() as cur:
         for name, columns in MART_COLUMNS.items():
             cur.execute(f"DELETE FROM gold.{name} WHERE event_date = ANY(%s)", (days,))
+            deleted = cur.rowcount
             if rows.get(name):
                 execute_values(cur, f"INSERT INTO gold.{name} ({', '.join(columns)}) VALUES %s",
                                rows[name], page_size=1000)
-            inserted[name] = len(rows.get(name, []))
+            counts[name] = (deleted, len(rows.get(name, [])))
     conn.close()
-    return inserted
+    return counts
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -185,14 +189,15 @@ def main(argv: list[str] | None = None) -> int:
     days = [args.start + timedelta(days=n) for n in range(args.days)]
     rows = {} if args.delete else build(days, ZoneInfo(settings.pipeline_tz), args.seed)
     try:
-        inserted = replace_days(settings, days, rows)
+        counts = replace_days(settings, days, rows)
     except psycopg2.Error as exc:
         print(f"sample-marts: ERROR writing to {settings.postgres_host}:{settings.postgres_port}/"
               f"{settings.postgres_db}: {str(exc).strip()}", file=sys.stderr)
         return 1
+    summary = " ".join(f"{name.removeprefix('mart_')}=-{deleted}+{inserted}"
+                       for name, (deleted, inserted) in counts.items())
     action = "deleted" if args.delete else "loaded"
-    counts = " ".join(f"{name.removeprefix('mart_')}={n}" for name, n in inserted.items())
-    print(f"sample-marts: {action} {days[0]}..{days[-1]} ({len(days)} days) rows: {counts}")
+    print(f"sample-marts: {action} {days[0]}..{days[-1]} ({len(days)} days) rows deleted/inserted: {summary}")
     return 0
 
 
