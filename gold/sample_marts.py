@@ -15,7 +15,7 @@ import random
 import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import psycopg2
@@ -68,8 +68,8 @@ def catalogue() -> list[Document]:
     return docs
 
 
-def day_clicks(day: date, tz: ZoneInfo, docs: list[Document], seed: int) -> tuple[list[Click], dict[str, set]]:
-    """Synthetic clicks of one day and each session's search keywords; same inputs, same output."""
+def day_clicks(day: date, tz: ZoneInfo, docs: list[Document], seed: int) -> tuple[list[Click], dict[str, str]]:
+    """Synthetic clicks of one day and each session's search keyword; same inputs, same output."""
     rng = random.Random(f"{seed}:{day.isoformat()}")
     busiest = 9 + day.toordinal() % 8  # the peak hour moves from day to day
     hour_weights = [1 + 6 * max(0, 4 - abs(h - busiest)) for h in range(24)]
@@ -78,7 +78,7 @@ def day_clicks(day: date, tz: ZoneInfo, docs: list[Document], seed: int) -> tupl
     clicks, keywords = [], {}
     for s in range(rng.randint(120, 220)):
         session_id = f"sample-{day.isoformat()}-{s:04d}"
-        keywords[session_id] = {f"[sample] {k}" for k in rng.sample(TOPICS, rng.choice((1, 1, 2)))}
+        keywords[session_id] = f"[sample] {rng.choice(TOPICS)}"
         start = midnight + timedelta(hours=rng.choices(range(24), hour_weights)[0], seconds=rng.randrange(3000))
         end_of_day = midnight + timedelta(days=1) - timedelta(milliseconds=1)
         for c in range(min(1 + int(rng.expovariate(0.35)), 25)):
@@ -89,14 +89,14 @@ def day_clicks(day: date, tz: ZoneInfo, docs: list[Document], seed: int) -> tupl
     return clicks, keywords
 
 
-def aggregate(day: date, clicks: list[Click], keywords: dict[str, set], docs: list[Document],
-              tz: ZoneInfo) -> dict[str, list[tuple]]:
-    """The five marts' rows of one day, computed from its clicks the way the marts are defined."""
+def aggregate(day: date, clicks: list[Click], keywords: dict[str, str], docs: list[Document]) -> dict[str, list[tuple]]:
+    """The five marts' rows of one day, computed from its clicks the way the marts are defined
+    (peak_hour: UTC hour of the click; every click of a session carries the session's keyword)."""
     by_id = {d.document_id: d for d in docs}
     rows: dict[str, list[tuple]] = {name: [] for name in MART_COLUMNS}
     if not clicks:
         return rows
-    hours = Counter(click.ts.astimezone(tz).hour for click in clicks)
+    hours = Counter(click.ts.astimezone(timezone.utc).hour for click in clicks)
     peak = max(sorted(hours), key=lambda h: hours[h])  # earliest hour wins a tie
     rows["mart_daily_traffic"].append((day, len(clicks), len({c.session_id for c in clicks}),
                                        len({c.document_id for c in clicks}), peak))
@@ -125,8 +125,7 @@ def aggregate(day: date, clicks: list[Click], keywords: dict[str, set], docs: li
 
     keyword_sessions: dict[str, set] = defaultdict(set)
     for session_id in per_session:
-        for keyword in keywords[session_id]:
-            keyword_sessions[keyword].add(session_id)
+        keyword_sessions[keywords[session_id]].add(session_id)
     for keyword, sessions in sorted(keyword_sessions.items()):
         own = [c for s in sessions for c in per_session[s]]
         rows["mart_search_keywords"].append((day, keyword, len(sessions), len(own),
@@ -140,7 +139,7 @@ def build(days: list[date], tz: ZoneInfo, seed: int) -> dict[str, list[tuple]]:
     rows: dict[str, list[tuple]] = {name: [] for name in MART_COLUMNS}
     for day in days:
         clicks, keywords = day_clicks(day, tz, docs, seed)
-        for name, day_rows in aggregate(day, clicks, keywords, docs, tz).items():
+        for name, day_rows in aggregate(day, clicks, keywords, docs).items():
             rows[name].extend(day_rows)
     return rows
 

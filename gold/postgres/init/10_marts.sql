@@ -26,7 +26,8 @@ COMMENT ON COLUMN gold.mart_daily_traffic.unique_sessions IS
 COMMENT ON COLUMN gold.mart_daily_traffic.unique_documents IS
     'Distinct DocumentId values clicked that day.';
 COMMENT ON COLUMN gold.mart_daily_traffic.peak_hour IS
-    'Hour of day (0-23, PIPELINE_TZ) with the most clicks; earliest hour on a tie; NULL only for an empty day.';
+    'UTC hour (0-23) of the original TripClick click time (DateCreated) with the most clicks, lowest on a tie; '
+    'the replay compresses event_ts into one window, so the original time carries the hourly pattern.';
 
 -- mart_session_analysis ------------------------------------------------------------------------
 CREATE TABLE IF NOT EXISTS gold.mart_session_analysis (
@@ -70,7 +71,7 @@ COMMENT ON TABLE gold.mart_clinical_areas IS
 COMMENT ON COLUMN gold.mart_clinical_areas.event_date IS
     'Pipeline date of the clicks (PIPELINE_TZ).';
 COMMENT ON COLUMN gold.mart_clinical_areas.clinical_area IS
-    'One entry of the comma-separated ClinicalAreas field, trimmed.';
+    'One entry of the comma-separated ClinicalAreas field, trimmed; an area listed twice on a click counts once.';
 COMMENT ON COLUMN gold.mart_clinical_areas.click_count IS
     'Clicks on documents tagged with this area that day.';
 COMMENT ON COLUMN gold.mart_clinical_areas.unique_sessions IS
@@ -93,13 +94,13 @@ COMMENT ON COLUMN gold.mart_popular_documents.event_date IS
 COMMENT ON COLUMN gold.mart_popular_documents.document_id IS
     'TripClick DocumentId.';
 COMMENT ON COLUMN gold.mart_popular_documents.title IS
-    'Document title as logged (NULL when no click carried one).';
+    'Greatest non-empty title logged for the document that day (NULL when no click carried one).';
 COMMENT ON COLUMN gold.mart_popular_documents.view_count IS
     'Clicks on the document that day.';
 COMMENT ON COLUMN gold.mart_popular_documents.unique_sessions IS
     'Distinct sessions that clicked the document that day.';
 COMMENT ON COLUMN gold.mart_popular_documents.rank IS
-    'Position by view_count within the day, 1 = most viewed (ties share processing''s tie-break order).';
+    'Position by view_count within the day, 1 = most viewed; ties broken by the lower document_id, so unique.';
 -- Top-N per day without sorting the whole day.
 CREATE INDEX IF NOT EXISTS mart_popular_documents_date_rank_idx
     ON gold.mart_popular_documents (event_date, rank);
@@ -118,13 +119,13 @@ COMMENT ON TABLE gold.mart_search_keywords IS
 COMMENT ON COLUMN gold.mart_search_keywords.event_date IS
     'Pipeline date of the clicks (PIPELINE_TZ).';
 COMMENT ON COLUMN gold.mart_search_keywords.keyword IS
-    'Normalised query keyword taken from the Keywords field.';
+    'The Keywords field of a click, lower-cased, trimmed, inner whitespace collapsed; empty ones are not counted.';
 COMMENT ON COLUMN gold.mart_search_keywords.searches IS
-    'Distinct search sessions that used the keyword that day.';
+    'Distinct sessions with a click carrying this keyword that day.';
 COMMENT ON COLUMN gold.mart_search_keywords.clicks IS
-    'Clicks made in sessions that used the keyword that day.';
+    'Clicks carrying this keyword that day.';
 COMMENT ON COLUMN gold.mart_search_keywords.unique_documents IS
-    'Distinct documents clicked in sessions that used the keyword that day.';
+    'Distinct documents clicked with this keyword that day.';
 
 -- Date-range scans for every chart are served by the primary keys, which all lead with event_date.
 -- Explicit grant as well as the default privileges: tables created before 01 ran stay readable too.
