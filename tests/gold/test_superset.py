@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -121,7 +122,7 @@ def superset(marts):
                               second_counts=client.counts(), outputs=(first_output, second_output))
     finally:
         provision(env, "down")
-        subprocess.run(["rm", "-rf", str(run_dir)], check=False)
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
