@@ -111,7 +111,9 @@ def test_realtime_keeps_the_relative_spacing_at_high_speed(platform, topics, day
                       m.timestamp()[1] / 1000) for m in messages)
     first_event, first_sent = moments[0]
     drift = [abs((sent - first_sent) - (event - first_event) / speed) for event, sent in moments]
-    assert max(drift) < 0.3, f"max drift {max(drift):.3f} s"
+    # The median shows the pacing precision; the max only bounds scheduling stalls on a busy 2-core box.
+    assert sorted(drift)[len(drift) // 2] < 0.05, f"median drift {sorted(drift)[len(drift) // 2]:.3f} s"
+    assert max(drift) < 0.5, f"max drift {max(drift):.3f} s"
     span = (moments[-1][0] - first_event) / speed
     assert span > 3.0 and summary["elapsed_s"] >= span  # it really waited, it did not send as a batch
     assert "lateness_p99_ms" in summary  # figures belong to make bench-ingestion
