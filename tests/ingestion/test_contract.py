@@ -66,9 +66,10 @@ def test_spark_parses_a_valid_event_into_exactly_the_values_the_producer_validat
     """Real from_json with the contract schema: nothing is lost or renamed between the two sides."""
     from pyspark.sql import SparkSession, functions as F
 
-    spark = (SparkSession.builder.master("local[1]").appName("ingestion-contract-test")
-             .config("spark.ui.enabled", "false").config("spark.driver.memory", "512m")
-             .config("spark.sql.shuffle.partitions", "1").getOrCreate())
+    existing = SparkSession.getActiveSession()  # another suite's session in the same pytest run: reuse, keep
+    spark = existing or (SparkSession.builder.master("local[1]").appName("ingestion-contract-test")
+                         .config("spark.ui.enabled", "false").config("spark.driver.memory", "512m")
+                         .config("spark.sql.shuffle.partitions", "1").getOrCreate())
     try:
         event = {**valid_event(), "Documents": ["4811208", "4811209"]}
         wrong = {**valid_event(), "DocumentId": "4811207x", "Documents": "not-a-list"}
@@ -79,7 +80,8 @@ def test_spark_parses_a_valid_event_into_exactly_the_values_the_producer_validat
         assert rows[0].asDict() == event
         assert rows[1]["DocumentId"] is None and rows[1]["Documents"] is None
     finally:
-        spark.stop()
+        if existing is None:
+            spark.stop()
 
 
 @pytest.mark.parametrize("value, ok", [
