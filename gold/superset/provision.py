@@ -2,7 +2,7 @@
 
     .venv/bin/python -m gold.superset.provision up      # `make superset`: idempotent
     .venv/bin/python -m gold.superset.provision down    # `make superset-down`
-    .venv/bin/python -m gold.superset.provision export  # write the live dashboard back into assets/
+    .venv/bin/python -m gold.superset.provision export [--into DIR]  # live dashboard -> assets/
 
 `up` upgrades the metadata DB, runs `superset init`, starts gunicorn unless it is already running,
 waits for /health, creates the admin (or resets its password) when its login fails, imports every
@@ -249,8 +249,11 @@ def normalised(name: str, content: dict[str, Any]) -> tuple[str, dict[str, Any]]
     return name, content
 
 
-def export(settings: Settings) -> int:
-    """Replace assets/ with the live dashboard's export (passwords come masked from Superset)."""
+def export(settings: Settings, into: Path = ASSETS_DIR) -> int:
+    """Replace the folder `into` (default assets/) with the live dashboard's export, normalised.
+
+    Superset masks the database password in an export, so none can reach the repository.
+    """
     client = client_for(settings)
     dashboard_id = client.get(f"/api/v1/dashboard/{DASHBOARD_SLUG}")["result"]["id"]
     archive = zipfile.ZipFile(io.BytesIO(client.get_bytes("/api/v1/dashboard/export/", q=f"!({dashboard_id})")))
@@ -258,18 +261,20 @@ def export(settings: Settings) -> int:
                     for member in archive.namelist())
     if DATABASE_FILE not in exported:
         raise SupersetError(f"export has no {DATABASE_FILE}: {sorted(exported)}")
-    shutil.rmtree(ASSETS_DIR)
+    shutil.rmtree(into, ignore_errors=True)
     for name, content in exported.items():
-        path = ASSETS_DIR / name
+        path = into / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(content, sort_keys=False, allow_unicode=True, width=110), encoding="utf-8")
-    log(f"exported {len(exported)} files into {ASSETS_DIR}")
+    log(f"exported {len(exported)} files into {into}")
     return len(exported)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gold.superset.provision", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("up", "down", "export"))
+    parser.add_argument("--into", type=Path, default=ASSETS_DIR,
+                        help=f"export: folder to (re)write, default {ASSETS_DIR.relative_to(REPO_ROOT)}")
     args = parser.parse_args(argv)
     settings = load()
     try:
@@ -279,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             pid = stop_server(settings)
             log(f"stopped gunicorn (pid {pid})" if pid else "not running")
         else:
-            export(settings)
+            export(settings, args.into.resolve())
     except (SupersetError, requests.RequestException) as exc:
         log(f"ERROR: {exc}")
         return 1

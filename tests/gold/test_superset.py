@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg2
 import pytest
+import yaml
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
@@ -29,7 +30,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from gold.sample_marts import build, replace_days
-from gold.superset.provision import DASHBOARD_SLUG, MASKED_PASSWORD, client_for
+from gold.superset.provision import ASSETS_DIR, DASHBOARD_SLUG, MASKED_PASSWORD, client_for, export
 from infrastructure.settings import REPO_ROOT, load
 
 pytestmark = pytest.mark.integration
@@ -185,6 +186,18 @@ def test_chart_numbers_match_postgres(superset, charts):
     (top_document,) = [r for r in run_saved_query(superset.client, charts["Top documents"], RANGE)["data"]
                        if r["range_rank"] == 1]
     assert top_document["views"] == max(r["views"] for r in sql_rows(superset.settings, EXPECTED["Top documents"][0]))
+
+
+def test_export_of_the_provisioned_dashboard_reproduces_the_committed_assets(superset, tmp_path):
+    # The documented edit-in-the-UI workflow relies on this: an unchanged dashboard exports to no diff.
+    export(superset.settings, tmp_path / "assets")
+    exported = {p.relative_to(tmp_path / "assets").as_posix(): yaml.safe_load(p.read_text())
+                for p in (tmp_path / "assets").rglob("*.yaml")}
+    committed = {p.relative_to(ASSETS_DIR).as_posix(): yaml.safe_load(p.read_text()) for p in ASSETS_DIR.rglob("*.yaml")}
+    for files in (exported, committed):
+        files["metadata.yaml"].pop("timestamp")
+    assert sorted(exported) == sorted(committed)
+    assert [name for name in committed if exported[name] != committed[name]] == []
 
 
 def test_an_empty_date_range_gives_no_error(superset, charts):
