@@ -49,17 +49,17 @@ def test_a_valid_event_passes_and_each_missing_required_field_is_named():
 
 
 @pytest.mark.parametrize("field", contract.FIELDS, ids=lambda f: f.name)
-def test_validate_accepts_exactly_the_json_types_spark_reads_into_the_column(field):
-    """A JSON value whose type Spark's column cannot hold (it would read null) is refused by validate()."""
-    event = valid_event()
+def test_validate_accepts_only_the_json_type_native_to_the_spark_column(field):
+    """No accepted value relies on Spark's coercion: from_json turns 5 into '5' in a string column and
+    '12' into null in a long column, so validate() refuses every JSON type but the column's own."""
+    native = {
+        T.StringType(): lambda value: isinstance(value, str),
+        T.LongType(): lambda value: isinstance(value, int) and not isinstance(value, bool),
+        T.ArrayType(T.StringType()): lambda value: isinstance(value, list),
+    }[SPARK_TYPE_OF_KIND[field.kind]]
     for value in OTHER_JSON_TYPES:
-        spark_holds_it = {
-            T.StringType(): isinstance(value, str),
-            T.LongType(): isinstance(value, int) and not isinstance(value, bool),
-            T.ArrayType(T.StringType()): isinstance(value, list),
-        }[SPARK_TYPE_OF_KIND[field.kind]]
-        if not spark_holds_it:
-            assert contract.validate({**event, field.name: value}) == f"wrong_type:{field.name}", value
+        if not native(value):
+            assert contract.validate({**valid_event(), field.name: value}) == f"wrong_type:{field.name}", value
 
 
 def test_spark_parses_a_valid_event_into_exactly_the_values_the_producer_validated():
@@ -73,12 +73,15 @@ def test_spark_parses_a_valid_event_into_exactly_the_values_the_producer_validat
     try:
         event = {**valid_event(), "Documents": ["4811208", "4811209"]}
         wrong = {**valid_event(), "DocumentId": "4811207x", "Documents": "not-a-list"}
+        coerced = {**valid_event(), "Title": 5}
         assert contract.validate(event) is None
         assert contract.validate(wrong) == "wrong_type:DocumentId"
-        frame = spark.createDataFrame([(json.dumps(event),), (json.dumps(wrong),)], ["value"])
+        assert contract.validate(coerced) == "wrong_type:Title"
+        frame = spark.createDataFrame([(json.dumps(r),) for r in (event, wrong, coerced)], ["value"])
         rows = frame.select(F.from_json("value", contract.spark_schema()).alias("e")).select("e.*").collect()
         assert rows[0].asDict() == event
         assert rows[1]["DocumentId"] is None and rows[1]["Documents"] is None
+        assert rows[2]["Title"] == "5"  # Spark would coerce silently: why validate() is strict
     finally:
         if existing is None:
             spark.stop()
