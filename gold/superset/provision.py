@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import psycopg2
 import requests
 import yaml
 
@@ -69,7 +71,7 @@ def run_superset(args: list[str], stdin: str | None = None) -> str:
     output = result.stdout + result.stderr
     if result.returncode != 0:
         raise SupersetError(f"`superset {' '.join(args)}` exited {result.returncode}:\n{output[-3000:]}")
-    log(f"superset {args[0]}{' ' + args[1] if args[0] == 'fab' else ''} ok ({time.monotonic() - started:.1f}s)")
+    log(f"superset {' '.join(args[:2])} ok ({time.monotonic() - started:.1f}s)")
     return output
 
 
@@ -100,12 +102,21 @@ def healthy(settings: Settings) -> bool:
         return False
 
 
+def port_taken(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(2)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 def start_server(settings: Settings) -> int:
     """Start gunicorn detached (own process group, PID file) unless it is already running."""
     pid = running_pid(settings)
     if pid:
         log(f"gunicorn already running (pid {pid})")
         return pid
+    if port_taken(settings.superset_port):  # else /health of someone else's server would look like ours
+        raise SupersetError(f"127.0.0.1:{settings.superset_port} is in use by a process this run dir did not "
+                            f"start; stop it or set SUPERSET_PORT")
     log_file = home(settings) / "gunicorn.log"
     argv = [str(SUPERSET_BIN / "gunicorn"), "--bind", f"127.0.0.1:{settings.superset_port}",
             "--workers", "2", "--worker-class", "gthread", "--threads", "4", "--timeout", "120",
@@ -143,6 +154,18 @@ def stop_server(settings: Settings, timeout: float = 30.0) -> int | None:
     if Path(f"/proc/{pid}").exists():
         os.killpg(pid, signal.SIGKILL)
     return pid
+
+
+def check_gold_database(settings: Settings) -> None:
+    """Fail early, with the reason, when the dashboard's database or its read-only login is not usable."""
+    try:
+        psycopg2.connect(host=settings.postgres_host, port=settings.postgres_port, dbname=settings.postgres_db,
+                         user=settings.postgres_ro_user, password=settings.postgres_ro_password,
+                         connect_timeout=10).close()
+    except psycopg2.Error as exc:
+        raise SupersetError(f"cannot reach the Gold database as {settings.postgres_ro_user}@{settings.postgres_host}:"
+                            f"{settings.postgres_port}/{settings.postgres_db} (run `make up`?): "
+                            f"{str(exc).strip()}") from None
 
 
 def database_uri(settings: Settings) -> str:
@@ -205,6 +228,7 @@ def up(settings: Settings) -> dict[str, int]:
     started = time.monotonic()
     home(settings).mkdir(parents=True, exist_ok=True)
     assets = read_assets()
+    check_gold_database(settings)
     run_superset(["db", "upgrade"])
     run_superset(["init"])
     pid = start_server(settings)
