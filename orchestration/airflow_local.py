@@ -43,7 +43,9 @@ class Instance:
     db_url: str  # SQLAlchemy URL (contains the password: never logged)
     admin_user: str
     admin_password: str
-    dag_env: dict[str, str] = field(default_factory=dict)  # the DAG's parse-time settings, exported
+    # Exported to every Airflow process (and so to the steps): the DAG's parse-time settings, plus any
+    # overrides a private instance needs (e.g. its own lake and topic in a test).
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -72,7 +74,7 @@ def local_instance(s: Settings | None = None) -> Instance:
     s = s or load()
     return Instance(home=s.run_dir / "airflow", port=s.airflow_port, db_url=db_url(s),
                     admin_user=s.airflow_admin_user, admin_password=s.airflow_admin_password,
-                    dag_env=dag_environment(resolve()))
+                    env=dag_environment(resolve()))
 
 
 def dag_environment(merged: dict[str, str]) -> dict[str, str]:
@@ -96,7 +98,7 @@ def _fernet_key() -> str:
 
 
 def airflow_env(inst: Instance) -> dict[str, str]:
-    env = {**os.environ, **inst.dag_env}
+    env = {**os.environ, **inst.env}
     env.update({
         "PATH": f"{AIRFLOW_BIN}:{os.environ.get('PATH', '')}",  # Airflow's children exec `airflow`
         "AIRFLOW_HOME": str(inst.home),
