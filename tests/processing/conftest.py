@@ -55,7 +55,8 @@ def new_topic(settings, prefix: str) -> str:
 def delete_topic(settings, topic: str) -> None:
     from messaging.topics import admin_client
 
-    for future in admin_client(settings).delete_topics([topic]).values():
+    admin = admin_client(settings)  # must outlive the futures
+    for future in admin.delete_topics([topic], request_timeout=30).values():
         future.result()
 
 
@@ -80,3 +81,40 @@ def produce(settings, topic: str, values: list[bytes]) -> None:
                 producer.poll(0.1)
         producer.poll(0)
     assert producer.flush(60) == 0 and not failures, failures[:3]
+
+
+def produce_paced(settings, topic: str, values: list[bytes], seconds: float, chunks: int = 20) -> None:
+    """Produce values in `chunks` equal slices spread over `seconds` (a producer replaying in real time)."""
+    import time
+
+    size = max(1, -(-len(values) // chunks))
+    for start in range(0, len(values), size):
+        produce(settings, topic, values[start:start + size])
+        time.sleep(seconds / chunks)
+
+
+def job_env(settings, lake_root: str, topic: str, **extra: str) -> dict[str, str]:
+    import os
+
+    return {**os.environ, "LAKE_ROOT": lake_root, "KAFKA_TOPIC": topic, "PYTHONUNBUFFERED": "1", **extra}
+
+
+def run_job(job: str, args: list[str], env: dict[str, str], timeout: float = 600):
+    """Run `python -m processing.spark.jobs.<job>` as the DAG would; returns the CompletedProcess."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", f"processing.spark.jobs.{job}", *args], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def run_in_process(job: str, args: list[str], env: dict[str, str]) -> int:
+    """Run a job's main() in this process (sharing the test SparkSession: no JVM start per job)."""
+    import importlib
+
+    module = importlib.import_module(f"processing.spark.jobs.{job}")
+    with pytest.MonkeyPatch.context() as patch:
+        for key in ("LAKE_ROOT", "KAFKA_TOPIC", "SPARK_MASTER"):
+            if key in env:
+                patch.setenv(key, env[key])
+        return module.main(args)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import sys
+import time
 
 import psycopg2
 from pyspark.sql import functions as F
@@ -53,13 +54,15 @@ def connect(settings):
                             application_name=JOB, connect_timeout=10)
 
 
-def load_date(spark, settings, day, marts) -> dict[str, int]:
-    """Replace the date's rows of every mart in one transaction; returns rows loaded per table."""
+def load_date(spark, settings, day, marts) -> tuple[dict[str, int], float]:
+    """Replace the date's rows of every mart in one transaction; returns rows loaded per table and
+    the seconds the transaction took."""
     buffers = {}
     for mart in marts:
         columns, rows = gold_rows(spark, settings, mart, day)
         buffers[mart] = (columns, copy_buffer(rows))
     loaded = {}
+    started = time.monotonic()
     with connect(settings) as conn, conn.cursor() as cur:  # `with conn` = one transaction, rolled back on error
         for mart, (columns, buffer) in buffers.items():
             table = f"{SCHEMA}.{mart}"
@@ -67,17 +70,19 @@ def load_date(spark, settings, day, marts) -> dict[str, int]:
             cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
             loaded[mart] = cur.rowcount
     conn.close()
-    return loaded
+    return loaded, time.monotonic() - started
 
 
 def body(settings, args) -> int:
     spark = build_session(settings, JOB)
     target = f"{settings.postgres_user}@{settings.postgres_host}:{settings.postgres_port}/{settings.postgres_db}"
     cli.log(JOB, f"input {settings.lake_root}/gold date={args.date} -> output {target} schema {SCHEMA}")
-    loaded = load_date(spark, settings, args.date, lake.MARTS)
+    loaded, seconds = load_date(spark, settings, args.date, lake.MARTS)
     for mart, rows in loaded.items():
         cli.log(JOB, f"loaded table={SCHEMA}.{mart} rows={rows}")
-    cli.log(JOB, f"summary date={args.date} tables={len(loaded)} rows={sum(loaded.values())}")
+    total = sum(loaded.values())
+    cli.log(JOB, f"summary date={args.date} tables={len(loaded)} rows={total} transaction_s={seconds:.2f} "
+                 f"rows_per_s={total / max(seconds, 1e-6):.0f}")
     return 0
 
 

@@ -1,0 +1,193 @@
+"""Processing benchmark (`make bench-processing`): a script, not a test. Needs the local platform.
+
+Measures on this machine, each job as the DAG runs it (a fresh `python -m` process, JVM start included):
+  bronze_day_s / bronze_5m_s   Kafka -> Bronze for one day (~160k events) and for 5.2M events
+  silver_day_s / silver_5m_s   exact Silver + Gold (etl_to_gold) for the same two dates
+  day_gold_pg_s                etl_to_gold + load_to_postgres for the day
+  pg_rows_per_s                rows/s of the COPY transaction of load_to_postgres
+  stream_p50_s / stream_p95_s  produce -> visible in silver/_stream (committed batch) at a 5 s trigger
+The last line is machine-readable.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import orjson
+from confluent_kafka import Producer
+
+from infrastructure.settings import load
+from messaging import contract
+from messaging.topics import TopicSpec, admin_client, ensure_topic
+from processing import lake
+
+DAY = date(2031, 6, 1)
+BIG_DAY = date(2031, 6, 2)
+STREAM_DAY = date(2031, 6, 3)
+AREAS = (",Oncology", ",Cardiology,Oncology", ",Primary care", "", ",Surgery, Paediatrics")
+WORDS = ("cancer", "asthma", "diabetes", "stroke", "covid", "pain", "children", "therapy")
+
+
+def records(day: date, count: int, seed: int):
+    """Synthetic TripClick-like events of one date (15:00-16:00 in Asia/Seoul), built with the contract."""
+    rng = random.Random(seed)
+    start = datetime(day.year, day.month, day.day, 6, tzinfo=timezone.utc)
+    step_ms = 3_600_000 / max(count, 1)
+    for i in range(count):
+        session = f"s{seed}-{rng.randrange(max(count // 6, 1))}"
+        document = rng.randrange(max(count // 4, 1))
+        event_ts = contract.format_event_ts(start + timedelta(milliseconds=i * step_ms))
+        yield {
+            "DateCreated": f"/Date({1420070400000 + rng.randrange(86_400_000)})/", "SessionId": session,
+            "DocumentId": document, "Url": f"https://www.tripdatabase.com/doc/{document}",
+            "Title": f"Document {document}", "DOI": "", "ClinicalAreas": rng.choice(AREAS),
+            "Keywords": " ".join(rng.sample(WORDS, rng.randrange(0, 3))), "Documents": [],
+            "event_ts": event_ts, "event_date": day.isoformat(),
+            "dedup_key": contract.dedup_key(session, document, event_ts),
+            "source_server": rng.choice(contract.SOURCE_SERVERS),
+        }
+
+
+def produce(settings, topic: str, values, on_sent=None) -> int:
+    producer = Producer({"bootstrap.servers": settings.kafka_brokers, "enable.idempotence": True,
+                         "linger.ms": 50, "batch.num.messages": 10000, "compression.type": "lz4"})
+    sent = 0
+    for value in values:
+        while True:
+            try:
+                producer.produce(topic, value=value)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        if on_sent:
+            on_sent(value)
+        sent += 1
+        if sent % 20000 == 0:
+            producer.poll(0)
+    if producer.flush(120):
+        raise RuntimeError("producer could not deliver every message")
+    return sent
+
+
+def run_job(job: str, day: date, env: dict, *extra: str) -> tuple[float, str]:
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", f"processing.spark.jobs.{job}", "--date", day.isoformat(), *extra],
+                          env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{job} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return time.monotonic() - started, done.stdout
+
+
+def stream_latency(settings, env: dict, root: str, events: int, seconds: float) -> list[float]:
+    """Produce `events` spread over `seconds` while the streaming job runs; latency = first time the
+    event's micro-batch is committed in silver/_stream minus the moment it was handed to the producer."""
+    import pyarrow.parquet as pq
+
+    job = subprocess.Popen([sys.executable, "-m", "processing.spark.jobs.streaming_to_silver", "--date",
+                            STREAM_DAY.isoformat(), "--trigger", "5", "--max-runtime", str(seconds + 60)],
+                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log_dir = Path(lake.silver_stream(root)) / "_spark_metadata"
+    while not log_dir.is_dir():  # the job is up once its first (empty) batch committed
+        time.sleep(0.2)
+    sent_at: dict[str, float] = {}
+    values = [orjson.dumps(r) for r in records(STREAM_DAY, events, seed=3)]
+    pace = seconds / len(values)
+
+    def paced():
+        for value in values:
+            sent_at[orjson.loads(value)["dedup_key"]] = time.time()
+            yield value
+            time.sleep(pace)
+
+    producer = threading.Thread(target=produce, args=(settings, env["KAFKA_TOPIC"], paced()))
+    producer.start()
+    seen: dict[str, float] = {}
+    done_batches: set[str] = set()
+    while len(seen) < len(values) and job.poll() is None:
+        for batch in sorted(p for p in log_dir.glob("*") if p.name.isdigit() and p.name not in done_batches):
+            now = time.time()
+            done_batches.add(batch.name)
+            for line in batch.read_text().splitlines()[1:]:
+                path = json.loads(line)["path"].removeprefix("file://")
+                for key in pq.read_table(path, columns=["dedup_key"]).column(0).to_pylist():
+                    seen.setdefault(key, now)
+        time.sleep(0.2)
+    producer.join()
+    job.terminate()
+    job.wait()
+    return sorted(seen[k] - sent_at[k] for k in seen if k in sent_at)
+
+
+def percentile(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m processing.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--day-events", type=int, default=160_000)
+    parser.add_argument("--big-events", type=int, default=5_200_000)
+    parser.add_argument("--stream-events", type=int, default=3_000)
+    parser.add_argument("--stream-seconds", type=float, default=60)
+    args = parser.parse_args(argv)
+    settings = load()
+    topic = f"bench-processing-{uuid.uuid4().hex[:8]}"
+    admin = admin_client(settings)
+    ensure_topic(admin, TopicSpec(topic, retention_ms=3600_000))
+    root = tempfile.mkdtemp(prefix="bench-lake-")
+    env = {**os.environ, "LAKE_ROOT": root, "KAFKA_TOPIC": topic}
+    figures: dict[str, float] = {}
+    try:
+        for name, day, count in (("day", DAY, args.day_events), ("5m", BIG_DAY, args.big_events)):
+            started = time.monotonic()
+            sent = produce(settings, topic, (orjson.dumps(r) for r in records(day, count, seed=count)))
+            print(f"bench: produced {sent} events for {day} in {time.monotonic() - started:.1f}s", flush=True)
+            figures[f"bronze_{name}_s"], _ = run_job("batch_to_bronze", day, env)
+            print(f"bench: bronze {name} {figures[f'bronze_{name}_s']:.1f}s", flush=True)
+            figures[f"silver_{name}_s"], _ = run_job("etl_to_gold", day, env)
+            print(f"bench: silver+gold {name} {figures[f'silver_{name}_s']:.1f}s", flush=True)
+        load_s, out = run_job("load_to_postgres", DAY, env)
+        figures["day_gold_pg_s"] = figures["silver_day_s"] + load_s
+        figures["pg_rows_per_s"] = float(re.search(r"rows_per_s=(\d+)", out).group(1))
+        ensure_topic(admin, TopicSpec(f"{topic}-stream", retention_ms=3600_000))
+        latencies = stream_latency(settings, {**env, "KAFKA_TOPIC": f"{topic}-stream"}, root,
+                                   args.stream_events, args.stream_seconds)
+        figures["stream_p50_s"] = percentile(latencies, 0.50)
+        figures["stream_p95_s"] = percentile(latencies, 0.95)
+        print(f"bench: stream latency over {len(latencies)} events", flush=True)
+    finally:
+        cleanup(settings, admin, [topic, f"{topic}-stream"])
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"bench: bronze_day_s={figures['bronze_day_s']:.1f} silver_day_s={figures['silver_day_s']:.1f}")
+    keys = ("bronze_5m_s", "silver_5m_s", "day_gold_pg_s", "stream_p50_s", "stream_p95_s", "pg_rows_per_s")
+    print("bench-processing: " + " ".join(f"{k}={figures[k]:.1f}" for k in keys))
+    return 0
+
+
+def cleanup(settings, admin, topics: list[str]) -> None:
+    from processing.spark.jobs.load_to_postgres import connect
+
+    with connect(settings) as conn, conn.cursor() as cur:
+        for mart in lake.MARTS:
+            cur.execute(f"DELETE FROM gold.{mart} WHERE event_date = %s", (DAY,))
+    conn.close()
+    for future in admin.delete_topics(topics, request_timeout=30).values():
+        try:
+            future.result()
+        except Exception as exc:  # noqa: BLE001 - a missing topic is fine at cleanup
+            print(f"bench: cleanup {exc}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""A generated pipeline day with injected faults, and an independent plain-Python computation of the marts."""
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+
+from tests.processing.conftest import encode, make_event
+
+AREAS = [",Oncology", ",Oncology,Surgery", ", Cardiology ,Oncology,", "", ",Primary care", None]
+KEYWORDS = ["breast cancer", "  Breast   Cancer ", "asthma", "ASTHMA in children", "", None]
+MALFORMED = {  # mutation of a valid record -> contract reason
+    "missing_field:SessionId": {"SessionId": ""},
+    "wrong_type:DocumentId": {"DocumentId": "12"},
+    "bad_date:DateCreated": {"DateCreated": "/Date(abc)/"},
+    "wrong_type:event_ts": {"event_ts": "2031-03-01 06:00"},
+    "bad_value:source_server": {"source_server": "server9"},
+    "missing_field:dedup_key": {"dedup_key": None},
+}
+GARBAGE = {b"{not json": "malformed_json", b"[1, 2]": "not_an_object", b"": "empty_value"}
+
+
+def generate_events(day: date, count: int, seed: int, prefix: str = "s") -> list[dict]:
+    rng = random.Random(seed)
+    start = datetime.combine(day, time(6, 0), tzinfo=timezone.utc)  # 15:00 in Asia/Seoul
+    sessions = [f"{prefix}{day:%m%d}-{i}" for i in range(max(3, count // 6))]
+    events = []
+    for i in range(count):
+        ts = start + timedelta(milliseconds=i * 1500 + rng.randint(0, 999))
+        created = 1420070400000 + rng.randint(0, 23) * 3600_000 + rng.randint(0, 3599_999)
+        document = rng.randint(1, max(5, count // 8))
+        events.append(make_event(rng.choice(sessions), document, ts, created_ms=created,
+                                 areas=rng.choice(AREAS), keywords=rng.choice(KEYWORDS),
+                                 title=rng.choice([f"Doc {document}", ""]), event_date=day.isoformat(),
+                                 server=rng.choice(["server0", "server1"])))
+    return events
+
+
+@dataclass
+class Day:
+    """What was produced for one date and what must come out."""
+    day: date
+    phases: list[list[bytes]] = field(default_factory=list)
+    valid: dict[str, dict] = field(default_factory=dict)  # dedup_key -> record, every distinct valid event
+    late_keys: set[str] = field(default_factory=set)
+    messages_of_day: int = 0
+    quarantine_reasons: Counter = field(default_factory=Counter)  # reasons of the day's malformed records
+    garbage_reasons: Counter = field(default_factory=Counter)  # undated garbage (dated by Kafka timestamp)
+
+
+def build_day(day: date, count: int, seed: int) -> Day:
+    """Phase A (before streaming starts), phase B (during/after the crash): duplicates, malformed
+    records, a whole-file replay of server1, the next day's events and finally late events of the day."""
+    rng = random.Random(seed + 1)
+    events = generate_events(day, count, seed)
+    late = generate_events(day, 6, seed + 7, prefix="late")  # sent after the next day's events: behind the watermark
+    next_day = generate_events(day + timedelta(days=1), 5, seed + 9)
+    half = len(events) // 2
+    a = [encode(e) for e in events[:half]]
+    a += [encode(e) for e in rng.sample(events[:half], len(events) // 20)]  # injected duplicates
+    b = [encode(e) for e in events[half:]]
+    malformed = []
+    for reason, change in MALFORMED.items():
+        malformed.append(encode({**rng.choice(events), **change}))
+    b[len(b) // 2:len(b) // 2] = malformed + list(GARBAGE)
+    replay = [encode(e) for e in events if e["source_server"] == "server1"]
+    b += replay + [encode(e) for e in next_day] + [encode(e) for e in late]
+    scenario = Day(day, [a, b])
+    scenario.valid = {e["dedup_key"]: e for e in events + late}
+    scenario.late_keys = {e["dedup_key"] for e in late}
+    scenario.messages_of_day = len(a) + len(b) - len(next_day) - len(GARBAGE)
+    scenario.quarantine_reasons = Counter(MALFORMED.keys())
+    scenario.garbage_reasons = Counter(GARBAGE.values())
+    return scenario
+
+
+# ---- independent computation of the marts (plain Python over the distinct valid events)
+
+def _ts(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _created_hour(record: dict) -> int:
+    millis = int(re.match(r"/Date\((-?\d+)", record["DateCreated"]).group(1))
+    return datetime.fromtimestamp(millis / 1000, tz=timezone.utc).hour
+
+
+def expected_marts(day: date, records: list[dict]) -> dict[str, list[tuple]]:
+    hours = Counter(_created_hour(r) for r in records)
+    peak = min(hours, key=lambda h: (-hours[h], h))
+    traffic = [(day, len(records), len({r["SessionId"] for r in records}), len({r["DocumentId"] for r in records}),
+                peak)]
+    by_session = defaultdict(list)
+    for r in records:
+        by_session[r["SessionId"]].append(r)
+    sessions = []
+    for sid, rows in by_session.items():
+        times = sorted(_ts(r["event_ts"]) for r in rows)
+        sessions.append((day, sid, len(rows), len({r["DocumentId"] for r in rows}), times[0], times[-1],
+                         (times[-1] - times[0]).total_seconds()))
+    areas = defaultdict(lambda: [0, set()])
+    for r in records:
+        for area in {a.strip() for a in (r["ClinicalAreas"] or "").split(",")} - {""}:
+            areas[area][0] += 1
+            areas[area][1].add(r["SessionId"])
+    clinical = [(day, a, n, len(s)) for a, (n, s) in areas.items()]
+    docs = defaultdict(list)
+    for r in records:
+        docs[r["DocumentId"]].append(r)
+    ordered = sorted(docs, key=lambda d: (-len(docs[d]), d))
+    popular = [(day, d, max((r["Title"] for r in docs[d] if r["Title"]), default=None), len(docs[d]),
+                len({r["SessionId"] for r in docs[d]}), ordered.index(d) + 1) for d in docs]
+    keywords = defaultdict(list)
+    for r in records:
+        keyword = re.sub(r"\s+", " ", r["Keywords"] or "").strip().lower()
+        if keyword:
+            keywords[keyword].append(r)
+    search = [(day, k, len({r["SessionId"] for r in rows}), len(rows), len({r["DocumentId"] for r in rows}))
+              for k, rows in keywords.items()]
+    return {"mart_daily_traffic": traffic, "mart_session_analysis": sessions, "mart_clinical_areas": clinical,
+            "mart_popular_documents": popular, "mart_search_keywords": search}
