@@ -92,3 +92,20 @@ airflow-status: ## Airflow processes and health
 
 demo: up ## one day end to end under Airflow at TIME_SCALE=60, then Gold summary + reconcile + URLs: [DATE=2026-01-01]
 	@$(PY) -m orchestration.demo --date $(or $(DATE),2026-01-01)
+
+# --- processing ---
+.PHONY: bench-processing run-bronze run-etl run-load run-reconcile
+bench-processing: up ## Spark jobs: Bronze/Silver throughput (1 day, 5.2M events), stream latency, PostgreSQL load rate
+	@$(PY) -m processing.bench
+
+run-bronze: ## Kafka -> Bronze for one date: DATE=YYYY-MM-DD
+	@$(PY) -m processing.spark.jobs.batch_to_bronze --date $(DATE)
+
+run-etl: ## exact Silver + Gold marts for one date: DATE=YYYY-MM-DD
+	@$(PY) -m processing.spark.jobs.etl_to_gold --date $(DATE)
+
+run-load: ## Gold -> PostgreSQL for one date (one transaction): DATE=YYYY-MM-DD
+	@$(PY) -m processing.spark.jobs.load_to_postgres --date $(DATE)
+
+run-reconcile: ## counts across Kafka, lake layers and PostgreSQL for one date: DATE=YYYY-MM-DD
+	@$(PY) -m processing.spark.jobs.reconcile --date $(DATE)
