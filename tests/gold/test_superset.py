@@ -7,6 +7,7 @@ test never touches a Superset someone started with `make superset`.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -193,7 +194,8 @@ def test_export_of_the_provisioned_dashboard_reproduces_the_committed_assets(sup
     export(superset.settings, tmp_path / "assets")
     exported = {p.relative_to(tmp_path / "assets").as_posix(): yaml.safe_load(p.read_text())
                 for p in (tmp_path / "assets").rglob("*.yaml")}
-    committed = {p.relative_to(ASSETS_DIR).as_posix(): yaml.safe_load(p.read_text()) for p in ASSETS_DIR.rglob("*.yaml")}
+    committed = {p.relative_to(ASSETS_DIR).as_posix(): yaml.safe_load(p.read_text())
+                 for p in ASSETS_DIR.rglob("*.yaml")}
     for files in (exported, committed):
         files["metadata.yaml"].pop("timestamp")
     assert sorted(exported) == sorted(committed)
@@ -253,12 +255,10 @@ def open_dashboard(driver, base: str, time_range: str, screenshot: str) -> tuple
     date_filter = (f"(NATIVE_FILTER-date-range:(id:NATIVE_FILTER-date-range,"
                    f"extraFormData:(time_range:'{time_range}'),filterState:(value:'{time_range}'),ownState:()))")
     driver.get(f"{base}/superset/dashboard/{DASHBOARD_SLUG}/?native_filters={date_filter}")
-    try:
+    with contextlib.suppress(TimeoutException):  # the callers' assertions say which chart did not draw
         WebDriverWait(driver, 120, poll_frequency=1).until(
             lambda d: len(states := chart_states(d)) == len(EXPECTED)
             and all((s["drawn"] or s["empty"]) and not s["loading"] for s in states))
-    except TimeoutException:
-        pass  # the callers' assertions say which chart did not draw
     time.sleep(2)  # let chart animations settle for the screenshot
     ARTIFACTS.mkdir(exist_ok=True)
     driver.save_screenshot(str(ARTIFACTS / screenshot))
