@@ -17,8 +17,6 @@ import io
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +29,7 @@ import requests
 import yaml
 
 from gold.superset.api import SupersetClient, SupersetError
+from infrastructure.local import processes
 from infrastructure.settings import REPO_ROOT, Settings, load
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
@@ -87,12 +86,7 @@ def ensure_admin(settings: Settings) -> None:
 
 def running_pid(settings: Settings) -> int | None:
     """PID of our gunicorn master from the PID file, if that process is alive and is gunicorn."""
-    try:
-        pid = int(pid_file(settings).read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, ValueError):
-        return None
-    return pid if b"gunicorn" in cmdline else None
+    return processes.read_pid(pid_file(settings), expect="gunicorn")
 
 
 def healthy(settings: Settings) -> bool:
@@ -102,10 +96,8 @@ def healthy(settings: Settings) -> bool:
         return False
 
 
-def port_taken(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(2)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
+def log_file(settings: Settings) -> Path:
+    return home(settings) / "gunicorn.log"
 
 
 def start_server(settings: Settings) -> int:
@@ -114,45 +106,34 @@ def start_server(settings: Settings) -> int:
     if pid:
         log(f"gunicorn already running (pid {pid})")
         return pid
-    if port_taken(settings.superset_port):  # else /health of someone else's server would look like ours
+    if processes.port_open("127.0.0.1", settings.superset_port):  # else someone else's /health looks like ours
         raise SupersetError(f"127.0.0.1:{settings.superset_port} is in use by a process this run dir did not "
                             f"start; stop it or set SUPERSET_PORT")
-    log_file = home(settings) / "gunicorn.log"
     argv = [str(SUPERSET_BIN / "gunicorn"), "--bind", f"127.0.0.1:{settings.superset_port}",
             "--workers", "2", "--worker-class", "gthread", "--threads", "4", "--timeout", "120",
             "--limit-request-line", "0", "--limit-request-field_size", "0", "superset.app:create_app()"]
-    with open(log_file, "ab") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=superset_env(), cwd=REPO_ROOT, start_new_session=True)
-    pid_file(settings).write_text(str(proc.pid))
-    log(f"gunicorn started (pid {proc.pid}, log {log_file})")
-    return proc.pid
+    pid = processes.start_daemon(argv, pid_file(settings), log_file(settings), env=superset_env(), cwd=REPO_ROOT)
+    log(f"gunicorn started (pid {pid}, log {log_file(settings)})")
+    return pid
 
 
-def wait_healthy(settings: Settings, pid: int) -> float:
+def wait_healthy(settings: Settings) -> float:
     started = time.monotonic()
-    while time.monotonic() - started < HEALTH_TIMEOUT_SEC:
-        if healthy(settings):
-            return time.monotonic() - started
-        if not running_pid(settings):
-            break
-        time.sleep(1)
-    tail = (home(settings) / "gunicorn.log").read_text(errors="replace")[-3000:]
-    raise SupersetError(f"Superset (pid {pid}) did not answer {base_url(settings)}/health; log tail:\n{tail}")
+    try:
+        processes.wait_until(lambda: healthy(settings), f"Superset on {base_url(settings)}/health",
+                             HEALTH_TIMEOUT_SEC, pid_file(settings), log_file(settings))
+    except processes.StartError as exc:
+        raise SupersetError(str(exc)) from None
+    return time.monotonic() - started
 
 
 def stop_server(settings: Settings, timeout: float = 30.0) -> int | None:
     """SIGTERM our gunicorn's process group, SIGKILL it after `timeout`; returns the PID stopped."""
     pid = running_pid(settings)
-    pid_file(settings).unlink(missing_ok=True)
     if pid is None:
+        pid_file(settings).unlink(missing_ok=True)
         return None
-    os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if Path(f"/proc/{pid}").exists():
-        os.killpg(pid, signal.SIGKILL)
+    processes.stop_pid_files([pid_file(settings)], timeout)
     return pid
 
 
@@ -231,8 +212,8 @@ def up(settings: Settings) -> dict[str, int]:
     check_gold_database(settings)
     run_superset(["db", "upgrade"])
     run_superset(["init"])
-    pid = start_server(settings)
-    log(f"/health ok after {wait_healthy(settings, pid):.1f}s")
+    start_server(settings)
+    log(f"/health ok after {wait_healthy(settings):.1f}s")
     client = admin_client(settings)
     before = client.counts()
     client.import_assets(build_bundle(settings, assets), {DATABASE_FILE: settings.postgres_ro_password})

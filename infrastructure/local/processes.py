@@ -29,12 +29,21 @@ def pid_alive(pid: int) -> bool:
     return state != "Z"
 
 
-def read_pid(pid_file: Path) -> int | None:
+def read_pid(pid_file: Path, expect: str | None = None) -> int | None:
+    """The live PID in pid_file; with `expect`, only if that text is in its command line (PID reuse)."""
     try:
         pid = int(pid_file.read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if pid_alive(pid) else None
+    if not pid_alive(pid):
+        return None
+    if expect is not None:
+        try:
+            if expect.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return None
+        except OSError:
+            return None
+    return pid
 
 
 def start_daemon(argv: list[str], pid_file: Path, log_file: Path, env: dict[str, str] | None = None,
