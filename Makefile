@@ -29,6 +29,8 @@ test: setup ## the whole suite against real services (what CI runs)
 test-fast: setup ## unit tests only (no services)
 	@$(PY) -m pytest -m unit
 
+bench: bench-ingestion bench-processing ## every benchmark script (figures go into the layer docs)
+
 # --- ingestion ---
 .PHONY: prepare generate produce bench-ingestion
 INGEST_SERVER = $(or $(SERVER),$(firstword $(filter server0 server1,$(subst /, ,$(FILE)))))
