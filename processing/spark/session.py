@@ -29,6 +29,13 @@ def s3a_options(settings: Settings) -> dict[str, str]:
         "fs.s3a.path.style.access": "true",
         "fs.s3a.fast.upload": "true",
         "fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+        # Keep directory markers instead of bulk-deleting them after every write: fewer requests, and
+        # S3-compatible servers without multi-object delete (S3Proxy) work.
+        "fs.s3a.directory.marker.retention": "keep",
+        "fs.s3a.multiobjectdelete.enable": "false",
+        # Fail within seconds, not minutes, when the endpoint misbehaves.
+        "fs.s3a.attempts.maximum": "3",
+        "fs.s3a.retry.limit": "3",
     }
     if settings.s3_endpoint:
         options["fs.s3a.endpoint"] = settings.s3_endpoint

@@ -114,7 +114,7 @@ def run_in_process(job: str, args: list[str], env: dict[str, str]) -> int:
 
     module = importlib.import_module(f"processing.spark.jobs.{job}")
     with pytest.MonkeyPatch.context() as patch:
-        for key in ("LAKE_ROOT", "KAFKA_TOPIC", "SPARK_MASTER"):
+        for key in ("LAKE_ROOT", "KAFKA_TOPIC", "SPARK_MASTER", "S3_ENDPOINT"):
             if key in env:
                 patch.setenv(key, env[key])
         return module.main(args)
