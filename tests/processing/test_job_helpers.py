@@ -1,0 +1,50 @@
+"""Pure helpers of the jobs: stop deadline, Kafka read window, COPY text escaping."""
+from __future__ import annotations
+
+import argparse
+from datetime import date, datetime, timezone
+
+import pytest
+
+from processing.kafka_source import window_start_ms
+from processing.spark.jobs.load_to_postgres import copy_buffer, text_field
+from processing.spark.jobs.streaming_to_silver import deadline_of
+
+pytestmark = pytest.mark.unit
+
+
+def ms(*parts: int) -> int:
+    return int(datetime(*parts, tzinfo=timezone.utc).timestamp() * 1000)
+
+
+def test_window_starts_a_lookback_before_the_days_midnight_in_pipeline_tz():
+    now = datetime(2031, 3, 5, tzinfo=timezone.utc)
+    # 2031-03-01 00:00 in Seoul = 2031-02-28 15:00 UTC; minus 24 h
+    assert window_start_ms(date(2031, 3, 1), "Asia/Seoul", 24, now) == ms(2031, 2, 27, 15)
+
+
+def test_window_of_a_future_day_starts_before_now():
+    now = datetime(2026, 11, 26, 10, tzinfo=timezone.utc)
+    assert window_start_ms(date(2031, 3, 1), "Asia/Seoul", 2, now) == ms(2026, 11, 26, 8)
+
+
+def args(**kw):
+    return argparse.Namespace(**{"date": date(2031, 3, 1), "until": None, "max_runtime": None, **kw})
+
+
+def test_deadline_from_until_is_on_the_date_in_pipeline_tz():
+    expected = datetime(2031, 3, 1, 7, 0, tzinfo=timezone.utc).timestamp()  # 16:00 in Seoul
+    assert deadline_of(args(until="16:00"), "Asia/Seoul", started=0) == expected
+
+
+def test_deadline_is_the_earlier_of_until_and_max_runtime():
+    started = datetime(2031, 3, 1, 6, 59, tzinfo=timezone.utc).timestamp()
+    assert deadline_of(args(until="16:00", max_runtime=30), "Asia/Seoul", started) == started + 30
+    assert deadline_of(args(), "Asia/Seoul", started) is None
+
+
+def test_copy_text_format_escapes_and_nulls():
+    assert text_field(None) == r"\N"
+    assert text_field("a\tb\\c\nd\re") == r"a\tb\\c\nd\re"
+    assert text_field("") == ""
+    assert copy_buffer([("2031-03-01", 7, None), ("x", 1.5, "y")]).read() == "2031-03-01\t7\t\\N\nx\t1.5\ty\n"
