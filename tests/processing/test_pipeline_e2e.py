@@ -12,12 +12,11 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
-import psycopg2
 import pytest
 
 from processing import lake
 from processing.spark.jobs.load_to_postgres import connect
-from tests.processing.conftest import delete_topic, job_env, new_topic, produce, produce_paced, run_in_process
+from tests.processing.conftest import delete_topic, job_env, new_topic, produce_paced, run_in_process
 from tests.processing.scenario import build_day, expected_marts
 
 pytestmark = pytest.mark.integration
@@ -69,7 +68,9 @@ def pipeline_run(platform, spark, tmp_path_factory):
     delete_day(settings, DAY)
     outcome = {"scenario": scenario, "root": root, "env": env, "settings": settings}
 
-    producer = threading.Thread(target=lambda: [produce_paced(settings, topic, phase, 30) for phase in scenario.phases])
+    # Phase A over 30 s before the job starts; phase B over 60 s, so the crash below happens mid-production.
+    producer = threading.Thread(target=lambda: [produce_paced(settings, topic, phase, seconds)
+                                                for phase, seconds in zip(scenario.phases, (30, 60))])
     producer.start()
     time.sleep(30)  # producers run 30 s before the streaming job starts
     logs = tmp_path_factory.mktemp("stream-logs")
