@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 from pyspark.sql import functions as F
 
@@ -61,10 +62,13 @@ def build_marts(spark, settings, day) -> dict[str, int]:
 def body(settings, args) -> int:
     spark = build_session(settings, JOB)
     cli.log(JOB, f"input {settings.lake_root}/{{bronze,silver/_stream}} date={args.date}")
+    started = time.monotonic()
     silver = build_silver(spark, settings, args.date)
-    cli.log(JOB, "silver " + " ".join(f"{k}={v}" for k, v in silver.items()))
+    cli.log(JOB, "silver " + " ".join(f"{k}={v}" for k, v in silver.items())
+            + f" seconds={time.monotonic() - started:.1f}")
+    started = time.monotonic()
     marts = build_marts(spark, settings, args.date)
-    cli.log(JOB, "gold " + " ".join(f"{k}={v}" for k, v in marts.items()))
+    cli.log(JOB, "gold " + " ".join(f"{k}={v}" for k, v in marts.items()) + f" seconds={time.monotonic() - started:.1f}")
     cli.log(JOB, f"summary date={args.date} silver_rows={silver['silver_rows']} "
                  f"quarantined={silver['quarantined']} gold_rows={sum(marts.values())}")
     return 0
