@@ -10,6 +10,7 @@ from infrastructure.settings import REPO_ROOT, Settings
 SPARK_JARS_DIR = REPO_ROOT / ".cache" / "jars" / "spark"
 # AbortableStreamBasedCheckpointFileManager (spark-hadoop-cloud): checkpoint and file-sink metadata
 # writes on s3a become abortable single PUTs instead of write-temp-then-rename, which S3 cannot do atomically.
+CHECKPOINT_MANAGER_KEY = "spark.sql.streaming.checkpointFileManagerClass"
 ABORTABLE_CHECKPOINT_MANAGER = "org.apache.spark.internal.io.cloud.AbortableStreamBasedCheckpointFileManager"
 SHUFFLE_PARTITIONS = "4"
 
@@ -70,14 +71,16 @@ def build_session(settings: Settings, app_name: str, extra_conf: dict[str, str] 
         "spark.sql.streaming.stopGracefullyOnShutdown": "true",
         **(extra_conf or {}),
     }
-    if settings.lake_is_s3:
-        conf["spark.sql.streaming.checkpointFileManagerClass"] = ABORTABLE_CHECKPOINT_MANAGER
     builder = SparkSession.builder.master(settings.spark_master).appName(app_name)
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
-    if settings.lake_is_s3:
+    # Set at run time, so a reused session (getOrCreate) always matches this call's lake.
+    if not settings.lake_is_s3:
+        spark.conf.unset(CHECKPOINT_MANAGER_KEY)
+    else:
+        spark.conf.set(CHECKPOINT_MANAGER_KEY, ABORTABLE_CHECKPOINT_MANAGER)
         hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
         for key, value in s3a_options(settings).items():
             hadoop_conf.set(key, value)
