@@ -36,7 +36,9 @@ setup_uv() {
 
 setup_env() {  # setup_env NAME DIR: sync DIR from requirements/NAME.lock when the lock changed
   local name=$1 dir=$2 stamp="$2/.lock.sha256"
-  local want; want=$( (cat "requirements/$name.lock"; echo "$UV_VERSION") | sha256sum | cut -d' ' -f1)
+  # The editable install maps the packages that exist when it runs: a new layer package must re-trigger it.
+  local want; want=$( (cat "requirements/$name.lock" pyproject.toml; echo "$UV_VERSION"; ls -d */__init__.py) \
+    | sha256sum | cut -d' ' -f1)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return; fi
   log "environment $dir from requirements/$name.lock"
   [ -x "$dir/bin/python" ] || .cache/tools/bin/uv venv -q --python "$PYTHON" "$dir"
