@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from urllib.parse import quote
 
 import requests
 
+from infrastructure.local import processes
 from infrastructure.settings import REPO_ROOT, Settings, load, resolve
 from orchestration.config import DAG_ENV_KEYS
 
@@ -133,12 +133,7 @@ def _checked(run: subprocess.CompletedProcess, what: str) -> None:
 
 def running_pid(inst: Instance, service: str) -> int | None:
     """The PID recorded for `service` if that process is alive and is an Airflow process."""
-    try:
-        pid = int(inst.pid_file(service).read_text())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (FileNotFoundError, ValueError):
-        return None
-    return pid if b"airflow" in cmdline else None
+    return processes.read_pid(inst.pid_file(service), expect="airflow")
 
 
 def prepare(inst: Instance) -> None:
@@ -165,13 +160,9 @@ def start(inst: Instance, service: str) -> None:
     if running_pid(inst, service):
         log(f"{service} already running (pid {running_pid(inst, service)})")
         return
-    inst.pid_dir.mkdir(parents=True, exist_ok=True)
-    with open(inst.log_file(service), "ab") as out:
-        process = subprocess.Popen([str(AIRFLOW_BIN / "airflow"), service], env=airflow_env(inst), cwd=REPO_ROOT,
-                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
-    inst.pid_file(service).write_text(str(process.pid))
-    log(f"{service} started (pid {process.pid}, log {inst.log_file(service)})")
+    pid = processes.start_daemon([str(AIRFLOW_BIN / "airflow"), service], inst.pid_file(service),
+                                 inst.log_file(service), env=airflow_env(inst), cwd=REPO_ROOT)
+    log(f"{service} started (pid {pid}, log {inst.log_file(service)})")
 
 
 def health(inst: Instance) -> dict | None:
@@ -211,20 +202,11 @@ def up(inst: Instance) -> None:
 
 
 def down(inst: Instance) -> None:
-    stopped = 0
-    for service in reversed(SERVICES):
-        pid = running_pid(inst, service)
-        if pid:
-            os.killpg(pid, signal.SIGTERM)
-            deadline = time.monotonic() + STOP_GRACE_SECONDS
-            while running_pid(inst, service) and time.monotonic() < deadline:
-                time.sleep(0.5)
-            if running_pid(inst, service):
-                os.killpg(pid, signal.SIGKILL)
-            stopped += 1
-            log(f"{service} stopped (pid {pid})")
+    ours = [inst.pid_file(service) for service in SERVICES if running_pid(inst, service)]
+    stopped = processes.stop_pid_files(ours, STOP_GRACE_SECONDS)
+    for service in SERVICES:
         inst.pid_file(service).unlink(missing_ok=True)
-    log(f"down: {stopped} process(es) stopped")
+    log(f"down: {len(stopped)} process(es) stopped")
 
 
 def status(inst: Instance) -> bool:
