@@ -32,7 +32,8 @@ LOCAL_ONLY_DEFAULTS = {
 }
 
 DEFAULTS = {
-    "DEPLOY_MODE": "local",
+    # Not DEPLOY_MODE: spark-submit reads that name from the environment and accepts only client/cluster.
+    "PLATFORM_MODE": "local",
     "RUN_DIR": str(REPO_ROOT / ".run"),
     "KAFKA_BROKERS": "127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094",
     "KAFKA_TOPIC": "tripclick_raw_logs",
@@ -104,7 +105,7 @@ def resolve(environ: dict[str, str] | None = None) -> dict[str, str]:
     environ = dict(os.environ if environ is None else environ)
     env_file = Path(environ.get("ENV_FILE", REPO_ROOT / ".env"))
     merged = {**DEFAULTS, **read_env_file(env_file), **environ}
-    if merged["DEPLOY_MODE"] != "local":
+    if merged["PLATFORM_MODE"] != "local":
         given = {**read_env_file(env_file), **environ}
         # An image names the secrets its processes never read (least privilege): those stay empty,
         # never the local default, so a misuse fails authentication instead of passing silently.
@@ -115,7 +116,7 @@ def resolve(environ: dict[str, str] | None = None) -> dict[str, str]:
         missing = sorted(name for name in LOCAL_ONLY_DEFAULTS if not given.get(name) and name not in unused)
         if missing:
             raise ConfigError(
-                f"DEPLOY_MODE={merged['DEPLOY_MODE']} needs explicit values for: {', '.join(missing)}"
+                f"PLATFORM_MODE={merged['PLATFORM_MODE']} needs explicit values for: {', '.join(missing)}"
             )
         merged.update({name: "" for name in unused if not given.get(name)})
     return merged
@@ -123,7 +124,7 @@ def resolve(environ: dict[str, str] | None = None) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Settings:
-    deploy_mode: str
+    platform_mode: str
     run_dir: Path
     kafka_brokers: str
     kafka_topic: str

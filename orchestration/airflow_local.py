@@ -78,8 +78,7 @@ def local_instance(s: Settings | None = None) -> Instance:
 
 
 def dag_environment(merged: dict[str, str]) -> dict[str, str]:
-    """Only what the DAG reads at parse time. Not the whole configuration: the steps load it themselves,
-    and some names mean something else to other programs (Spark's launcher reads DEPLOY_MODE)."""
+    """Only what the DAG reads at parse time, not the whole configuration: each step loads its own."""
     return {key: merged[key] for key in DAG_ENV_KEYS}
 
 

@@ -6,7 +6,7 @@ project package is installed editable into .venvs/superset, so the import below 
 from infrastructure.settings import LOCAL_ONLY_DEFAULTS, load
 
 _settings = load()
-_LOCAL = _settings.deploy_mode == "local"
+_LOCAL = _settings.platform_mode == "local"
 
 # A known key would let anyone forge session cookies: only local mode may use the built-in one.
 if not _LOCAL and _settings.superset_secret_key == LOCAL_ONLY_DEFAULTS["SUPERSET_SECRET_KEY"]:

@@ -56,7 +56,7 @@ def build_session(settings: Settings, app_name: str, extra_conf: dict[str, str] 
     # Executors must run this venv's Python (it has the project and its dependencies installed).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    if settings.deploy_mode == "local":
+    if settings.platform_mode == "local":
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     conf = {
         "spark.jars": spark_jars(),

@@ -10,25 +10,25 @@ KAFKA_ONLY = " ".join(LOCAL_ONLY_DEFAULTS)
 
 
 def test_named_secrets_need_no_value_and_are_never_the_local_default(tmp_path):
-    s = load({"ENV_FILE": str(tmp_path / "none"), "DEPLOY_MODE": "docker", "UNUSED_SETTINGS": KAFKA_ONLY})
+    s = load({"ENV_FILE": str(tmp_path / "none"), "PLATFORM_MODE": "docker", "UNUSED_SETTINGS": KAFKA_ONLY})
     assert s.postgres_password == "" and s.aws_secret_access_key == "" and s.superset_secret_key == ""
 
 
 def test_a_secret_not_named_is_still_required(tmp_path):
     unused = KAFKA_ONLY.replace("POSTGRES_PASSWORD ", "")
     with pytest.raises(ConfigError, match="POSTGRES_PASSWORD"):
-        load({"ENV_FILE": str(tmp_path / "none"), "DEPLOY_MODE": "docker", "UNUSED_SETTINGS": unused})
+        load({"ENV_FILE": str(tmp_path / "none"), "PLATFORM_MODE": "docker", "UNUSED_SETTINGS": unused})
 
 
 def test_a_given_value_wins_over_the_unused_list(tmp_path):
-    s = load({"ENV_FILE": str(tmp_path / "none"), "DEPLOY_MODE": "docker", "UNUSED_SETTINGS": KAFKA_ONLY,
+    s = load({"ENV_FILE": str(tmp_path / "none"), "PLATFORM_MODE": "docker", "UNUSED_SETTINGS": KAFKA_ONLY,
               "POSTGRES_PASSWORD": "given"})
     assert s.postgres_password == "given"
 
 
 def test_only_secrets_can_be_named(tmp_path):
     with pytest.raises(ConfigError, match="KAFKA_BROKERS"):
-        load({"ENV_FILE": str(tmp_path / "none"), "DEPLOY_MODE": "docker", "UNUSED_SETTINGS": "KAFKA_BROKERS"})
+        load({"ENV_FILE": str(tmp_path / "none"), "PLATFORM_MODE": "docker", "UNUSED_SETTINGS": "KAFKA_BROKERS"})
 
 
 def test_local_mode_ignores_the_list(tmp_path):

@@ -93,7 +93,7 @@ def test_committed_assets_are_already_normalised(assets):
 
 
 def docker_env(tmp_path, **overrides):
-    env = {"ENV_FILE": str(tmp_path / "none"), "DEPLOY_MODE": "docker",
+    env = {"ENV_FILE": str(tmp_path / "none"), "PLATFORM_MODE": "docker",
            **{k: f"explicit-{k.lower()}" for k in LOCAL_ONLY_DEFAULTS},
            "SUPERSET_DATABASE_URI": "postgresql+psycopg2://s:p@db/superset"}
     return {**env, **overrides}
@@ -124,7 +124,7 @@ def test_config_reads_settings(tmp_path, monkeypatch):
 def test_config_uses_sqlite_under_run_dir_locally(tmp_path, monkeypatch):
     monkeypatch.setenv("ENV_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("RUN_DIR", str(tmp_path / "run"))
-    monkeypatch.delenv("DEPLOY_MODE", raising=False)
+    monkeypatch.delenv("PLATFORM_MODE", raising=False)
     monkeypatch.delenv("SUPERSET_DATABASE_URI", raising=False)
     config = runpy.run_path(str(CONFIG_FILE))
     assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'run' / 'superset' / 'superset.db'}"

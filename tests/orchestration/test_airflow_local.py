@@ -20,7 +20,7 @@ def test_only_the_dags_parse_time_settings_are_exported(tmp_path):
     exported = airflow_local.dag_environment(resolve({"ENV_FILE": no_env_file, "PIPELINE_TZ": "UTC"}))
     assert set(exported) == set(DAG_ENV_KEYS)
     assert exported["PIPELINE_TZ"] == "UTC"
-    assert "DEPLOY_MODE" not in exported  # Spark's launcher reads DEPLOY_MODE and rejects "local"
+    assert "PLATFORM_MODE" not in exported  # Spark's launcher reads PLATFORM_MODE and rejects "local"
     assert not set(exported) & SECRET_NAMES
 
 

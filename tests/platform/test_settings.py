@@ -33,7 +33,7 @@ def test_secrets_are_masked_when_printed(tmp_path):
 
 def test_outside_local_mode_built_in_passwords_are_refused(tmp_path):
     with pytest.raises(config.ConfigError, match="POSTGRES_PASSWORD"):
-        config.load({"ENV_FILE": str(tmp_path / "none"), "DEPLOY_MODE": "docker"})
+        config.load({"ENV_FILE": str(tmp_path / "none"), "PLATFORM_MODE": "docker"})
 
 
 def test_malformed_values_fail_clearly(tmp_path):
