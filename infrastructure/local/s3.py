@@ -44,8 +44,8 @@ def client(settings: Settings):
     return boto3.client("s3", endpoint_url=settings.s3_endpoint, region_name="us-east-1",
                         aws_access_key_id=settings.aws_access_key_id,
                         aws_secret_access_key=settings.aws_secret_access_key,
-                        # boto3 >= 1.36 adds CRC checksum headers by default; S3Proxy 2.6 answers
-                        # NotImplemented to them, so send checksums only where the API requires one.
+                        # boto3 >= 1.36 adds CRC checksum headers by default, which older S3-compatible
+                        # servers answer with NotImplemented: send checksums only where the API requires one.
                         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2},
                                       connect_timeout=2, read_timeout=10,
                                       request_checksum_calculation="when_required",

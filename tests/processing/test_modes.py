@@ -6,14 +6,13 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from infrastructure.local.s3 import JARS as S3PROXY_JARS
 from infrastructure.local.s3 import client as s3_client
-from infrastructure.settings import load
 from processing import lake
 from tests.processing.conftest import delete_topic, job_env, new_topic, produce, run_in_process, run_job
 from tests.processing.scenario import build_day
@@ -39,42 +38,23 @@ def produced_day(platform):
 
 
 @pytest.fixture()
-def s3_endpoint(platform, tmp_path):
-    """A private S3Proxy (the platform's jars) with the in-memory `transient` store on a free port.
-
-    The shared S3Proxy stores objects as files (filesystem-nio2), where s3a's directory-marker objects are
-    real folders: deleting a marker of a non-empty folder fails, so Spark's rename-based commit and the
-    streaming checkpoint cannot work there (see processing/processing.md). The in-memory store has flat
-    keys like real S3. Killed at the end; its content goes with it."""
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    properties = tmp_path / "s3proxy.properties"
-    properties.write_text(f"s3proxy.endpoint={endpoint}\ns3proxy.authorization=aws-v2-or-v4\n"
-                          f"s3proxy.identity={platform.aws_access_key_id}\n"
-                          f"s3proxy.credential={platform.aws_secret_access_key}\n"
-                          "jclouds.provider=transient\njclouds.identity=unused\njclouds.credential=unused\n")
-    server = subprocess.Popen(["java", "-Xmx256m", "-cp", f"{S3PROXY_JARS}/*", "org.gaul.s3proxy.Main",
-                               "--properties", str(properties)], stdout=open(tmp_path / "s3proxy.log", "w"),
-                              stderr=subprocess.STDOUT)
-    settings = load({**os.environ, "S3_ENDPOINT": endpoint})
-    deadline = time.time() + 60
-    while True:
-        try:
-            s3_client(settings).create_bucket(Bucket=settings.s3_bucket)
-            break
-        except Exception:  # noqa: BLE001 - not listening yet
-            assert time.time() < deadline and server.poll() is None, (tmp_path / "s3proxy.log").read_text()[-2000:]
-            time.sleep(0.5)
-    yield settings
-    server.kill()
-    server.wait()
+def s3_bucket(platform):
+    """A fresh bucket on the platform's S3 API server (S3Proxy, on-disk store); emptied and removed after."""
+    client = s3_client(platform)
+    bucket = f"test-lake-{uuid.uuid4().hex[:10]}"
+    client.create_bucket(Bucket=bucket)
+    yield bucket
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            client.delete_object(Bucket=bucket, Key=item["Key"])
+    client.delete_bucket(Bucket=bucket)
 
 
-def test_s3_round_trip_of_every_job(platform, spark, produced_day, s3_endpoint):
+def test_s3_round_trip_of_every_job(platform, spark, produced_day, s3_bucket):
     day = date(2031, 3, 2)
     topic, scenario = produced_day(day)
-    root = f"s3a://{s3_endpoint.s3_bucket}/lake"
-    env = job_env(platform, root, topic, S3_ENDPOINT=s3_endpoint.s3_endpoint)
+    root = f"s3a://{s3_bucket}/lake"
+    env = job_env(platform, root, topic)
     delete_day(platform, day)
     try:
         stream = run_job("streaming_to_silver", ["--date", day.isoformat(), "--trigger", "2", "--max-runtime", "1"],
@@ -85,8 +65,8 @@ def test_s3_round_trip_of_every_job(platform, spark, produced_day, s3_endpoint):
         silver = spark.read.parquet(lake.partition(root, "silver", day))
         assert silver.count() == len(scenario.valid)
         assert postgres_rows(platform, day)["mart_daily_traffic"][0][1] == len(scenario.valid)
-        commits = s3_client(s3_endpoint).list_objects_v2(Bucket=s3_endpoint.s3_bucket,
-                                                         Prefix="lake/checkpoints/silver_stream/commits/")
+        commits = s3_client(platform).list_objects_v2(Bucket=s3_bucket,
+                                                      Prefix="lake/checkpoints/silver_stream/commits/")
         assert commits.get("KeyCount", 0) > 0, "streaming checkpoint commits are objects in the bucket"
     finally:
         delete_day(platform, day)
