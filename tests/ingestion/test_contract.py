@@ -62,29 +62,21 @@ def test_validate_accepts_only_the_json_type_native_to_the_spark_column(field):
             assert contract.validate({**valid_event(), field.name: value}) == f"wrong_type:{field.name}", value
 
 
-def test_spark_parses_a_valid_event_into_exactly_the_values_the_producer_validated():
+def test_spark_parses_a_valid_event_into_exactly_the_values_the_producer_validated(spark):
     """Real from_json with the contract schema: nothing is lost or renamed between the two sides."""
-    from pyspark.sql import SparkSession, functions as F
+    from pyspark.sql import functions as F
 
-    existing = SparkSession.getActiveSession()  # another suite's session in the same pytest run: reuse, keep
-    spark = existing or (SparkSession.builder.master("local[1]").appName("ingestion-contract-test")
-                         .config("spark.ui.enabled", "false").config("spark.driver.memory", "512m")
-                         .config("spark.sql.shuffle.partitions", "1").getOrCreate())
-    try:
-        event = {**valid_event(), "Documents": ["4811208", "4811209"]}
-        wrong = {**valid_event(), "DocumentId": "4811207x", "Documents": "not-a-list"}
-        coerced = {**valid_event(), "Title": 5}
-        assert contract.validate(event) is None
-        assert contract.validate(wrong) == "wrong_type:DocumentId"
-        assert contract.validate(coerced) == "wrong_type:Title"
-        frame = spark.createDataFrame([(json.dumps(r),) for r in (event, wrong, coerced)], ["value"])
-        rows = frame.select(F.from_json("value", contract.spark_schema()).alias("e")).select("e.*").collect()
-        assert rows[0].asDict() == event
-        assert rows[1]["DocumentId"] is None and rows[1]["Documents"] is None
-        assert rows[2]["Title"] == "5"  # Spark would coerce silently: why validate() is strict
-    finally:
-        if existing is None:
-            spark.stop()
+    event = {**valid_event(), "Documents": ["4811208", "4811209"]}
+    wrong = {**valid_event(), "DocumentId": "4811207x", "Documents": "not-a-list"}
+    coerced = {**valid_event(), "Title": 5}
+    assert contract.validate(event) is None
+    assert contract.validate(wrong) == "wrong_type:DocumentId"
+    assert contract.validate(coerced) == "wrong_type:Title"
+    frame = spark.createDataFrame([(json.dumps(r),) for r in (event, wrong, coerced)], ["value"])
+    rows = frame.select(F.from_json("value", contract.spark_schema()).alias("e")).select("e.*").collect()
+    assert rows[0].asDict() == event
+    assert rows[1]["DocumentId"] is None and rows[1]["Documents"] is None
+    assert rows[2]["Title"] == "5"  # Spark would coerce silently: why validate() is strict
 
 
 @pytest.mark.parametrize("value, ok", [

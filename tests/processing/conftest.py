@@ -1,4 +1,4 @@
-"""Fixtures of the processing tests: one local SparkSession per test session, event builders."""
+"""Fixtures of the processing tests: event builders, topics, job runners (`spark` is in tests/conftest.py)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -7,16 +7,6 @@ import orjson
 import pytest
 
 from messaging import contract
-
-
-@pytest.fixture(scope="session")
-def spark():
-    from infrastructure.settings import load
-    from processing.spark.session import build_session
-
-    session = build_session(load({"SPARK_MASTER": "local[2]", "LAKE_ROOT": "/tmp/unused"}), "processing-unit-tests")
-    yield session
-    session.stop()
 
 
 def make_event(session: str, document: int, ts: datetime, *, created_ms: int = 1420113600000,
