@@ -2,9 +2,8 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PY := .venv/bin/python
-SETUP_STAMP := .venv/.lock.sha256
 
-.PHONY: help setup up down status test test-fast demo bench
+.PHONY: help setup up down status test test-fast bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -47,18 +46,18 @@ generate: ## synthetic logs, ready to produce (PREPARED=0: raw files): [DAYS= ST
 		$(if $(EVENTS_PER_DAY),--events-per-day $(EVENTS_PER_DAY)) $(if $(SEED),--seed $(SEED)) \
 		$(if $(DUPLICATES),--duplicates $(DUPLICATES)) $(if $(MALFORMED),--malformed $(MALFORMED))
 
-produce: ## send one day file to Kafka: FILE=<.../serverN/date=D/events.json> [MODE=realtime|batch] [SPEED=N] [SERVER=serverN]
+produce: up ## send one day file to Kafka: FILE=<.../serverN/date=D/events.json> [MODE=realtime|batch] [SPEED=N] [SERVER=serverN]
 	@test -n "$(FILE)" -a -n "$(INGEST_SERVER)" || { echo "usage: make produce FILE=<.../server0/date=D/events.json> [MODE=batch] [SPEED=60]"; exit 2; }
 	@$(PY) -m ingestion.producer --file "$(FILE)" --server $(INGEST_SERVER) --mode $(or $(MODE),realtime) \
 		$(if $(SPEED),--speed $(SPEED))
 
-bench-ingestion: ## producer throughput vs Kafka's ProducerPerformance (1M events) and realtime lateness
+bench-ingestion: up ## producer throughput vs Kafka's ProducerPerformance (1M events) and realtime lateness
 	@$(PY) -m ingestion.bench
 
 # --- gold ---
 .PHONY: superset superset-down superset-export sample-marts
 
-superset: ## provision Superset from gold/superset/assets and serve it on 127.0.0.1:8088 (idempotent)
+superset: up ## provision Superset from gold/superset/assets and serve it on 127.0.0.1:8088 (idempotent)
 	@$(PY) -m gold.superset.provision up
 
 superset-down: ## stop the Superset server `make superset` started
@@ -67,7 +66,7 @@ superset-down: ## stop the Superset server `make superset` started
 superset-export: ## write the live dashboard (charts, datasets, database; password masked) back into gold/superset/assets
 	@$(PY) -m gold.superset.provision export
 
-sample-marts: ## SAMPLE rows for the five marts (not TripClick data): [START=2025-01-06] [DAYS=5] [DELETE=1]
+sample-marts: up ## SAMPLE rows for the five marts (not TripClick data): [START=2025-01-06] [DAYS=5] [DELETE=1]
 	@$(PY) -m gold.sample_marts $(if $(START),--start $(START)) $(if $(DAYS),--days $(DAYS)) $(if $(DELETE),--delete)
 
 # --- deployment ---
