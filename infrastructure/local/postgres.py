@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import os
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -46,6 +47,15 @@ def _data_dir(settings: Settings) -> Path:
     return home(settings) / "data"
 
 
+def _let_owner_traverse(folder: Path) -> None:
+    """The server runs as `postgres`: every folder above its data must be searchable by others
+    (a checkout inside a 0700 folder such as one from `mktemp -d` is not). Adds o+x only, never read."""
+    for parent in [folder, *folder.parents]:
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            parent.chmod(mode | stat.S_IXOTH)
+
+
 def postmaster_pid(settings: Settings) -> int | None:
     try:
         pid = int((_data_dir(settings) / "postmaster.pid").read_text().split()[0])
@@ -62,6 +72,7 @@ def start(settings: Settings) -> None:
     root.mkdir(parents=True, exist_ok=True)
     if AS_ROOT:
         shutil.chown(root, OS_USER, OS_USER)
+        _let_owner_traverse(root.parent)
     data = _data_dir(settings)
     if not (data / "PG_VERSION").exists():
         _run([str(PG_BIN / "initdb"), "-D", str(data), "-U", OS_USER, "-E", "UTF8", "--no-locale",
