@@ -41,6 +41,9 @@ class Step:
     argv: tuple[str, ...]  # the command after `python`, with {placeholders}
     starts_at: str = DAY_START  # the step never starts before this clock time of the run's timeline
     after: tuple[str, ...] = ()  # task ids that must have succeeded first
+    # Task ids that must have finished in ANY state first: their failure does not block this step, but it
+    # is still reported (the DAG's final `end` task also waits for them, so the run ends failed).
+    after_finished: tuple[str, ...] = ()
     retries: int = 2
     doc: str = ""
 
@@ -85,8 +88,8 @@ def _producer(server: str, host: str) -> Step:
     )
 
 
-def _spark_job(job: str, *extra: str, **fields) -> Step:
-    return Step(task_id=job, host="spark", image=SPARK_JOB_IMAGE,
+def _spark_job(job: str, *extra: str, task_id: str | None = None, **fields) -> Step:
+    return Step(task_id=task_id or job, host="spark", image=SPARK_JOB_IMAGE,
                 argv=("-m", f"processing.spark.jobs.{job}", "--date", "{date}", *extra), **fields)
 
 
@@ -102,21 +105,32 @@ STEPS: tuple[Step, ...] = (
             "run's timeline plus a drain margin (a retry resumes from its checkpoint).",
     ),
     _spark_job(
-        "batch_to_bronze", starts_at=BATCH_AT, after=(*PRODUCERS, "streaming_to_silver"),
-        doc="17:00: the processed date's messages from Kafka -> Bronze (raw value + Kafka metadata).",
+        "batch_to_bronze", starts_at=BATCH_AT, after=PRODUCERS, after_finished=("streaming_to_silver",),
+        doc="17:00: the processed date's messages from Kafka -> Bronze (raw value + Kafka metadata). The first "
+            "run records the Kafka offset range per partition that holds the date; a rerun reads exactly "
+            "those ranges (and refuses if Kafka no longer holds them). Waits for the producers to succeed "
+            "and for streaming to finish in any state: Bronze alone is enough for the exact Silver, so a "
+            "streaming failure is reported (the run ends failed) but does not stop the day.",
     ),
     _spark_job(
         "etl_to_gold", starts_at=GOLD_AT, after=("batch_to_bronze",),
-        doc="18:00: Silver -> the five Gold marts (Parquet) for the processed date.",
+        doc="18:00: exact Silver (stream rows, if any, UNION Bronze, deduplicated), quarantine and the five "
+            "Gold marts (Parquet) for the processed date.",
     ),
     _spark_job(
-        "load_to_postgres", after=("etl_to_gold",),
+        "reconcile", "--stage", "lake", task_id="check_lake", after=("etl_to_gold",), retries=0,
+        doc="Gate before serving: producer manifests complete and balanced, acknowledged <= Bronze per "
+            "server, Kafka (recorded offsets) = Bronze, valid + quarantined = Bronze, exact Silver, Gold = "
+            "Silver. On any mismatch the load never runs, so the dashboard keeps the previous numbers.",
+    ),
+    _spark_job(
+        "load_to_postgres", after=("check_lake",),
         doc="Gold marts of the processed date -> PostgreSQL schema gold (replaces the date's rows).",
     ),
     _spark_job(
-        "reconcile", after=("load_to_postgres",), retries=0,
-        doc="Counts Kafka/Bronze/Silver/Gold/PostgreSQL for the date; fails on any mismatch (a retry "
-            "cannot fix a mismatch, so none is configured).",
+        "reconcile", "--stage", "postgres", after=("load_to_postgres",), retries=0,
+        doc="After the load: PostgreSQL rows = Gold rows for every mart of the date; fails on any mismatch "
+            "(a retry cannot fix a mismatch, so none is configured).",
     ),
 )
 

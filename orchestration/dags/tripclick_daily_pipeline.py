@@ -15,6 +15,7 @@ from airflow.models.param import Param
 from airflow.operators.empty import EmptyOperator
 from airflow.sensors.date_time import DateTimeSensorAsync
 from airflow.timetables.trigger import CronTriggerTimetable
+from airflow.utils.trigger_rule import TriggerRule
 
 from orchestration import timeline
 from orchestration.config import dag_config
@@ -56,7 +57,7 @@ DOC = f"""
 | 15:00 | `producer_server0`, `producer_server1` replay the day's files; `streaming_to_silver` starts |
 | 16:00 | producers have replayed their hour; streaming stops at its runtime limit (+ drain margin) |
 | 17:00 | `batch_to_bronze` |
-| 18:00 | `etl_to_gold` -> `load_to_postgres` -> `reconcile` -> `end` |
+| 18:00 | `etl_to_gold` -> `check_lake` (gate) -> `load_to_postgres` -> `reconcile` -> `end` |
 
 The run processes the date of its logical date in {CFG.pipeline_tz} (the 15:00 trigger of day D processes
 day D), or the `date` param of a manual trigger. `time_scale` compresses the clock (60 = the day in three
@@ -102,11 +103,25 @@ with DAG(
         )
         for clock in waits()
     }
+    finished = {
+        # A step that may fail without stopping the day (see Step.after_finished): its dependants wait
+        # for this marker, which succeeds once the step has finished in any state.
+        task_id: EmptyOperator(task_id=f"{task_id}_finished", trigger_rule=TriggerRule.ALL_DONE,
+                               doc_md=f"Succeeds once `{task_id}` has finished in any state (all_done).")
+        for task_id in sorted({t for step in STEPS for t in step.after_finished})
+    }
+    for task_id, marker in finished.items():
+        tasks[task_id] >> marker
     for step in STEPS:
         gate = sensors.get(step.starts_at)  # a step that starts later waits behind its clock's sensor
         for upstream in step.after:
             tasks[upstream] >> (gate or tasks[step.task_id])
+        for upstream in step.after_finished:
+            finished[upstream] >> (gate or tasks[step.task_id])
         if gate:
             gate >> tasks[step.task_id]
-    end = EmptyOperator(task_id="end", doc_md="The day is in PostgreSQL and reconciled.")
+    end = EmptyOperator(task_id="end", doc_md="The day is in PostgreSQL and reconciled, and every step succeeded "
+                                              "(also the ones the day did not wait for, e.g. streaming: their "
+                                              "failure fails `end`, so the run ends failed).")
     [task for task in tasks.values() if not task.downstream_list] >> end
+    [tasks[task_id] for task_id in finished] >> end

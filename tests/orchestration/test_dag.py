@@ -17,17 +17,23 @@ from infrastructure.settings import DEFAULTS, LOCAL_ONLY_DEFAULTS, REPO_ROOT
 pytestmark = pytest.mark.unit
 AIRFLOW_PYTHON = REPO_ROOT / ".venvs" / "airflow" / "bin" / "python"
 STEP_IDS = {"producer_server0", "producer_server1", "streaming_to_silver", "batch_to_bronze",
-            "etl_to_gold", "load_to_postgres", "reconcile"}
+            "etl_to_gold", "check_lake", "load_to_postgres", "reconcile"}
 EXPECTED_UPSTREAM = {
     "producer_server0": [], "producer_server1": [], "streaming_to_silver": [],
-    "wait_until_1700": ["producer_server0", "producer_server1", "streaming_to_silver"],
+    # streaming only has to have finished (any state): Bronze alone rebuilds the exact Silver
+    "streaming_to_silver_finished": ["streaming_to_silver"],
+    "wait_until_1700": ["producer_server0", "producer_server1", "streaming_to_silver_finished"],
     "batch_to_bronze": ["wait_until_1700"],
     "wait_until_1800": ["batch_to_bronze"],
     "etl_to_gold": ["wait_until_1800"],
-    "load_to_postgres": ["etl_to_gold"],
+    "check_lake": ["etl_to_gold"],  # the lake-side reconcile gates the load
+    "load_to_postgres": ["check_lake"],
     "reconcile": ["load_to_postgres"],
-    "end": ["reconcile"],
+    # a failed stream fails `end`, so the run ends failed although the day was built and loaded
+    "end": ["reconcile", "streaming_to_silver"],
 }
+# Every other task keeps Airflow's default all_success.
+EXPECTED_TRIGGER_RULES = {"streaming_to_silver_finished": "all_done"}
 
 
 def describe(tmp_path, env: dict[str, str], *args: str) -> dict:
@@ -78,7 +84,7 @@ def test_structure_is_the_same_in_both_modes(facts_name, request):
     assert {tasks[t]["retry_delay_s"] for t in STEP_IDS} == {30.0}
     assert {t: tasks[t]["retries"] for t in STEP_IDS} == {
         "producer_server0": 2, "producer_server1": 2, "streaming_to_silver": 1, "batch_to_bronze": 2,
-        "etl_to_gold": 2, "load_to_postgres": 2, "reconcile": 0}
+        "etl_to_gold": 2, "check_lake": 0, "load_to_postgres": 2, "reconcile": 0}
     # Waiting is deferred (no worker slot held): the async sensor hands the wait to the triggerer.
     assert {tasks[t]["operator"] for t in ("wait_until_1700", "wait_until_1800")} == {"DateTimeSensorAsync"}
 
@@ -92,7 +98,8 @@ def test_docker_schedule_is_daily_1500_seoul_and_processes_its_own_day(scratch, 
     assert earlier["next_scheduled_logical_date"] == "2026-03-10T06:00:00+00:00"
     tasks = docker_scheduled["tasks"]
     assert "/data/server0/date=2026-03-10/events.json" in tasks["producer_server0"]["command"]
-    for job in ("streaming_to_silver", "batch_to_bronze", "etl_to_gold", "load_to_postgres", "reconcile"):
+    for job in ("streaming_to_silver", "batch_to_bronze", "etl_to_gold", "check_lake", "load_to_postgres",
+                "reconcile"):
         command = tasks[job]["command"]
         assert command[command.index("--date") + 1] == "2026-03-10", job
     # At TIME_SCALE 1 the sensors wait for the real 17:00 and 18:00 KST of that day.
@@ -152,7 +159,35 @@ def test_local_manual_run_processes_the_requested_date_on_a_compressed_clock(loc
     assert tasks["producer_server1"]["argv"] == [
         "-m", "ingestion.producer", "--file", f"{data_dir}/server1/date=2026-01-01/events.json",
         "--server", "server1", "--mode", "realtime", "--speed", "60"]
-    assert tasks["reconcile"]["argv"] == ["-m", "processing.spark.jobs.reconcile", "--date", "2026-01-01"]
+    assert tasks["check_lake"]["argv"] == ["-m", "processing.spark.jobs.reconcile", "--date", "2026-01-01",
+                                           "--stage", "lake"]
+    assert tasks["reconcile"]["argv"] == ["-m", "processing.spark.jobs.reconcile", "--date", "2026-01-01",
+                                          "--stage", "postgres"]
     start = datetime.fromisoformat("2026-11-26T10:00:10+00:00")
     assert datetime.fromisoformat(tasks["wait_until_1700"]["target_time"]) == start + timedelta(minutes=2)
     assert datetime.fromisoformat(tasks["wait_until_1800"]["target_time"]) == start + timedelta(minutes=3)
+
+
+TRIGGER_RULES_SCRIPT = """
+import json
+from airflow.models import DagBag
+from orchestration.describe import DAGS_FOLDER
+from orchestration.steps import DAG_ID
+bag = DagBag(str(DAGS_FOLDER), include_examples=False, read_dags_from_db=False)
+print(json.dumps({t.task_id: str(t.trigger_rule) for t in bag.dags[DAG_ID].tasks}))
+"""
+
+
+@pytest.mark.parametrize("runner", ["docker", "local"])
+def test_streaming_failure_is_reported_but_does_not_stop_the_day(tmp_path, runner):
+    """Only the marker behind streaming tolerates a failure; everything else (the sensor waiting for the
+    producers, `end`) needs success, so a failed producer stops the day and a failed stream fails `end`."""
+    clean = {k: v for k, v in os.environ.items() if k not in DEFAULTS and not k.startswith("AIRFLOW")}
+    run = subprocess.run([str(AIRFLOW_PYTHON), "-c", TRIGGER_RULES_SCRIPT],
+                         env={**clean, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                              "PIPELINE_RUNNER": runner},
+                         capture_output=True, text=True, timeout=180, cwd=REPO_ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    rules = json.loads(run.stdout.strip().splitlines()[-1])
+    assert set(rules) == set(EXPECTED_UPSTREAM)
+    assert {t: r for t, r in rules.items() if r != "all_success"} == EXPECTED_TRIGGER_RULES

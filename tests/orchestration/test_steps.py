@@ -17,13 +17,13 @@ KST = timezone(timedelta(hours=9))
 def test_step_list_is_the_seeds_day_in_order():
     assert [s.task_id for s in STEPS] == [
         "producer_server0", "producer_server1", "streaming_to_silver",
-        "batch_to_bronze", "etl_to_gold", "load_to_postgres", "reconcile"]
+        "batch_to_bronze", "etl_to_gold", "check_lake", "load_to_postgres", "reconcile"]
     assert {s.task_id: s.starts_at for s in STEPS if s.starts_at != "15:00"} == {
         "batch_to_bronze": "17:00", "etl_to_gold": "18:00"}
     assert waits() == ("17:00", "18:00")
     seen: set[str] = set()
     for step in STEPS:  # every dependency names an earlier step: the list is already a topological order
-        assert set(step.after) <= seen, step.task_id
+        assert set(step.after) | set(step.after_finished) <= seen, step.task_id
         seen.add(step.task_id)
 
 
@@ -31,7 +31,7 @@ def test_hosts_and_images():
     assert {s.task_id: (s.host, s.image) for s in STEPS if s.image == PRODUCER_IMAGE} == {
         "producer_server0": ("webserver0", PRODUCER_IMAGE), "producer_server1": ("webserver1", PRODUCER_IMAGE)}
     spark = [s for s in STEPS if s.image == SPARK_JOB_IMAGE]
-    assert len(spark) == 5 and {s.host for s in spark} == {"spark"}
+    assert len(spark) == 6 and {s.host for s in spark} == {"spark"}
     assert STEPS_BY_ID["etl_to_gold"].image_ref("0.1.0") == "tripclick-pipeline/spark-job:0.1.0"
 
 
@@ -42,9 +42,25 @@ def test_commands_follow_the_cli_contract():
         "--server", "server1", "--mode", "realtime", "--speed", "60"]
     assert STEPS_BY_ID["streaming_to_silver"].render_argv(values) == [
         "-m", "processing.spark.jobs.streaming_to_silver", "--date", "2026-01-01", "--max-runtime", "120"]
-    for job in ("batch_to_bronze", "etl_to_gold", "load_to_postgres", "reconcile"):
+    for job in ("batch_to_bronze", "etl_to_gold", "load_to_postgres"):
         assert STEPS_BY_ID[job].render_argv(values) == ["-m", f"processing.spark.jobs.{job}", "--date", "2026-01-01"]
         assert STEPS_BY_ID[job].module == f"processing.spark.jobs.{job}"
+    # one reconcile job, two stages: the lake gate before the load, the PostgreSQL check after it
+    assert STEPS_BY_ID["check_lake"].render_argv(values) == [
+        "-m", "processing.spark.jobs.reconcile", "--date", "2026-01-01", "--stage", "lake"]
+    assert STEPS_BY_ID["reconcile"].render_argv(values) == [
+        "-m", "processing.spark.jobs.reconcile", "--date", "2026-01-01", "--stage", "postgres"]
+
+
+def test_the_lake_gate_runs_before_the_load_and_streaming_never_blocks_the_day():
+    assert STEPS_BY_ID["check_lake"].after == ("etl_to_gold",)
+    assert STEPS_BY_ID["load_to_postgres"].after == ("check_lake",)
+    assert STEPS_BY_ID["reconcile"].after == ("load_to_postgres",)
+    bronze = STEPS_BY_ID["batch_to_bronze"]
+    assert (bronze.after, bronze.after_finished) == (("producer_server0", "producer_server1"),
+                                                     ("streaming_to_silver",))
+    assert {s.task_id for s in STEPS if s.after_finished} == {"batch_to_bronze"}
+    assert (STEPS_BY_ID["check_lake"].retries, STEPS_BY_ID["reconcile"].retries) == (0, 0)
 
 
 def test_missing_or_unknown_placeholders_are_errors():

@@ -38,8 +38,7 @@ def lake_counts(spark, settings, args) -> dict[str, int]:
     counts["silver_distinct_keys"] = 0 if silver is None else silver.select("dedup_key").distinct().count()
     traffic = lake_io.read_partition(spark, lake.gold_partition(settings.lake_root, "mart_daily_traffic", args.date))
     counts["gold_total_events"] = 0 if traffic is None else (traffic.agg(F.sum("total_events")).first()[0] or 0)
-    for mart in lake.MARTS:
-        counts[f"gold:{mart}"] = partition_count(spark, settings, f"gold/{mart}", args.date)
+    counts.update(gold_counts(spark, settings, args.date))
     return counts
 
 
@@ -53,40 +52,61 @@ def postgres_counts(settings, day) -> dict[str, int]:
     return counts
 
 
-def checks(c: dict[str, int], with_postgres: bool) -> list[tuple[str, int, int]]:
-    """(name, left, right) pairs that must be equal."""
-    pairs = [
-        ("kafka_messages = bronze_rows", c["kafka_messages"], c["bronze_rows"]),
-        ("valid + quarantined = bronze_rows", c["valid_in_bronze"] + c["quarantined"], c["bronze_rows"]),
-        ("silver_rows = distinct valid dedup_keys", c["silver_rows"], c["distinct_valid_keys"]),
-        ("silver has no duplicate dedup_key", c["silver_rows"], c["silver_distinct_keys"]),
-        ("gold total_events = silver_rows", c["gold_total_events"], c["silver_rows"]),
-    ]
-    if with_postgres:
-        pairs += [(f"postgres = gold for {m}", c[f"postgres:{m}"], c[f"gold:{m}"]) for m in lake.MARTS]
+LAKE, POSTGRES, ALL = "lake", "postgres", "all"
+
+
+def checks(c: dict[str, int], stages: set[str]) -> list[tuple[str, int, int]]:
+    """(stable check name, left, right) pairs that must be equal."""
+    pairs = []
+    if LAKE in stages:
+        pairs += [
+            ("kafka_eq_bronze", c["kafka_messages"], c["bronze_rows"]),
+            ("valid_plus_quarantined_eq_bronze", c["valid_in_bronze"] + c["quarantined"], c["bronze_rows"]),
+            ("silver_eq_distinct_valid_bronze", c["silver_rows"], c["distinct_valid_keys"]),
+            ("silver_no_duplicate_dedup_key", c["silver_rows"], c["silver_distinct_keys"]),
+            ("gold_total_events_eq_silver", c["gold_total_events"], c["silver_rows"]),
+        ]
+    if POSTGRES in stages:
+        pairs += [(f"postgres_eq_gold:{m}", c[f"postgres:{m}"], c[f"gold:{m}"]) for m in lake.MARTS]
     return pairs
+
+
+def stages_of(stage: str) -> set[str]:
+    return {LAKE, POSTGRES} if stage == ALL else {stage}
+
+
+def gold_counts(spark, settings, day) -> dict[str, int]:
+    return {f"gold:{mart}": partition_count(spark, settings, f"gold/{mart}", day) for mart in lake.MARTS}
 
 
 def body(settings, args) -> int:
     spark = build_session(settings, JOB)
-    counts = lake_counts(spark, settings, args)
-    if not args.skip_postgres:
+    stages = stages_of(args.stage)
+    counts = lake_counts(spark, settings, args) if LAKE in stages else gold_counts(spark, settings, args.date)
+    if POSTGRES in stages:
         counts.update(postgres_counts(settings, args.date))
     for name, value in counts.items():
         cli.log(JOB, f"count {name}={value}")
-    results = checks(counts, not args.skip_postgres)
+    results = checks(counts, stages)
     for name, left, right in results:
         cli.log(JOB, f"{'OK  ' if left == right else 'FAIL'} {name}: {left} vs {right}")
     mismatches = sum(left != right for _, left, right in results)
-    cli.log(JOB, f"summary date={args.date} checks={len(results)} mismatches={mismatches}")
+    failed = ",".join(name for name, left, right in results if left != right) or "-"
+    cli.log(JOB, f"summary date={args.date} stage={args.stage} checks={len(results)} mismatches={mismatches} "
+                 f"failed={failed}")
     return 1 if mismatches else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = cli.parser(JOB, __doc__.splitlines()[0])
     kafka_source.add_window_arguments(parser)
-    parser.add_argument("--skip-postgres", action="store_true", help="compare the lake layers only")
+    parser.add_argument("--stage", choices=(LAKE, POSTGRES, ALL), default=ALL,
+                        help="lake: the gate before the load (Kafka, manifests, Bronze, quarantine, Silver, Gold); "
+                             "postgres: PostgreSQL = Gold per mart, after the load; all (default): both")
+    parser.add_argument("--skip-postgres", action="store_true", help="same as --stage lake")
     args = parser.parse_args(argv)
+    if args.skip_postgres:
+        args.stage = LAKE
     return cli.run(JOB, lambda settings: body(settings, args))
 
 
