@@ -1,9 +1,12 @@
-"""Deterministic SAMPLE rows for the five Gold marts, for tests and demos before processing runs.
+"""Deterministic SAMPLE rows for the six Gold marts, for tests and demos before processing runs.
 
-The rows are aggregated from synthetic click events (fixed seed per date), so the marts agree with
-each other exactly like real ones: a day's total_events equals the sum of its sessions' click_count,
-every clicked document is ranked, and so on. Titles and keywords carry a "[sample]" marker so
-nobody mistakes them for TripClick data. Real marts are written by processing's load_to_postgres.
+The rows are aggregated from synthetic click events (fixed seed per date) with the definitions of
+gold/gold.md, so the marts agree with each other exactly like real ones: a day's total_events equals
+the sum of its sessions' click_count and of its areas' click_share, every clicked document is ranked,
+and so on. A sample click has one time, used as its original click time (DateCreated); unlike real data
+it lies on the pipeline date. Titles and queries carry a "[sample]" marker so nobody mistakes them for
+TripClick data (the marker's word "sample" is therefore a term of every query in mart_search_terms).
+Real marts are written by processing's load_to_postgres.
 
     .venv/bin/python -m gold.sample_marts --start 2025-01-06 --days 5
     .venv/bin/python -m gold.sample_marts --start 2025-01-06 --days 5 --delete
@@ -28,10 +31,12 @@ MART_COLUMNS = {
     "mart_daily_traffic": ("event_date", "total_events", "unique_sessions", "unique_documents", "peak_hour"),
     "mart_session_analysis": ("event_date", "session_id", "click_count", "unique_docs", "first_click_ts",
                               "last_click_ts", "session_duration_sec"),
-    "mart_clinical_areas": ("event_date", "clinical_area", "click_count", "unique_sessions"),
+    "mart_clinical_areas": ("event_date", "clinical_area", "click_count", "unique_sessions", "click_share"),
     "mart_popular_documents": ("event_date", "document_id", "title", "view_count", "unique_sessions", "rank"),
-    "mart_search_keywords": ("event_date", "keyword", "searches", "clicks", "unique_documents"),
+    "mart_search_keywords": ("event_date", "query", "sessions", "clicks", "unique_documents"),
+    "mart_search_terms": ("event_date", "term", "sessions", "clicks", "queries", "unique_documents"),
 }
+NO_AREA = "(none)"
 
 CLINICAL_AREAS = ("Cardiology", "Oncology", "Paediatrics", "Infectious Diseases", "Neurology",
                   "Endocrinology", "Respiratory", "Primary Care", "Psychiatry", "Surgery")
@@ -57,19 +62,19 @@ class Document:
 
 
 def catalogue() -> list[Document]:
-    """The fixed sample documents: a title and one or two clinical areas each."""
+    """The fixed sample documents: a title and none, one or two clinical areas each."""
     rng = random.Random("catalogue")
     docs = []
     for n in range(DOCUMENT_COUNT):
         topic = TOPICS[n % len(TOPICS)]
         kind = ("guideline", "systematic review", "RCT", "evidence summary")[n % 4]
-        areas = tuple(sorted(set(rng.sample(CLINICAL_AREAS, rng.choice((1, 1, 2))))))
+        areas = tuple(sorted(set(rng.sample(CLINICAL_AREAS, rng.choice((0, 1, 1, 1, 2))))))
         docs.append(Document(DOCUMENT_ID_BASE + n, f"[sample] {topic.capitalize()} {kind} #{n}", areas))
     return docs
 
 
 def day_clicks(day: date, tz: ZoneInfo, docs: list[Document], seed: int) -> tuple[list[Click], dict[str, str]]:
-    """Synthetic clicks of one day and each session's search keyword; same inputs, same output."""
+    """Synthetic clicks of one day and each session's search query; same inputs, same output."""
     rng = random.Random(f"{seed}:{day.isoformat()}")
     busiest = 9 + day.toordinal() % 8  # the peak hour moves from day to day
     hour_weights = [1 + 6 * max(0, 4 - abs(h - busiest)) for h in range(24)]
@@ -90,8 +95,8 @@ def day_clicks(day: date, tz: ZoneInfo, docs: list[Document], seed: int) -> tupl
 
 
 def aggregate(day: date, clicks: list[Click], keywords: dict[str, str], docs: list[Document]) -> dict[str, list[tuple]]:
-    """The five marts' rows of one day, computed from its clicks the way the marts are defined
-    (peak_hour: UTC hour of the click; every click of a session carries the session's keyword)."""
+    """The six marts' rows of one day, computed from its clicks the way the marts are defined
+    (peak_hour: UTC hour of the click; every click of a session carries the session's query)."""
     by_id = {d.document_id: d for d in docs}
     rows: dict[str, list[tuple]] = {name: [] for name in MART_COLUMNS}
     if not clicks:
@@ -109,27 +114,37 @@ def aggregate(day: date, clicks: list[Click], keywords: dict[str, str], docs: li
         rows["mart_session_analysis"].append((day, session_id, len(own), len({c.document_id for c in own}),
                                               first, last, (last - first).total_seconds()))
 
-    area_clicks, area_sessions = Counter(), defaultdict(set)
+    area_clicks, area_sessions, area_share = Counter(), defaultdict(set), defaultdict(float)
     doc_views, doc_sessions = Counter(), defaultdict(set)
     for click in clicks:
         doc_views[click.document_id] += 1
         doc_sessions[click.document_id].add(click.session_id)
-        for area in by_id[click.document_id].areas:
+        areas = by_id[click.document_id].areas or (NO_AREA,)
+        for area in areas:
             area_clicks[area] += 1
             area_sessions[area].add(click.session_id)
-    rows["mart_clinical_areas"] = [(day, area, area_clicks[area], len(area_sessions[area]))
+            area_share[area] += 1 / len(areas)
+    rows["mart_clinical_areas"] = [(day, area, area_clicks[area], len(area_sessions[area]), area_share[area])
                                    for area in sorted(area_clicks)]
     ranked = sorted(doc_views, key=lambda d: (-doc_views[d], d))
     rows["mart_popular_documents"] = [(day, d, by_id[d].title, doc_views[d], len(doc_sessions[d]), rank)
                                       for rank, d in enumerate(ranked, start=1)]
 
-    keyword_sessions: dict[str, set] = defaultdict(set)
+    query_sessions: dict[str, set] = defaultdict(set)
     for session_id in per_session:
-        keyword_sessions[keywords[session_id]].add(session_id)
-    for keyword, sessions in sorted(keyword_sessions.items()):
+        query_sessions[keywords[session_id]].add(session_id)
+    term_queries: dict[str, set] = defaultdict(set)
+    for query, sessions in sorted(query_sessions.items()):
         own = [c for s in sessions for c in per_session[s]]
-        rows["mart_search_keywords"].append((day, keyword, len(sessions), len(own),
+        rows["mart_search_keywords"].append((day, query, len(sessions), len(own),
                                              len({c.document_id for c in own})))
+        for term in set(query.replace("[", " ").replace("]", " ").split()):  # sample queries: letters, digits, []
+            term_queries[term].add(query)
+    for term, queries in sorted(term_queries.items()):
+        sessions = set().union(*(query_sessions[q] for q in queries))
+        own = [c for s in sessions for c in per_session[s]]
+        rows["mart_search_terms"].append((day, term, len(sessions), len(own), len(queries),
+                                          len({c.document_id for c in own})))
     return rows
 
 

@@ -28,7 +28,7 @@ from orchestration.steps import DAG_ID, OUTPUT_PREFIX
 
 PY = str(REPO_ROOT / ".venv" / "bin" / "python")
 MARTS = ("mart_daily_traffic", "mart_session_analysis", "mart_clinical_areas", "mart_popular_documents",
-         "mart_search_keywords")
+         "mart_search_keywords", "mart_search_terms")
 RUN_TIMEOUT_S = 1800
 _RECONCILE_LINE = re.compile(r"\[reconcile\] ((?:OK|FAIL)\s+.*|count .*|summary .*)$")
 
@@ -67,13 +67,15 @@ HEADLINES = {
                            "WHERE event_date = %s",
                            "total_events={} unique_sessions={} unique_documents={} peak_hour={}"),
     "mart_session_analysis": ("SELECT round(avg(click_count), 2), round(avg(session_duration_sec)::numeric, 1) "
-                              "FROM gold.{mart} WHERE event_date = %s", "avg_clicks={} avg_duration_s={}"),
+                              "FROM gold.{mart} WHERE event_date = %s", "avg_clicks={} avg_real_duration_s={}"),
     "mart_clinical_areas": ("SELECT clinical_area, click_count FROM gold.{mart} WHERE event_date = %s "
                             "ORDER BY click_count DESC, clinical_area LIMIT 1", "top area={} ({} clicks)"),
     "mart_popular_documents": ("SELECT document_id, view_count FROM gold.{mart} WHERE event_date = %s "
                                "ORDER BY rank LIMIT 1", "rank 1=document {} ({} views)"),
-    "mart_search_keywords": ("SELECT keyword, searches FROM gold.{mart} WHERE event_date = %s "
-                             "ORDER BY searches DESC, keyword LIMIT 1", "top keyword={!r} ({} searches)"),
+    "mart_search_keywords": ("SELECT query, sessions FROM gold.{mart} WHERE event_date = %s "
+                             "ORDER BY sessions DESC, query LIMIT 1", "top query={!r} ({} sessions)"),
+    "mart_search_terms": ("SELECT term, sessions FROM gold.{mart} WHERE event_date = %s "
+                          "ORDER BY sessions DESC, term LIMIT 1", "top term={!r} ({} sessions)"),
 }
 
 

@@ -9,6 +9,7 @@ MARTS = (
     "mart_clinical_areas",
     "mart_popular_documents",
     "mart_search_keywords",
+    "mart_search_terms",
 )
 
 

@@ -104,6 +104,18 @@ def stream_dedup(events: DataFrame, watermark: str) -> DataFrame:
 
 
 # ---- Gold marts: each takes the exact Silver rows of one date and returns the PostgreSQL column order.
+# Definitions (grain, formulas, clocks, normalisation, ties) are written out in gold/gold.md; keep both in step.
+
+NO_AREA = "(none)"  # clinical-area bucket of clicks whose ClinicalAreas has no non-empty entry
+_WHITESPACE_RUN = r"\s+"  # Java regex \s: space, \t, \n, \x0B, \f, \r
+_AREA_WORD_START = r"(?<=[ /-])"  # title case: a word starts after a space, '/' or '-'
+_TERM_EDGE = r"^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$"  # leading/trailing characters that are not letters or digits
+
+
+def _seconds_between(first: str, last: str) -> Column:
+    """Exact difference of two timestamps in seconds (microsecond precision), as a double."""
+    return (F.expr(f"unix_micros({last}) - unix_micros({first})") / 1_000_000).cast("double")
+
 
 def daily_traffic(silver: DataFrame, day: date) -> DataFrame:
     """peak_hour is the UTC hour of the ORIGINAL click (DateCreated) with most events, lowest on ties:
@@ -120,26 +132,50 @@ def daily_traffic(silver: DataFrame, day: date) -> DataFrame:
 
 
 def session_analysis(silver: DataFrame, day: date) -> DataFrame:
-    """Per session; times are event_ts (the pipeline's event time of the date)."""
+    """Per session and date. Click times and the duration are on the ORIGINAL clock (DateCreated ->
+    original_ts), so the duration is in real seconds: the replay clock (event_ts) squeezes 24 h into one
+    hour, which would make every duration 24x too short."""
     sessions = silver.groupBy(F.col("SessionId").alias("session_id")).agg(
         F.count(F.lit(1)).cast("int").alias("click_count"),
         F.countDistinct("DocumentId").cast("int").alias("unique_docs"),
-        F.min("event_ts").alias("first_click_ts"),
-        F.max("event_ts").alias("last_click_ts"),
+        F.min("original_ts").alias("first_click_ts"),
+        F.max("original_ts").alias("last_click_ts"),
     )
-    duration = F.col("last_click_ts").cast("double") - F.col("first_click_ts").cast("double")
     return sessions.select(F.lit(day).alias("event_date"), "session_id", "click_count", "unique_docs",
-                           "first_click_ts", "last_click_ts", duration.alias("session_duration_sec"))
+                           "first_click_ts", "last_click_ts",
+                           _seconds_between("first_click_ts", "last_click_ts").alias("session_duration_sec"))
+
+
+def normalise_area(column: Column) -> Column:
+    """Matching key of one ClinicalAreas entry: whitespace runs -> one space, trimmed, lower-cased."""
+    return F.lower(F.trim(F.regexp_replace(column, _WHITESPACE_RUN, " ")))
+
+
+def area_display(key: Column) -> Column:
+    """Canonical display form of an area key (a pure function of the key, so every date spells an area
+    the same way): the first character and every character after a space, '/' or '-' upper-cased."""
+    words = F.split(key, _AREA_WORD_START)
+    return F.array_join(F.transform(words, lambda w: F.concat(F.upper(F.substring(w, 1, 1)), F.substring(w, 2, 1 << 30))),
+                        "")
 
 
 def clinical_areas(silver: DataFrame, day: date) -> DataFrame:
-    """Comma list split, trimmed, empties dropped; an area listed twice on one click counts once."""
-    areas = F.array_distinct(F.filter(F.transform(F.split(F.coalesce("ClinicalAreas", F.lit("")), ","), F.trim),
-                                      lambda a: a != ""))
-    exploded = silver.select("SessionId", F.explode(areas).alias("clinical_area"))
-    return exploded.groupBy("clinical_area").agg(
+    """Per area and date. Entries of the comma list are matched case- and whitespace-insensitively and
+    shown in title case; a click counts once for each distinct area; a click without any area counts in
+    the '(none)' bucket. click_share splits each click equally among its areas, so it sums to the clicks."""
+    keys = F.array_distinct(F.filter(F.transform(F.split(F.coalesce("ClinicalAreas", F.lit("")), ","), normalise_area),
+                                     lambda a: a != ""))
+    per_click = silver.select("SessionId", keys.alias("keys"))
+    exploded = per_click.select(
+        "SessionId",
+        F.when(F.size("keys") > 0, F.lit(1.0) / F.size("keys")).otherwise(F.lit(1.0)).alias("share"),
+        F.explode(F.when(F.size("keys") > 0, F.col("keys")).otherwise(F.array(F.lit(NO_AREA)))).alias("key"))
+    grouped = exploded.groupBy("key").agg(
         F.count(F.lit(1)).alias("click_count"), F.countDistinct("SessionId").alias("unique_sessions"),
-    ).select(F.lit(day).alias("event_date"), "clinical_area", "click_count", "unique_sessions")
+        F.sum("share").alias("click_share"))
+    display = F.when(F.col("key") == NO_AREA, F.lit(NO_AREA)).otherwise(area_display(F.col("key")))
+    return grouped.select(F.lit(day).alias("event_date"), display.alias("clinical_area"), "click_count",
+                          "unique_sessions", "click_share")
 
 
 def popular_documents(silver: DataFrame, day: date) -> DataFrame:
@@ -156,18 +192,42 @@ def popular_documents(silver: DataFrame, day: date) -> DataFrame:
 
 
 def normalise_keyword(column: Column) -> Column:
-    return F.lower(F.trim(F.regexp_replace(column, r"\s+", " ")))
+    """The normalised query string of a click's Keywords field: whitespace runs -> one space, trimmed,
+    lower-cased ('' for an empty or null field)."""
+    return F.lower(F.trim(F.regexp_replace(F.coalesce(column, F.lit("")), _WHITESPACE_RUN, " ")))
+
+
+def _queried(silver: DataFrame) -> DataFrame:
+    return silver.select("SessionId", "DocumentId", normalise_keyword(F.col("Keywords")).alias("query")).where(
+        F.col("query") != "")
 
 
 def search_keywords(silver: DataFrame, day: date) -> DataFrame:
-    """searches = distinct sessions using the keyword; empty keywords excluded."""
-    keyed = silver.select("SessionId", "DocumentId", normalise_keyword(F.col("Keywords")).alias("keyword")).where(
-        F.col("keyword") != "")
-    return keyed.groupBy("keyword").agg(
-        F.countDistinct("SessionId").alias("searches"),
+    """Per whole normalised query string (TripClick's Keywords field is the query typed, not one keyword):
+    sessions = distinct sessions with a click carrying the query, clicks, distinct documents. Clicks with an
+    empty query are not counted."""
+    return _queried(silver).groupBy("query").agg(
+        F.countDistinct("SessionId").alias("sessions"),
         F.count(F.lit(1)).alias("clicks"),
         F.countDistinct("DocumentId").alias("unique_documents"),
-    ).select(F.lit(day).alias("event_date"), "keyword", "searches", "clicks", "unique_documents")
+    ).select(F.lit(day).alias("event_date"), "query", "sessions", "clicks", "unique_documents")
+
+
+def query_terms(query: Column) -> Column:
+    """Distinct terms of a normalised query: split on spaces, letters/digits kept at both ends, empties dropped."""
+    stripped = F.transform(F.split(query, " "), lambda t: F.regexp_replace(t, _TERM_EDGE, ""))
+    return F.array_distinct(F.filter(stripped, lambda t: t != ""))
+
+
+def search_terms(silver: DataFrame, day: date) -> DataFrame:
+    """Per individual term of the normalised queries; a click counts once per distinct term of its query."""
+    terms = _queried(silver).select("SessionId", "DocumentId", "query", F.explode(query_terms(F.col("query"))).alias("term"))
+    return terms.groupBy("term").agg(
+        F.countDistinct("SessionId").alias("sessions"),
+        F.count(F.lit(1)).alias("clicks"),
+        F.countDistinct("query").alias("queries"),
+        F.countDistinct("DocumentId").alias("unique_documents"),
+    ).select(F.lit(day).alias("event_date"), "term", "sessions", "clicks", "queries", "unique_documents")
 
 
 MART_BUILDERS = {
@@ -176,4 +236,5 @@ MART_BUILDERS = {
     "mart_clinical_areas": clinical_areas,
     "mart_popular_documents": popular_documents,
     "mart_search_keywords": search_keywords,
+    "mart_search_terms": search_terms,
 }

@@ -21,16 +21,18 @@ MARTS = {
                               ("last_click_ts", "timestamp with time zone"),
                               ("session_duration_sec", "double precision")],
     "mart_clinical_areas": [("event_date", "date"), ("clinical_area", "text"), ("click_count", "bigint"),
-                            ("unique_sessions", "bigint")],
+                            ("unique_sessions", "bigint"), ("click_share", "double precision")],
     "mart_popular_documents": [("event_date", "date"), ("document_id", "bigint"), ("title", "text"),
                                ("view_count", "bigint"), ("unique_sessions", "bigint"), ("rank", "integer")],
-    "mart_search_keywords": [("event_date", "date"), ("keyword", "text"), ("searches", "bigint"),
+    "mart_search_keywords": [("event_date", "date"), ("query", "text"), ("sessions", "bigint"),
                              ("clicks", "bigint"), ("unique_documents", "bigint")],
+    "mart_search_terms": [("event_date", "date"), ("term", "text"), ("sessions", "bigint"), ("clicks", "bigint"),
+                          ("queries", "bigint"), ("unique_documents", "bigint")],
 }
 PRIMARY_KEYS = {"mart_daily_traffic": ["event_date"], "mart_session_analysis": ["event_date", "session_id"],
                 "mart_clinical_areas": ["event_date", "clinical_area"],
                 "mart_popular_documents": ["event_date", "document_id"],
-                "mart_search_keywords": ["event_date", "keyword"]}
+                "mart_search_keywords": ["event_date", "query"], "mart_search_terms": ["event_date", "term"]}
 
 
 def connect(settings, reader: bool = False):
@@ -99,6 +101,7 @@ def test_reader_can_select_every_mart(initialised):
     "UPDATE gold.mart_daily_traffic SET total_events = 0",
     "DELETE FROM gold.mart_search_keywords",
     "TRUNCATE gold.mart_clinical_areas",
+    "DELETE FROM gold.mart_search_terms",
     "CREATE TABLE gold.reader_made (x int)",
     "CREATE TABLE public.reader_made (x int)",
     "ALTER TABLE gold.mart_popular_documents ADD COLUMN x int",

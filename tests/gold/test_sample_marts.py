@@ -48,6 +48,27 @@ def test_daily_totals_match_sessions_and_documents(rows):
         assert 0 <= daily["peak_hour"] <= 23
 
 
+def test_area_shares_add_up_to_the_clicks_with_a_none_bucket(rows):
+    areas = by_day(rows, "mart_clinical_areas")
+    for daily in (dict(zip(MART_COLUMNS["mart_daily_traffic"], r)) for r in rows["mart_daily_traffic"]):
+        day = daily["event_date"]
+        assert sum(a["click_share"] for a in areas[day]) == pytest.approx(daily["total_events"])
+        assert sum(a["click_count"] for a in areas[day]) >= daily["total_events"]
+        assert "(none)" in {a["clinical_area"] for a in areas[day]}
+
+
+def test_terms_are_the_words_of_the_queries(rows):
+    queries, terms = by_day(rows, "mart_search_keywords"), by_day(rows, "mart_search_terms")
+    for day, day_terms in terms.items():
+        words = {w for q in queries[day] for w in q["query"].replace("[", " ").replace("]", " ").split()}
+        assert {t["term"] for t in day_terms} == words
+        sample = next(t for t in day_terms if t["term"] == "sample")  # the marker is in every query
+        assert sample["queries"] == len(queries[day])
+        assert sample["clicks"] == sum(q["clicks"] for q in queries[day])
+        for t in day_terms:
+            assert 1 <= t["sessions"] <= t["clicks"] and t["queries"] >= 1
+
+
 def test_documents_are_ranked_by_views_without_gaps(rows):
     for documents in by_day(rows, "mart_popular_documents").values():
         ordered = sorted(documents, key=lambda d: d["rank"])

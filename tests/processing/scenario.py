@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import random
 import re
+import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -87,6 +88,38 @@ def _created_hour(record: dict) -> int:
     return datetime.fromtimestamp(millis / 1000, tz=timezone.utc).hour
 
 
+def _created(record: dict) -> datetime:
+    millis = int(re.match(r"/Date\((-?\d+)", record["DateCreated"]).group(1))
+    return datetime.fromtimestamp(millis / 1000, tz=timezone.utc)
+
+
+_JAVA_SPACE = re.compile(r"[ \t\n\x0b\f\r]+")  # Java regex \s (ASCII whitespace only)
+
+
+def _normalised(text: str | None) -> str:
+    return _JAVA_SPACE.sub(" ", text or "").strip(" ").lower()
+
+
+def _area_display(key: str) -> str:
+    return "".join(w[:1].upper() + w[1:] for w in re.split(r"(?<=[ /-])", key))
+
+
+def _terms(query: str) -> set[str]:
+    def letter_or_digit(c: str) -> bool:
+        return unicodedata.category(c)[0] in "LN"
+
+    terms = set()
+    for piece in query.split(" "):
+        start, end = 0, len(piece)
+        while start < end and not letter_or_digit(piece[start]):
+            start += 1
+        while end > start and not letter_or_digit(piece[end - 1]):
+            end -= 1
+        if start < end:
+            terms.add(piece[start:end])
+    return terms
+
+
 def expected_marts(day: date, records: list[dict]) -> dict[str, list[tuple]]:
     hours = Counter(_created_hour(r) for r in records)
     peak = min(hours, key=lambda h: (-hours[h], h))
@@ -96,28 +129,35 @@ def expected_marts(day: date, records: list[dict]) -> dict[str, list[tuple]]:
     for r in records:
         by_session[r["SessionId"]].append(r)
     sessions = []
-    for sid, rows in by_session.items():
-        times = sorted(_ts(r["event_ts"]) for r in rows)
+    for sid, rows in by_session.items():  # original click time (DateCreated), real seconds
+        times = sorted(_created(r) for r in rows)
         sessions.append((day, sid, len(rows), len({r["DocumentId"] for r in rows}), times[0], times[-1],
                          (times[-1] - times[0]).total_seconds()))
-    areas = defaultdict(lambda: [0, set()])
+    areas = defaultdict(lambda: [0, set(), 0.0])
     for r in records:
-        for area in {a.strip() for a in (r["ClinicalAreas"] or "").split(",")} - {""}:
-            areas[area][0] += 1
-            areas[area][1].add(r["SessionId"])
-    clinical = [(day, a, n, len(s)) for a, (n, s) in areas.items()]
+        keys = {_normalised(a) for a in (r["ClinicalAreas"] or "").split(",")} - {""}
+        for key in keys or {"(none)"}:
+            areas[key][0] += 1
+            areas[key][1].add(r["SessionId"])
+            areas[key][2] += 1 / max(len(keys), 1)
+    clinical = [(day, a if a == "(none)" else _area_display(a), n, len(s), share) for a, (n, s, share) in areas.items()]
     docs = defaultdict(list)
     for r in records:
         docs[r["DocumentId"]].append(r)
     ordered = sorted(docs, key=lambda d: (-len(docs[d]), d))
     popular = [(day, d, max((r["Title"] for r in docs[d] if r["Title"]), default=None), len(docs[d]),
                 len({r["SessionId"] for r in docs[d]}), ordered.index(d) + 1) for d in docs]
-    keywords = defaultdict(list)
+    queries = defaultdict(list)
+    terms = defaultdict(list)
     for r in records:
-        keyword = re.sub(r"\s+", " ", r["Keywords"] or "").strip().lower()
-        if keyword:
-            keywords[keyword].append(r)
-    search = [(day, k, len({r["SessionId"] for r in rows}), len(rows), len({r["DocumentId"] for r in rows}))
-              for k, rows in keywords.items()]
+        query = _normalised(r["Keywords"])
+        if query:
+            queries[query].append(r)
+            for term in _terms(query):
+                terms[term].append((query, r))
+    search = [(day, q, len({r["SessionId"] for r in rows}), len(rows), len({r["DocumentId"] for r in rows}))
+              for q, rows in queries.items()]
+    term_rows = [(day, t, len({r["SessionId"] for _, r in rows}), len(rows), len({q for q, _ in rows}),
+                  len({r["DocumentId"] for _, r in rows})) for t, rows in terms.items()]
     return {"mart_daily_traffic": traffic, "mart_session_analysis": sessions, "mart_clinical_areas": clinical,
-            "mart_popular_documents": popular, "mart_search_keywords": search}
+            "mart_popular_documents": popular, "mart_search_keywords": search, "mart_search_terms": term_rows}

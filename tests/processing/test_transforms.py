@@ -74,18 +74,18 @@ def silver_of(spark, records: list[dict]):
 @pytest.fixture(scope="module")
 def tiny_day(spark):
     hour = 3600 * 1000
-    base = 1420070400000  # 2015-01-01T00:00Z
+    base = 1420070400000  # 2015-01-01T00:00Z (the original click time, DateCreated)
     records = [
         make_event("a", 1, utc(2030, 1, 2, 15, 0, 0), created_ms=base + 9 * hour, areas=",Oncology, Surgery,",
                    keywords="  Breast   Cancer ", title="Doc one"),
-        make_event("a", 2, utc(2030, 1, 2, 15, 0, 30), created_ms=base + 9 * hour, areas=",Oncology,Oncology",
-                   keywords="breast cancer", title="Doc two"),
-        make_event("a", 1, utc(2030, 1, 2, 15, 1, 0), created_ms=base + 10 * hour, areas="", keywords="",
+        make_event("a", 2, utc(2030, 1, 2, 15, 0, 30), created_ms=base + 9 * hour + 30_500,
+                   areas=",Oncology,ONCOLOGY", keywords="breast cancer", title="Doc two"),
+        make_event("a", 1, utc(2030, 1, 2, 15, 1, 0), created_ms=base + 10 * hour, areas=" , ", keywords="",
                    title=""),
         make_event("b", 1, utc(2030, 1, 2, 15, 10, 0), created_ms=base + 10 * hour, areas=None, keywords="asthma",
                    title="Doc one"),
-        make_event("c", 3, utc(2030, 1, 2, 15, 20, 0), created_ms=base + 11 * hour, areas=",Surgery",
-                   keywords="ASTHMA", title="Doc three"),
+        make_event("c", 3, utc(2030, 1, 2, 15, 20, 0), created_ms=base + 11 * hour, areas=",surgery ,OB-gyn",
+                   keywords='  "Asthma"  (children) asthma', title="Doc three"),
     ]
     return silver_of(spark, records).cache()
 
@@ -99,18 +99,39 @@ def test_daily_traffic_of_an_empty_day_has_no_row(tiny_day):
     assert tf.daily_traffic(tiny_day.where("false"), DAY).count() == 0
 
 
-def test_session_analysis(tiny_day):
+def test_session_analysis_on_the_original_clock(tiny_day):
+    # Replay times of "a" span 60 s (15:00:00-15:01:00); its original clicks span 1 h: real seconds.
     rows = sorted(tuple(r) for r in tf.session_analysis(tiny_day, DAY).collect())
     assert rows == [
-        (DAY, "a", 3, 2, datetime(2030, 1, 2, 15, 0), datetime(2030, 1, 2, 15, 1), 60.0),
-        (DAY, "b", 1, 1, datetime(2030, 1, 2, 15, 10), datetime(2030, 1, 2, 15, 10), 0.0),
-        (DAY, "c", 1, 1, datetime(2030, 1, 2, 15, 20), datetime(2030, 1, 2, 15, 20), 0.0),
+        (DAY, "a", 3, 2, datetime(2015, 1, 1, 9, 0), datetime(2015, 1, 1, 10, 0), 3600.0),
+        (DAY, "b", 1, 1, datetime(2015, 1, 1, 10, 0), datetime(2015, 1, 1, 10, 0), 0.0),
+        (DAY, "c", 1, 1, datetime(2015, 1, 1, 11, 0), datetime(2015, 1, 1, 11, 0), 0.0),
     ]
 
 
-def test_clinical_areas(tiny_day):
+def test_session_duration_keeps_milliseconds(spark):
+    base = 1420070400000
+    day = silver_of(spark, [make_event("s", 1, utc(2030, 1, 2, 6, 0), created_ms=base),
+                            make_event("s", 2, utc(2030, 1, 2, 6, 1), created_ms=base + 1_250)])
+    (row,) = tf.session_analysis(day, DAY).collect()
+    assert row.session_duration_sec == 1.25
+
+
+def test_clinical_areas_normalised_with_a_none_bucket(tiny_day):
     rows = sorted(tuple(r) for r in tf.clinical_areas(tiny_day, DAY).collect())
-    assert rows == [(DAY, "Oncology", 2, 1), (DAY, "Surgery", 2, 2)]
+    assert rows == [
+        (DAY, "(none)", 2, 2, 2.0),  # an empty list, one of only blanks and a null: no area
+        (DAY, "Ob-Gyn", 1, 1, 0.5),
+        (DAY, "Oncology", 2, 1, 1.5),  # "Oncology,ONCOLOGY" on one click counts once
+        (DAY, "Surgery", 2, 2, 1.0),  # " Surgery" and "surgery " are one area
+    ]
+    assert sum(r[4] for r in rows) == 5  # click_share adds up to the day's clicks
+
+
+def test_area_display_is_title_case_of_the_key(spark):
+    frame = spark.createDataFrame([("primary  care ",), ("OB/GYN",), ("ear-nose throat",)], "a string")
+    shown = [r[0] for r in frame.select(tf.area_display(tf.normalise_area(frame.a))).collect()]
+    assert shown == ["Primary Care", "Ob/Gyn", "Ear-Nose Throat"]
 
 
 def test_popular_documents_rank_every_document(tiny_day):
@@ -118,6 +139,22 @@ def test_popular_documents_rank_every_document(tiny_day):
     assert rows == [(DAY, 1, "Doc one", 3, 2, 1), (DAY, 2, "Doc two", 1, 1, 2), (DAY, 3, "Doc three", 1, 1, 3)]
 
 
-def test_search_keywords_normalised(tiny_day):
+def test_popular_documents_ties_go_to_the_lower_id(spark):
+    day = silver_of(spark, [make_event("s", 9, utc(2030, 1, 2, 6, 0)), make_event("t", 4, utc(2030, 1, 2, 6, 1))])
+    assert sorted((r.document_id, r.rank) for r in tf.popular_documents(day, DAY).collect()) == [(4, 1), (9, 2)]
+
+
+def test_search_keywords_are_whole_normalised_queries(tiny_day):
     rows = sorted(tuple(r) for r in tf.search_keywords(tiny_day, DAY).collect())
-    assert rows == [(DAY, "asthma", 2, 2, 2), (DAY, "breast cancer", 1, 2, 2)]
+    assert rows == [(DAY, '"asthma" (children) asthma', 1, 1, 1), (DAY, "asthma", 1, 1, 1),
+                    (DAY, "breast cancer", 1, 2, 2)]
+
+
+def test_search_terms_split_queries_into_distinct_terms(tiny_day):
+    rows = sorted(tuple(r) for r in tf.search_terms(tiny_day, DAY).collect())
+    assert rows == [  # (date, term, sessions, clicks, queries, documents)
+        (DAY, "asthma", 2, 2, 2, 2),  # twice in one query = once for that click
+        (DAY, "breast", 1, 2, 1, 2),
+        (DAY, "cancer", 1, 2, 1, 2),
+        (DAY, "children", 1, 1, 1, 1),
+    ]
