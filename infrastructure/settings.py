@@ -38,6 +38,9 @@ DEFAULTS = {
     "KAFKA_BROKERS": "127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094",
     "KAFKA_TOPIC": "tripclick_raw_logs",
     "KAFKA_DLQ_TOPIC": "tripclick_raw_logs_dlq",
+    "KAFKA_MANIFEST_TOPIC": "tripclick_producer_manifests",
+    "MAX_EVENT_BYTES": "65536",
+    "PRODUCER_MAX_REJECT_SHARE": "0.05",
     "KAFKA_HEAP": "384m",
     "LAKE_ROOT": str(REPO_ROOT / ".run" / "lake"),
     "S3_ENDPOINT": "http://127.0.0.1:9000",
@@ -129,6 +132,9 @@ class Settings:
     kafka_brokers: str
     kafka_topic: str
     kafka_dlq_topic: str
+    kafka_manifest_topic: str
+    max_event_bytes: int
+    producer_max_reject_share: float
     kafka_heap: str
     lake_root: str
     s3_endpoint: str

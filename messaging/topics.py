@@ -1,12 +1,13 @@
 """Topic administration: create the pipeline's topics idempotently and show their layout.
 
-    python -m messaging.topics create     # KAFKA_TOPIC and KAFKA_DLQ_TOPIC
+    python -m messaging.topics create     # KAFKA_TOPIC, KAFKA_DLQ_TOPIC and KAFKA_MANIFEST_TOPIC
     python -m messaging.topics describe
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
@@ -24,15 +25,21 @@ class TopicSpec:
     replication_factor: int = 3
     min_insync_replicas: int = 2
     retention_ms: int = RETENTION_MS
+    cleanup_policy: str = "delete"  # "compact": the latest message per key is kept (producer manifests)
 
     @property
     def config(self) -> dict[str, str]:
         return {"min.insync.replicas": str(self.min_insync_replicas), "retention.ms": str(self.retention_ms),
-                "unclean.leader.election.enable": "false"}
+                "unclean.leader.election.enable": "false", "cleanup.policy": self.cleanup_policy}
 
 
 def pipeline_topics(settings: Settings) -> list[TopicSpec]:
-    return [TopicSpec(settings.kafka_topic), TopicSpec(settings.kafka_dlq_topic)]
+    return [TopicSpec(settings.kafka_topic), TopicSpec(settings.kafka_dlq_topic), manifest_topic(settings)]
+
+
+def manifest_topic(settings: Settings) -> TopicSpec:
+    """Producer completeness manifests (messaging/manifest.py): compacted, one key per date and server."""
+    return TopicSpec(settings.kafka_manifest_topic, cleanup_policy="compact")
 
 
 def admin_client(settings: Settings) -> AdminClient:
@@ -50,6 +57,7 @@ def ensure_topic(admin: AdminClient, spec: TopicSpec, timeout: float = 30.0) -> 
                                                 config=spec.config)], request_timeout=timeout)
         try:
             futures[spec.name].result()
+            _wait_visible(admin, spec.name, timeout)
             return "created"
         except KafkaException as exc:
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
@@ -61,6 +69,18 @@ def ensure_topic(admin: AdminClient, spec: TopicSpec, timeout: float = 30.0) -> 
     resource = ConfigResource(ConfigResource.Type.TOPIC, spec.name, set_config=spec.config)
     admin.alter_configs([resource], request_timeout=timeout)[resource].result()
     return "exists"
+
+
+def _wait_visible(admin: AdminClient, topic: str, timeout: float) -> None:
+    """A new topic reaches every broker's metadata a moment after CreateTopics returns: wait for its leaders,
+    so that a describe or produce right after creation does not see UNKNOWN_TOPIC_OR_PART."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        metadata = admin.list_topics(topic=topic, timeout=timeout).topics.get(topic)
+        if metadata is not None and metadata.error is None and metadata.partitions and all(
+                p.leader >= 0 for p in metadata.partitions.values()):
+            return
+        time.sleep(0.2)
 
 
 def describe(admin: AdminClient, topic: str, timeout: float = 30.0) -> dict:
