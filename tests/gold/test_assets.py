@@ -26,12 +26,12 @@ def of_kind(assets, kind):
     return {name: content for name, content in assets.items() if name.startswith(f"{kind}/")}
 
 
-def test_one_database_five_mart_datasets_nine_charts_one_dashboard(assets):
+def test_one_database_six_mart_datasets_eleven_charts_one_dashboard(assets):
     assert len(of_kind(assets, "databases")) == 1
     assert sorted(d["table_name"] for d in of_kind(assets, "datasets").values()) == [
         "mart_clinical_areas", "mart_daily_traffic", "mart_popular_documents", "mart_search_keywords",
-        "mart_session_analysis"]
-    assert len(of_kind(assets, "charts")) == 9
+        "mart_search_terms", "mart_session_analysis"]
+    assert len(of_kind(assets, "charts")) == 11
     assert [d["dashboard_title"] for d in of_kind(assets, "dashboards").values()] == ["TripClick Clinical Search"]
 
 
@@ -58,6 +58,19 @@ def test_every_chart_has_a_query_context_and_follows_the_date_filter(assets):
         assert {"col": "event_date", "op": "TEMPORAL_RANGE", "val": "No filter"} in query["filters"]
         assert any(f["operator"] == "TEMPORAL_RANGE" and f["subject"] == "event_date"
                    for f in chart["params"]["adhoc_filters"]), chart["slice_name"]
+
+
+def test_tables_group_by_stable_keys_and_label_summed_daily_distincts(assets):
+    # A title or a display name may differ between dates; ids and normalised strings do not.
+    groupby = {c["slice_name"]: c["params"].get("groupby") for c in of_kind(assets, "charts").values()
+               if c["viz_type"] == "table"}
+    assert groupby == {"Top documents": ["document_id"], "Top search queries": ["query"],
+                       "Top search terms": ["term"]}
+    for dataset in of_kind(assets, "datasets").values():
+        for m in dataset["metrics"]:  # a sum of daily distinct counts is not a distinct count over the range
+            if m["expression"] in ("SUM(unique_sessions)", "SUM(sessions)") and dataset["table_name"] != \
+                    "mart_daily_traffic":
+                assert m["verbose_name"] == "Session-days", (dataset["table_name"], m["metric_name"])
 
 
 def test_the_date_range_filter_covers_the_whole_dashboard(assets):

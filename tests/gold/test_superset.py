@@ -41,7 +41,7 @@ DAYS = [date(2031, 3, 1) + timedelta(days=n) for n in range(3)]
 RANGE = f"{DAYS[0]} : {DAYS[-1] + timedelta(days=1)}"
 EMPTY_RANGE = "1999-01-01 : 1999-01-02"
 ARTIFACTS = REPO_ROOT / "test-artifacts"
-ASSET_COUNTS = {"databases": 1, "datasets": 5, "charts": 9, "dashboards": 1}
+ASSET_COUNTS = {"databases": 1, "datasets": 6, "charts": 11, "dashboards": 1}
 
 # Chart -> the same numbers straight from PostgreSQL over RANGE: (SQL, key columns, top-N limit or None).
 WHERE = "WHERE event_date >= %(start)s AND event_date < %(end)s"
@@ -57,14 +57,20 @@ EXPECTED = {
                          f"GROUP BY 1", ("event_date",), None),
     "Top clinical areas": (f"SELECT clinical_area, SUM(click_count) AS clicks FROM gold.mart_clinical_areas "
                            f"{WHERE} GROUP BY 1", ("clinical_area",), 10),
-    "Top documents": (f"SELECT title, document_id, SUM(view_count) AS views, SUM(unique_sessions) AS daily_sessions, "
-                      f"RANK() OVER (ORDER BY SUM(view_count) DESC) AS range_rank "
-                      f"FROM gold.mart_popular_documents {WHERE} GROUP BY 1, 2", ("title", "document_id"), 10),
-    "Top search keywords": (f"SELECT keyword, SUM(searches) AS searches, SUM(clicks) AS clicks, "
-                            f"SUM(unique_documents) AS daily_documents FROM gold.mart_search_keywords {WHERE} "
-                            f"GROUP BY 1", ("keyword",), 10),
+    "Top documents": (f"SELECT document_id, SUM(view_count) AS views, MAX(title) AS doc_title, "
+                      f"SUM(unique_sessions) AS daily_sessions, "
+                      f"ROW_NUMBER() OVER (ORDER BY SUM(view_count) DESC, document_id) AS range_rank "
+                      f"FROM gold.mart_popular_documents {WHERE} GROUP BY 1", ("document_id",), 10),
+    "Top search queries": (f"SELECT query, SUM(sessions) AS session_days, SUM(clicks) AS clicks, "
+                           f"SUM(unique_documents) AS daily_documents FROM gold.mart_search_keywords {WHERE} "
+                           f"GROUP BY 1", ("query",), 10),
+    "Top search terms": (f"SELECT term, SUM(sessions) AS session_days, SUM(clicks) AS clicks "
+                         f"FROM gold.mart_search_terms {WHERE} GROUP BY 1", ("term",), 10),
     "Session length distribution": (f"SELECT LEAST(click_count, 20) AS clicks_bucket, COUNT(*) AS session_days "
                                     f"FROM gold.mart_session_analysis {WHERE} GROUP BY 1", ("clicks_bucket",), None),
+    "Session duration distribution": (f"SELECT LEAST(FLOOR(session_duration_sec / 60), 30)::integer AS duration_bucket, "
+                                      f"COUNT(*) AS session_days FROM gold.mart_session_analysis {WHERE} GROUP BY 1",
+                                      ("duration_bucket",), None),
 }
 
 
@@ -148,7 +154,7 @@ def run_saved_query(client, chart_id: int, time_range: str) -> dict:
 def test_provisioning_from_scratch_then_again_duplicates_nothing(superset):
     assert superset.first_counts == ASSET_COUNTS
     assert superset.second_counts == ASSET_COUNTS
-    assert "databases=1(+0) datasets=5(+0) charts=9(+0) dashboards=1(+0)" in superset.outputs[1]
+    assert "databases=1(+0) datasets=6(+0) charts=11(+0) dashboards=1(+0)" in superset.outputs[1]
 
 
 def test_gold_database_is_registered_as_the_read_only_role(superset):
@@ -184,9 +190,11 @@ def test_chart_numbers_match_postgres(superset, charts):
             metric = EXPECTED[name][0].split(" AS ")[1].split()[0].rstrip(",")
             assert sorted((r[metric] for r in got.values()), reverse=True) == \
                 sorted((r[metric] for r in expected.values()), reverse=True)[:limit], name
-    (top_document,) = [r for r in run_saved_query(superset.client, charts["Top documents"], RANGE)["data"]
-                       if r["range_rank"] == 1]
-    assert top_document["views"] == max(r["views"] for r in sql_rows(superset.settings, EXPECTED["Top documents"][0]))
+    # One row per document over the range (a title is not part of the key), ranks 1..10 in order.
+    shown = run_saved_query(superset.client, charts["Top documents"], RANGE)["data"]
+    assert [r["range_rank"] for r in shown] == list(range(1, 11))
+    assert len({r["document_id"] for r in shown}) == len(shown)
+    assert shown[0]["views"] == max(r["views"] for r in sql_rows(superset.settings, EXPECTED["Top documents"][0]))
 
 
 def test_export_of_the_provisioned_dashboard_reproduces_the_committed_assets(superset, tmp_path):
