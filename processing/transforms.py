@@ -25,18 +25,31 @@ QUARANTINE_COLUMNS = ("reason", "value", "key", *KAFKA_META)
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 
 
-def validation_reason(value: bytes | None) -> str | None:
-    """None for a valid wire message, else the reason token (contract.validate()'s where it applies)."""
+def validation_reason(value: bytes | None, pipeline_tz: str | None = None,
+                      max_event_bytes: int | None = None) -> str | None:
+    """None for a valid wire message, else the reason token (contract.validate()'s where it applies).
+
+    Every contract rule applies, the size rule on the raw value bytes (more than MAX_EVENT_BYTES is
+    'too_large:record', checked before parsing) and event_date against event_ts in PIPELINE_TZ;
+    both default to the configured settings."""
     if not value:
         return REASON_EMPTY
+    limit = contract.max_event_bytes(max_event_bytes)
+    if len(value) > limit:
+        return contract.TOO_LARGE
     try:
         record = orjson.loads(value)
     except orjson.JSONDecodeError:
         return REASON_MALFORMED_JSON
-    return contract.validate(record)
+    return contract.validate(record, raw=value, pipeline_tz=pipeline_tz, max_bytes=limit)
 
 
-_reason_udf = F.udf(validation_reason, T.StringType())
+def _reason_udf(pipeline_tz: str | None, max_event_bytes: int | None):
+    """validation_reason as a UDF, with the settings resolved on the driver (executors get the values)."""
+    tz = pipeline_tz or contract.configured("PIPELINE_TZ")
+    limit = contract.max_event_bytes(max_event_bytes)
+    contract.validator(contract.FIELDS, tz)  # an unknown zone fails on the driver, not in a task
+    return F.udf(lambda value: validation_reason(value, tz, limit), T.StringType())
 
 
 def bronze_rows(kafka: DataFrame, pipeline_tz: str) -> DataFrame:
@@ -55,11 +68,13 @@ def bronze_rows(kafka: DataFrame, pipeline_tz: str) -> DataFrame:
     )
 
 
-def parse_events(bronze: DataFrame) -> DataFrame:
-    """Bronze rows -> contract fields typed, original_ts, Kafka metadata and `reason` (null = valid)."""
+def parse_events(bronze: DataFrame, pipeline_tz: str | None = None, max_event_bytes: int | None = None) -> DataFrame:
+    """Bronze rows -> contract fields typed, original_ts, Kafka metadata and `reason` (null = valid).
+
+    pipeline_tz / max_event_bytes default to PIPELINE_TZ / MAX_EVENT_BYTES (contract.validate's rules)."""
     parsed = F.from_json(F.col("value").cast("string"), contract.spark_schema())
     typed = bronze.select(
-        _reason_udf(F.col("value")).alias("contract_reason"),
+        _reason_udf(pipeline_tz, max_event_bytes)(F.col("value")).alias("contract_reason"),
         parsed.alias("event"),
         F.col("value").cast("string").alias("value"),
         F.col("key").cast("string").alias("key"),

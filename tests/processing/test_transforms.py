@@ -68,7 +68,7 @@ def test_exact_dedup_keeps_lowest_offset_copy(spark):
 
 def silver_of(spark, records: list[dict]):
     values = [encode(r) for r in records]
-    return tf.valid_events(tf.parse_events(tf.bronze_rows(kafka_frame(spark, values), "UTC")))
+    return tf.valid_events(tf.parse_events(tf.bronze_rows(kafka_frame(spark, values), "UTC"), pipeline_tz="UTC"))
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +158,41 @@ def test_search_terms_split_queries_into_distinct_terms(tiny_day):
         (DAY, "cancer", 1, 2, 1, 2),
         (DAY, "children", 1, 1, 1, 1),
     ]
+
+
+# ---- the contract's bad-input rules apply on the Spark side too (quarantined with the contract's token)
+
+def bad_inputs() -> dict[str, bytes]:
+    """reason token -> a wire value that breaks exactly that rule (valid otherwise, at 15:30 in Seoul)."""
+    good = make_event("s1", 7, utc(2030, 1, 2, 6, 30))
+    return {
+        "control_char:Title": encode({**good, "Title": "Doc\x00one"}),
+        "too_large:record": encode({**good, "Title": "x" * 3000}),
+        "not_positive:DocumentId": encode({**good, "DocumentId": 0}),
+        "blank:SessionId": encode({**good, "SessionId": "  "}),
+        "inconsistent:event_date": encode({**good, "event_date": "2030-01-01"}),
+        "non_scalar:Documents": encode({**good, "Documents": [{"id": 7}]}),
+    }
+
+
+def test_validation_reason_applies_every_contract_rule():
+    for reason, value in bad_inputs().items():
+        assert tf.validation_reason(value, "Asia/Seoul", 2000) == reason
+    good = encode(make_event("s1", 7, utc(2030, 1, 2, 6, 30)))
+    assert tf.validation_reason(good, "Asia/Seoul", len(good)) is None
+    assert tf.validation_reason(good, "Asia/Seoul", len(good) - 1) == "too_large:record"  # the raw value's bytes
+    assert tf.validation_reason(encode({**make_event("s1", 7, utc(2030, 1, 2, 6, 30)), "Title": "x" * 70_000})) == (
+        "too_large:record")  # default MAX_EVENT_BYTES
+
+
+def test_each_bad_input_lands_in_quarantine_with_its_token(spark):
+    bad = bad_inputs()
+    good = encode(make_event("s2", 8, utc(2030, 1, 2, 6, 31)))
+    values = [good, *bad.values()]
+    parsed = tf.parse_events(tf.bronze_rows(kafka_frame(spark, values), "Asia/Seoul"), pipeline_tz="Asia/Seoul",
+                             max_event_bytes=2000).cache()
+    assert [r.SessionId for r in tf.valid_events(parsed).collect()] == ["s2"]
+    quarantined = {r.kafka_offset: r for r in tf.quarantined(parsed).collect()}
+    assert {offset: r.reason for offset, r in quarantined.items()} == dict(enumerate(bad, start=1))
+    assert quarantined[1 + list(bad).index("inconsistent:event_date")].event_date == date(2030, 1, 1)
+    assert all(r.value for r in quarantined.values())  # the raw value is kept for inspection
