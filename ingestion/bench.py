@@ -80,7 +80,9 @@ def run_producer(settings: Settings, topics: Topics, path: Path, mode: str, spee
     """The producer CLI as a child process; returns its summary plus the CPU seconds it used."""
     topic = topics.new(mode)
     env = {**os.environ, "KAFKA_BROKERS": settings.kafka_brokers, "KAFKA_TOPIC": topic,
-           "KAFKA_DLQ_TOPIC": topics.new(f"{mode}_dlq"), "RUN_DIR": str(run_dir)}
+           "KAFKA_DLQ_TOPIC": topics.new(f"{mode}_dlq"), "RUN_DIR": str(run_dir),
+           # its own manifest topic: a bench run must never stand in for a pipeline day's manifest
+           "KAFKA_MANIFEST_TOPIC": topics.new(f"{mode}_manifests")}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run([sys.executable, "-m", "ingestion.producer", "--file", str(path), "--server", "server0",
                              "--mode", mode, "--speed", str(speed)], cwd=REPO_ROOT, env=env, capture_output=True)

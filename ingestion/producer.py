@@ -5,22 +5,28 @@
 realtime replays the file at its event_ts pacing (first event = now, --speed N compresses time,
 default TIME_SCALE); batch sends as fast as possible. Each valid line gets `dedup_key` and
 `source_server` and is sent to KAFKA_TOPIC keyed by SessionId (a session stays on one partition, in
-order). Lines that are not a valid prepared event go to the dead-letter file and KAFKA_DLQ_TOPIC
-with the reason; they never stop the run. SIGTERM/SIGINT stop reading, flush and report.
+order). Lines that are not a valid prepared event (messaging.contract's rules, MAX_EVENT_BYTES
+included) go to the dead-letter file and KAFKA_DLQ_TOPIC with the reason; they never stop the run.
+Blank lines are counted and skipped. SIGTERM/SIGINT stop reading, flush and report.
 
-Configuration comes from arguments and the environment only (KAFKA_BROKERS, KAFKA_TOPIC,
-KAFKA_DLQ_TOPIC, RUN_DIR, TIME_SCALE), so the same entry point runs in a container. The last stdout
-line is a JSON summary; the exit code is 1 when any record failed delivery, 2 on a usage error.
+Every run ends with a completeness manifest (messaging/manifest.py) sent to KAFKA_MANIFEST_TOPIC and
+written to RUN_DIR/ingestion/manifests/<server>_<date>.json. Configuration comes from arguments and the
+environment only (KAFKA_*, RUN_DIR, TIME_SCALE, PIPELINE_TZ, MAX_EVENT_BYTES, PRODUCER_MAX_REJECT_SHARE),
+so the same entry point runs in a container. The last stdout line is a JSON summary; exit codes are the
+EXIT_* constants below (documented in ingestion/ingestion.md).
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
-from datetime import datetime
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable
@@ -29,7 +35,8 @@ import orjson
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from infrastructure.settings import Settings, load
-from messaging.contract import PREPARED_FIELDS, SOURCE_SERVERS, dedup_key, validate
+from messaging import manifest as manifest_schema
+from messaging.contract import PREPARED_FIELDS, SOURCE_SERVERS, TOO_LARGE, dedup_key, format_event_ts, validator
 
 LOG = logging.getLogger("ingestion.producer")
 LOG_FILE_BYTES = 50 * 1024 * 1024
@@ -38,6 +45,21 @@ PROGRESS_INTERVAL_S = 5.0
 FLUSH_TIMEOUT_S = 60.0
 POLL_EVERY = 1000  # produce() calls between two polls of the delivery-report queue
 PACING_SLICE_S = 0.1  # longest uninterrupted sleep in realtime mode, so a stop signal is seen quickly
+MANIFEST_TIMEOUT_MS = 30_000  # a manifest not acknowledged by then is reported (the topic may be missing)
+
+# Exit codes (ingestion/ingestion.md). Every non-zero exit logs one line "producer: FAILED (code) why".
+EXIT_OK = 0
+EXIT_DELIVERY_FAILED = 1  # some sent record was not acknowledged
+EXIT_USAGE = 2  # bad arguments or settings, missing file
+EXIT_INTERRUPTED = 3  # SIGTERM/SIGINT before the end of the file (what was read is flushed first)
+EXIT_NOTHING_ACKNOWLEDGED = 4  # a non-empty file gave no acknowledged record (gzip, all garbage, all blank)
+EXIT_TOO_MANY_REJECTED = 5  # dead-lettered share of the non-blank lines above PRODUCER_MAX_REJECT_SHARE
+EXIT_EMPTY_FILE = 6  # a 0-byte file: no lines in FILE
+EXIT_MANIFEST_FAILED = 7  # everything else was fine, but the manifest was not acknowledged
+
+BOM = b"\xef\xbb\xbf"
+GZIP_MAGIC = b"\x1f\x8b"
+BLANK = "blank_line"  # marker of a whitespace-only line: counted and skipped, not a reject
 
 
 def kafka_config(settings: Settings, server: str, mode: str) -> dict:
@@ -60,15 +82,17 @@ def kafka_config(settings: Settings, server: str, mode: str) -> dict:
 
 @dataclass
 class Counts:
-    read: int = 0
+    read: int = 0  # every line, blank ones included
+    blank: int = 0  # whitespace-only lines
     sent: int = 0  # accepted by produce()
     delivery_failed: int = 0
-    produce_errors: int = 0
     unconfirmed: int = 0  # still queued when the final flush timed out
-    rejected: int = 0
+    rejected: int = 0  # lines written to the dead-letter file (any reason)
+    rejected_by_reason: Counter = field(default_factory=Counter)
     dlq_sent: int = 0
     dlq_failed: int = 0
     value_bytes: int = 0
+    first_delivery_error: str | None = None
 
     @property
     def acked(self) -> int:
@@ -76,11 +100,11 @@ class Counts:
 
     @property
     def failed(self) -> int:
-        return self.delivery_failed + self.produce_errors + self.unconfirmed
+        return self.delivery_failed + self.unconfirmed
 
     @property
     def not_sent(self) -> int:
-        return self.read - self.acked - self.failed - self.rejected
+        return self.read - self.acked - self.failed - self.rejected - self.blank
 
 
 class StopFlag:
@@ -104,9 +128,10 @@ class DeadLetters:
     """Rejected lines, each with its reason: appended to a JSON-lines file and sent to the DLQ topic."""
 
     def __init__(self, path: Path, topic: str, settings: Settings, server: str, source_file: Path,
-                 counts: Counts) -> None:
+                 counts: Counts, max_payload: int) -> None:
         self.path = path
         self.topic = topic
+        self.max_payload = max_payload  # the topic gets at most this many bytes of a line (the file gets all)
         self.settings = settings
         self.server = server
         self.source_file = str(source_file)
@@ -116,6 +141,7 @@ class DeadLetters:
 
     def add(self, raw: bytes, line_number: int, reason: str) -> None:
         self.counts.rejected += 1
+        self.counts.rejected_by_reason[reason] += 1
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("ab")
@@ -126,8 +152,12 @@ class DeadLetters:
         self._file.write(orjson.dumps(entry) + b"\n")
         headers = [("reason", reason), ("source_file", self.source_file), ("line", str(line_number)),
                    ("source_server", self.server)]
+        payload = raw
+        if len(raw) > self.max_payload:  # e.g. a line over the broker's message limit: the topic gets its head
+            payload = raw[:self.max_payload]
+            headers.append(("truncated_from", str(len(raw))))
         try:
-            self._producer.produce(self.topic, raw, headers=headers, on_delivery=self._delivered)
+            self._producer.produce(self.topic, payload, headers=headers, on_delivery=self._delivered)
             self.counts.dlq_sent += 1
         except (BufferError, KafkaException) as error:
             self.counts.dlq_failed += 1
@@ -149,30 +179,58 @@ class DeadLetters:
             LOG.error("dlq delivery failed: %s", error)
 
 
-def event_from_line(raw: bytes, server: str) -> tuple[bytes | None, str, str | None]:
-    """(message value, key, event_ts) for a valid prepared line, else (None, reason, None).
+def line_parser(server: str, pipeline_tz: str, max_event_bytes: int) -> Callable[[bytes], tuple]:
+    """`parse(raw) -> (message value, key, event_ts)` for a valid prepared line, else (None, reason, None);
+    reason BLANK marks a whitespace-only line.
 
     The value is the line itself with the two producer fields spliced in before the closing brace:
-    re-serialising the parsed record would cost more than the splice for the same JSON document.
+    re-serialising the parsed record would cost more than the splice for the same JSON document. The
+    size rule applies to that value (what Spark will check), and to the line before parsing.
     """
-    try:
-        record = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+    check = validator(PREPARED_FIELDS, pipeline_tz)
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    suffix = b'","source_server":"%s"}' % server.encode()
+
+    def parse(raw: bytes) -> tuple[bytes | None, str, str | None]:
+        if len(raw) > max_event_bytes:
+            return None, TOO_LARGE, None
+        try:
+            record = loads(raw)
+        except decode_error:
+            return unparsable(raw)
+        reason = check(record, raw)
+        if reason:
+            return None, reason, None
+        session_id, event_ts = record["SessionId"], record["event_ts"]
+        key = dedup_key(session_id, record["DocumentId"], event_ts)
+        if "dedup_key" in record or "source_server" in record:  # never emit a JSON object with a key twice
+            record.update(dedup_key=key, source_server=server)
+            value = orjson.dumps(record)
+        else:
+            value = b'%s,"dedup_key":"%s%s' % (raw.rstrip()[:-1], key.encode(), suffix)
+        if len(value) > max_event_bytes:
+            return None, TOO_LARGE, None
+        return value, session_id, event_ts
+
+    def unparsable(raw: bytes) -> tuple[None, str, None]:
+        if raw.startswith(BOM):  # a UTF-8 byte order mark (first line of a file saved by some editors)
+            return parse(raw[len(BOM):])
+        if not raw.strip():
+            return None, BLANK, None
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError:
             return None, "not_utf8", None
-        return None, ("empty_line" if not raw.strip() else "invalid_json"), None
-    reason = validate(record, PREPARED_FIELDS)
-    if reason:
-        return None, reason, None
-    session_id, event_ts = record["SessionId"], record["event_ts"]
-    key = dedup_key(session_id, record["DocumentId"], event_ts)
-    if "dedup_key" in record or "source_server" in record:  # never emit a JSON object with a key twice
-        record.update(dedup_key=key, source_server=server)
-        return orjson.dumps(record), session_id, event_ts
-    return b"%s,\"dedup_key\":\"%s\",\"source_server\":\"%s\"}" % (
-        raw.rstrip()[:-1], key.encode(), server.encode()), session_id, event_ts
+        return None, "invalid_json", None
+
+    return parse
+
+
+def event_from_line(raw: bytes, server: str) -> tuple[bytes | None, str, str | None]:
+    """One line with the configured PIPELINE_TZ and MAX_EVENT_BYTES (for tools; the producer keeps its parser)."""
+    from messaging.contract import configured, max_event_bytes
+
+    return line_parser(server, configured("PIPELINE_TZ"), max_event_bytes())(raw)
 
 
 class Pacer:
@@ -209,59 +267,95 @@ class Pacer:
         return {"lateness_p50_ms": at(0.50), "lateness_p99_ms": at(0.99), "lateness_max_ms": round(ordered[-1], 3)}
 
 
+@dataclass(frozen=True)
+class Limits:
+    """The settings that decide what a line may be and when a run fails."""
+    pipeline_tz: str
+    max_event_bytes: int
+    max_reject_share: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Limits":
+        if settings.max_event_bytes <= 0:
+            raise ValueError(f"MAX_EVENT_BYTES must be > 0, got {settings.max_event_bytes}")
+        if not 0 <= settings.producer_max_reject_share <= 1:
+            raise ValueError(f"PRODUCER_MAX_REJECT_SHARE must be in [0, 1], got {settings.producer_max_reject_share}")
+        return cls(settings.pipeline_tz, settings.max_event_bytes, settings.producer_max_reject_share)
+
+
+def utc_now() -> str:
+    return format_event_ts(datetime.now(timezone.utc))
+
+
 class FileProducer:
     def __init__(self, settings: Settings, path: Path, server: str, mode: str, speed: float, dlq_file: Path,
-                 stop: StopFlag) -> None:
+                 stop: StopFlag, limits: Limits | None = None) -> None:
         self.settings = settings
         self.path = path
         self.server = server
         self.mode = mode
         self.speed = speed
         self.stop = stop
+        self.limits = limits or Limits.from_settings(settings)
         self.counts = Counts()
+        self.run_id = uuid.uuid4().hex
+        self.started_at = self.finished_at = ""
+        self.reached_end = False  # the whole file was read
+        self.refused: str | None = None  # why the file was not read at all (gzip)
         self.producer = Producer({**kafka_config(settings, server, mode), "on_delivery": self._delivered})
-        self.dead_letters = DeadLetters(dlq_file, settings.kafka_dlq_topic, settings, server, path, self.counts)
+        self.parse_line = line_parser(server, self.limits.pipeline_tz, self.limits.max_event_bytes)
+        self.dead_letters = DeadLetters(dlq_file, settings.kafka_dlq_topic, settings, server, path, self.counts,
+                                        self.limits.max_event_bytes)
         self.pacer = Pacer(speed, stop, self._housekeeping) if mode == "realtime" else None
         self.started = self.next_progress = 0.0  # set when run() starts
 
     def run(self) -> dict:
         started = self.started = time.monotonic()
+        self.started_at = utc_now()
         self.next_progress = started + PROGRESS_INTERVAL_S
-        LOG.info("start file=%s server=%s mode=%s speed=%s topic=%s brokers=%s", self.path, self.server, self.mode,
-                 self.speed, self.settings.kafka_topic, self.settings.kafka_brokers)
+        LOG.info("start file=%s server=%s mode=%s speed=%s topic=%s brokers=%s run_id=%s", self.path, self.server,
+                 self.mode, self.speed, self.settings.kafka_topic, self.settings.kafka_brokers, self.run_id)
         # Locals, not attribute lookups, in the per-record loop: it runs ~150,000 times a second.
-        counts, stop, pacer, server = self.counts, self.stop, self.pacer, self.server
+        counts, stop, pacer, parse = self.counts, self.stop, self.pacer, self.parse_line
         topic, produce = self.settings.kafka_topic, self.producer.produce
         with self.path.open("rb") as lines:
-            for number, raw in enumerate(lines, start=1):
-                if stop.signal_name:
-                    break
-                counts.read += 1
-                value, key, event_ts = event_from_line(raw, server)
-                if value is None:
-                    self.dead_letters.add(raw.rstrip(b"\r\n"), number, key)
-                    continue
-                if pacer:
-                    pacer.wait_for(event_ts)
-                try:
-                    produce(topic, value, key)
-                except BufferError:  # local queue full: let deliveries drain, then retry
-                    if not self._produce_when_queue_drains(value, key, number):
+            if lines.peek(len(GZIP_MAGIC))[:len(GZIP_MAGIC)] == GZIP_MAGIC:
+                self.refused = f"{self.path} is gzip-compressed (starts with 1f 8b): decompress it first"
+            else:
+                for number, raw in enumerate(lines, start=1):
+                    if stop.signal_name:
+                        break
+                    counts.read += 1
+                    value, key, event_ts = parse(raw)
+                    if value is None:
+                        if key is BLANK:
+                            counts.blank += 1
+                        else:
+                            self.dead_letters.add(raw.rstrip(b"\r\n"), number, key)
                         continue
-                except KafkaException as error:
-                    counts.produce_errors += 1
-                    LOG.error("produce failed line=%d error=%s", number, error)
-                    continue
-                counts.sent += 1
-                counts.value_bytes += len(value)
-                if number % POLL_EVERY == 0:
-                    self._housekeeping()
-        if stop:
+                    if pacer:
+                        pacer.wait_for(event_ts)
+                    try:
+                        produce(topic, value, key)
+                    except BufferError:  # local queue full: let deliveries drain, then retry
+                        if not self._produce_when_queue_drains(value, key, raw, number):
+                            continue
+                    except KafkaException as error:
+                        self._produce_refused(error, raw, number)
+                        continue
+                    counts.sent += 1
+                    counts.value_bytes += len(value)
+                    if number % POLL_EVERY == 0:
+                        self._housekeeping()
+                else:
+                    self.reached_end = True
+        if stop and not self.reached_end:
             LOG.warning("stop requested by %s after %d lines: flushing", stop.signal_name, counts.read)
         self._flush()
+        self.finished_at = utc_now()
         return self._summary(time.monotonic() - started)
 
-    def _produce_when_queue_drains(self, value: bytes, key: str, number: int) -> bool:
+    def _produce_when_queue_drains(self, value: bytes, key: str, raw: bytes, number: int) -> bool:
         while True:
             self.producer.poll(0.05)
             try:
@@ -270,13 +364,20 @@ class FileProducer:
             except BufferError:
                 continue
             except KafkaException as error:
-                self.counts.produce_errors += 1
-                LOG.error("produce failed line=%d error=%s", number, error)
+                self._produce_refused(error, raw, number)
                 return False
+
+    def _produce_refused(self, error: KafkaException, raw: bytes, number: int) -> None:
+        """The client refused the record itself (e.g. _MSG_SIZE_TOO_LARGE): the line is dead-lettered."""
+        name = error.args[0].name() if error.args and isinstance(error.args[0], KafkaError) else "unknown"
+        LOG.error("produce refused line=%d error=%s: dead-lettered", number, error)
+        self.dead_letters.add(raw.rstrip(b"\r\n"), number, f"produce_error:{name.strip('_')}")
 
     def _delivered(self, error: KafkaError | None, message) -> None:
         if error is not None:  # only failures are reported (delivery.report.only.error)
             self.counts.delivery_failed += 1
+            if self.counts.first_delivery_error is None:
+                self.counts.first_delivery_error = error.name()
             if self.counts.delivery_failed <= 10 or self.counts.delivery_failed % 10_000 == 0:
                 LOG.error("delivery failed key=%s error=%s (failures so far %d)", message.key(), error,
                           self.counts.delivery_failed)
@@ -302,13 +403,68 @@ class FileProducer:
         LOG.info("progress read=%d sent=%d acked=%d failed=%d rejected=%d queued=%d events_per_s=%.0f", c.read,
                  c.sent, c.sent - c.delivery_failed - in_queue, c.failed, c.rejected, in_queue, c.sent / elapsed)
 
+    def outcome(self) -> tuple[int, str]:
+        """(exit code, one-line reason) of the run; the first matching rule wins."""
+        c, path = self.counts, self.path
+        if self.refused:
+            return EXIT_NOTHING_ACKNOWLEDGED, self.refused
+        if not self.reached_end:
+            return EXIT_INTERRUPTED, (f"stopped by {self.stop.signal_name} after {c.read} lines, before the end of "
+                                      f"{path}: {c.acked} acknowledged, the day is incomplete")
+        if c.failed:
+            return EXIT_DELIVERY_FAILED, (f"{c.failed} of {c.sent} records sent were not acknowledged by Kafka "
+                                          f"(first error: {c.first_delivery_error or 'flush timed out'})")
+        if c.read == 0:
+            return EXIT_EMPTY_FILE, f"no lines in {path}"
+        if c.acked == 0:
+            return EXIT_NOTHING_ACKNOWLEDGED, (f"nothing acknowledged from {path}: {c.read} lines, {c.blank} blank, "
+                                               f"{c.rejected} dead-lettered ({self._top_reasons()})")
+        non_blank = c.read - c.blank
+        if c.rejected > self.limits.max_reject_share * non_blank:
+            return EXIT_TOO_MANY_REJECTED, (
+                f"{c.rejected} of {non_blank} lines dead-lettered ({c.rejected / non_blank:.2%}), more than "
+                f"PRODUCER_MAX_REJECT_SHARE={self.limits.max_reject_share:g} ({self._top_reasons()})")
+        return EXIT_OK, "ok"
+
+    def _top_reasons(self) -> str:
+        common = self.counts.rejected_by_reason.most_common(3)
+        return "reasons: " + (", ".join(f"{reason}={n}" for reason, n in common) if common else "none")
+
+    def event_date(self) -> str | None:
+        """The date= folder of the path, else the event_date of the file's first valid record."""
+        for part in reversed(self.path.parts):
+            if part.startswith("date="):
+                try:
+                    return date.fromisoformat(part[len("date="):]).isoformat()
+                except ValueError:
+                    break
+        if self.counts.sent or self.counts.delivery_failed:
+            with self.path.open("rb") as lines:
+                for raw in lines:
+                    value, _, _ = self.parse_line(raw)
+                    if value is not None:
+                        return orjson.loads(value)["event_date"]
+        return None
+
+    def manifest(self, exit_code: int) -> dict:
+        c = self.counts
+        return {
+            "event_date": self.event_date(), "server": self.server, "file": str(self.path), "mode": self.mode,
+            "run_id": self.run_id, "started_at": self.started_at, "finished_at": self.finished_at,
+            "lines_read": c.read, "blank_lines": c.blank, "sent": c.sent, "acknowledged": c.acked,
+            "dead_lettered": c.rejected, "delivery_failed": c.failed,
+            "rejected_by_reason": dict(sorted(c.rejected_by_reason.items())),
+            "complete": self.reached_end and c.failed == 0, "exit_code": exit_code,
+        }
+
     def _summary(self, elapsed_s: float) -> dict:
         c = self.counts
         summary = {
             "file": str(self.path), "server": self.server, "mode": self.mode, "speed": self.speed,
             "read": c.read, "sent": c.sent, "acked": c.acked, "failed": c.failed, "rejected": c.rejected,
-            "not_sent": c.not_sent, "dlq_sent": c.dlq_sent, "dlq_failed": c.dlq_failed,
-            "interrupted": self.stop.signal_name, "elapsed_s": round(elapsed_s, 3),
+            "blank": c.blank, "not_sent": c.not_sent, "dlq_sent": c.dlq_sent, "dlq_failed": c.dlq_failed,
+            "rejected_by_reason": dict(sorted(c.rejected_by_reason.items())),
+            "interrupted": self.stop.signal_name if not self.reached_end else None, "elapsed_s": round(elapsed_s, 3),
             "events_per_s": round(c.acked / elapsed_s, 1) if elapsed_s > 0 else 0.0,
             "mb_per_s": round(c.value_bytes / 1e6 / elapsed_s, 2) if elapsed_s > 0 else 0.0,
             # Where the time went: the Python thread versus the whole process (librdkafka threads included).
@@ -317,6 +473,33 @@ class FileProducer:
         if self.pacer:
             summary.update(self.pacer.percentiles())
         return summary
+
+
+def publish_manifest(settings: Settings, manifest: dict, server: str) -> str | None:
+    """Send the manifest (acks=all, idempotent) and wait for it; None when acknowledged, else the error."""
+    errors: list[str] = []
+
+    def delivered(error: KafkaError | None, _message) -> None:
+        if error is not None:
+            errors.append(str(error))
+
+    producer = Producer({"bootstrap.servers": settings.kafka_brokers, "acks": "all", "enable.idempotence": True,
+                         "client.id": f"tripclick-{server}-manifest", "message.timeout.ms": MANIFEST_TIMEOUT_MS})
+    try:
+        producer.produce(settings.kafka_manifest_topic, manifest_schema.encode_manifest(manifest),
+                         manifest_schema.manifest_key(manifest["event_date"], server), on_delivery=delivered)
+    except (BufferError, KafkaException) as error:
+        return str(error)
+    if producer.flush(MANIFEST_TIMEOUT_MS / 1000 + 5):
+        return "not acknowledged in time"
+    return errors[0] if errors else None
+
+
+def write_json_atomically(path: Path, document: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+    os.replace(partial, path)
 
 
 def configure_logging(log_file: Path) -> None:
@@ -352,20 +535,42 @@ def main(argv: Iterable[str] | None = None) -> int:
                         help="realtime compression factor (default TIME_SCALE)")
     parser.add_argument("--dlq-file", type=Path,
                         help="dead-letter file (default RUN_DIR/ingestion/dlq/<server>_<date>.jsonl)")
+    parser.add_argument("--manifest-file", type=Path,
+                        help="manifest copy (default RUN_DIR/ingestion/manifests/<server>_<date>.json)")
     parser.add_argument("--log-file", type=Path, help="rotating log (default RUN_DIR/logs/producer_<server>.log)")
     args = parser.parse_args(argv)
     name = default_name(args.file, args.server)
     configure_logging(args.log_file or settings.run_dir / "logs" / f"producer_{args.server}.log")
     if not args.file.is_file():
-        LOG.error("no such file: %s", args.file)
-        return 2
+        LOG.error("producer: FAILED (%d) no such file: %s", EXIT_USAGE, args.file)
+        return EXIT_USAGE
+    try:
+        limits = Limits.from_settings(settings)
+        validator(PREPARED_FIELDS, limits.pipeline_tz)  # an unknown PIPELINE_TZ fails here
+    except (ValueError, KeyError) as error:
+        LOG.error("producer: FAILED (%d) %s", EXIT_USAGE, error)
+        return EXIT_USAGE
     stop = StopFlag()
     stop.install()
     dlq_file = args.dlq_file or settings.run_dir / "ingestion" / "dlq" / f"{name}.jsonl"
-    summary = FileProducer(settings, args.file, args.server, args.mode, args.speed, dlq_file, stop).run()
+    producer = FileProducer(settings, args.file, args.server, args.mode, args.speed, dlq_file, stop, limits)
+    summary = producer.run()
+    code, why = producer.outcome()
+    manifest = producer.manifest(code)
+    error = publish_manifest(settings, manifest, args.server)
+    if error:
+        LOG.error("manifest not acknowledged by %s: %s", settings.kafka_manifest_topic, error)
+        if code == EXIT_OK:
+            code, why = EXIT_MANIFEST_FAILED, f"manifest not acknowledged by topic {settings.kafka_manifest_topic}: {error}"
+    manifest_file = args.manifest_file or settings.run_dir / "ingestion" / "manifests" / f"{name}.json"
+    write_json_atomically(manifest_file, {**manifest, "exit_code": code})
+    summary.update(exit_code=code, complete=manifest["complete"], run_id=producer.run_id,
+                   manifest_sent=error is None, manifest_file=str(manifest_file))
     LOG.info("done %s", " ".join(f"{k}={v}" for k, v in summary.items()))
+    if code != EXIT_OK:
+        LOG.error("producer: FAILED (%d) %s", code, why)
     print(orjson.dumps(summary).decode(), flush=True)
-    return 1 if summary["failed"] else 0
+    return code
 
 
 if __name__ == "__main__":
