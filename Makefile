@@ -69,8 +69,25 @@ superset-export: ## write the live dashboard (charts, datasets, database; passwo
 sample-marts: up ## SAMPLE rows for the five marts (not TripClick data): [START=2025-01-06] [DAYS=5] [DELETE=1]
 	@$(PY) -m gold.sample_marts $(if $(START),--start $(START)) $(if $(DAYS),--days $(DAYS)) $(if $(DELETE),--delete)
 
-# --- deployment ---
-.PHONY: deploy-check docker-certs
+# --- deployment (docker mode) ---
+.PHONY: deploy-check docker-certs images push-images base-image docker-secrets preflight
+
+images: ## build every project image (content-addressed: unchanged ones are skipped) [BASE_IMAGE= IMAGE_TAG= IMAGE_REGISTRY= EXTRA_CA_CERTS=]
+	@$(PY) -m infrastructure.docker.images build
+
+push-images: ## push every project image to IMAGE_REGISTRY
+	@$(PY) -m infrastructure.docker.images push
+
+base-image: ## Debian 12 + Python 3.11 base image from Debian packages, for engines without a registry (root, debootstrap)
+	@bash infrastructure/local/setup.sh docker
+	@bash infrastructure/docker/debian-base.sh
+
+docker-secrets: ## a docker-mode env file from .env.docker.example with every secret generated: OUT=<file>
+	@test -n "$(OUT)" || { echo "usage: make docker-secrets OUT=.env"; exit 2; }
+	@$(PY) -m infrastructure.docker.secrets --template .env.docker.example --out "$(OUT)"
+
+preflight: ## docker mode, from the Airflow host: Docker APIs, images, network, data mounts, Kafka, S3, PostgreSQL
+	@$(PY) -m infrastructure.docker.preflight
 
 deploy-check: setup ## static checks of every compose file and Dockerfile (docker-compose config, hadolint, cross-checks)
 	@bash infrastructure/local/setup.sh compose
@@ -95,12 +112,12 @@ demo: up ## one day end to end under Airflow at TIME_SCALE=60, then Gold summary
 	@$(PY) -m orchestration.demo --date $(or $(DATE),2026-01-01)
 
 # --- processing ---
-.PHONY: bench-processing run-bronze run-etl run-load run-reconcile
+.PHONY: bench-processing run-bronze run-etl run-check-lake run-load run-reconcile
 bench-processing: up ## Spark jobs: Bronze/Silver throughput (1 day, 5.2M events), stream latency, PostgreSQL load rate
 	@$(PY) -m processing.bench
 
-run-bronze: ## Kafka -> Bronze for one date: DATE=YYYY-MM-DD
-	@$(PY) -m processing.spark.jobs.batch_to_bronze --date $(DATE)
+run-bronze: ## Kafka -> Bronze for one date (a rerun reads the recorded offsets): DATE=YYYY-MM-DD [REBUILD=1]
+	@$(PY) -m processing.spark.jobs.batch_to_bronze --date $(DATE) $(if $(REBUILD),--rebuild-from-kafka)
 
 run-etl: ## exact Silver + Gold marts for one date: DATE=YYYY-MM-DD
 	@$(PY) -m processing.spark.jobs.etl_to_gold --date $(DATE)
@@ -108,5 +125,8 @@ run-etl: ## exact Silver + Gold marts for one date: DATE=YYYY-MM-DD
 run-load: ## Gold -> PostgreSQL for one date (one transaction): DATE=YYYY-MM-DD
 	@$(PY) -m processing.spark.jobs.load_to_postgres --date $(DATE)
 
-run-reconcile: ## counts across Kafka, lake layers and PostgreSQL for one date: DATE=YYYY-MM-DD
-	@$(PY) -m processing.spark.jobs.reconcile --date $(DATE)
+run-check-lake: ## the gate before the load: manifests, Kafka, Bronze, quarantine, Silver, Gold: DATE=YYYY-MM-DD
+	@$(PY) -m processing.spark.jobs.reconcile --date $(DATE) --stage lake
+
+run-reconcile: ## every check (lake gate + PostgreSQL = Gold) for one date: DATE=YYYY-MM-DD [STAGE=lake|postgres]
+	@$(PY) -m processing.spark.jobs.reconcile --date $(DATE) --stage $(or $(STAGE),all)

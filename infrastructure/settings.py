@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,6 +65,9 @@ DEFAULTS = {
     "AIRFLOW_ADMIN_USER": "admin",
     "PIPELINE_RUNNER": "local",
     "IMAGE_TAG": "0.1.0",
+    "IMAGE_REGISTRY": "",
+    "BASE_IMAGE": "python:3.11.11-slim-bookworm",
+    "EXTRA_CA_CERTS": "",
     "DOCKER_TLS": "1",
     "DOCKER_URL_WEBSERVER0": "tcp://webserver0:2376",
     "DOCKER_URL_WEBSERVER1": "tcp://webserver1:2376",
@@ -72,6 +76,8 @@ DEFAULTS = {
     "DOCKER_NETWORK": "tripclick",
     "PRODUCER_DATA_DIR": "/srv/tripclick/data",
     "PIPELINE_MAX_RETRIES": "",
+    "DOCKER_KEEP_FAILED_HOURS": "72",
+    "SPARK_CORES_MAX": "",
     "UNUSED_SETTINGS": "",
     **LOCAL_ONLY_DEFAULTS,
 }
@@ -103,25 +109,77 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
+# Addresses other hosts must reach in docker mode: a loopback value there means "this container".
+ADDRESS_SETTINGS = ("KAFKA_BROKERS", "KAFKA_HOST", "POSTGRES_HOST", "S3_ENDPOINT")
+# What an image may declare it never reads (UNUSED_SETTINGS): its secrets, addresses and the lake.
+MAY_BE_UNUSED = frozenset({*LOCAL_ONLY_DEFAULTS, *ADDRESS_SETTINGS, "LAKE_ROOT"})
+PLACEHOLDER_PREFIX = "change-me"
+_LOOPBACK_HOSTS = ("localhost", "::1", "[::1]", "0.0.0.0")
+
+
+def _hosts(name: str, value: str) -> list[str]:
+    """Host names in an address setting: 'h:9092,h2:9093', 'http://h:9000' or a bare host."""
+    if name == "S3_ENDPOINT":
+        return [urlsplit(value).hostname or ""] if value else []
+    return [item.strip().rpartition(":")[0] or item.strip() if ":" in item else item.strip()
+            for item in value.split(",") if item.strip()]
+
+
+def registry_prefix(value: str) -> str:
+    """IMAGE_REGISTRY as the prefix of every image reference: empty, or ending with '/'."""
+    value = value.strip()
+    if value and not value.endswith("/"):
+        raise ConfigError(f"IMAGE_REGISTRY={value!r} must end with '/' (e.g. registry.example.com/data/)")
+    return value
+
+
+def is_loopback(host: str) -> bool:
+    return host.startswith("127.") or host.lower() in _LOOPBACK_HOSTS
+
+
+def deployment_problems(merged: dict[str, str], given: dict[str, str]) -> list[str]:
+    """Why these settings must not run outside local mode: one line per variable, empty when fine."""
+    unused = set(merged["UNUSED_SETTINGS"].replace(",", " ").split())
+    problems = [f"UNUSED_SETTINGS names {name}, which is not a secret, an address or LAKE_ROOT"
+                for name in sorted(unused - MAY_BE_UNUSED)]
+    for name, local_value in LOCAL_ONLY_DEFAULTS.items():
+        if name in unused:
+            continue
+        if not given.get(name):
+            problems.append(f"{name} is not set (no built-in value outside local mode)")
+        elif given[name] == local_value:
+            problems.append(f"{name} is the local-mode default; set a real value")
+    problems += [f"{name} is a placeholder ({PLACEHOLDER_PREFIX}...); set a real value"
+                 for name, value in sorted(given.items())
+                 if value.startswith(PLACEHOLDER_PREFIX) and name not in unused]
+    for name in ADDRESS_SETTINGS:
+        value = merged.get(name, "")
+        if name in unused or not value:
+            continue
+        loopback = [host for host in _hosts(name, value) if is_loopback(host)]
+        if loopback:
+            problems.append(f"{name}={value} is a loopback address; other hosts and containers must reach it")
+    if "LAKE_ROOT" not in unused and not merged["LAKE_ROOT"].startswith("s3a://"):
+        problems.append(f"LAKE_ROOT={merged['LAKE_ROOT']} is not on S3 (s3a://<bucket>/): every host must see the lake")
+    return problems
+
+
 def resolve(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """Merge defaults, the .env file and the environment; refuse local passwords outside local mode."""
+    """Merge defaults, the .env file and the environment; outside local mode refuse local defaults,
+    placeholders, loopback addresses and a lake off S3 (ConfigError naming every such variable)."""
     environ = dict(os.environ if environ is None else environ)
     env_file = Path(environ.get("ENV_FILE", REPO_ROOT / ".env"))
-    merged = {**DEFAULTS, **read_env_file(env_file), **environ}
+    from_file = read_env_file(env_file)
+    merged = {**DEFAULTS, **from_file, **environ}
     if merged["PLATFORM_MODE"] != "local":
-        given = {**read_env_file(env_file), **environ}
-        # An image names the secrets its processes never read (least privilege): those stay empty,
-        # never the local default, so a misuse fails authentication instead of passing silently.
+        problems = deployment_problems(merged, {**from_file, **environ})
+        if problems:
+            raise ConfigError(f"PLATFORM_MODE={merged['PLATFORM_MODE']} refuses these settings:\n  "
+                              + "\n  ".join(problems))
+        # An image's unused secrets stay empty, never the local default: a misuse fails authentication.
         unused = set(merged["UNUSED_SETTINGS"].replace(",", " ").split())
-        not_secrets = sorted(unused - LOCAL_ONLY_DEFAULTS.keys())
-        if not_secrets:
-            raise ConfigError(f"UNUSED_SETTINGS may only name secrets, not: {', '.join(not_secrets)}")
-        missing = sorted(name for name in LOCAL_ONLY_DEFAULTS if not given.get(name) and name not in unused)
-        if missing:
-            raise ConfigError(
-                f"PLATFORM_MODE={merged['PLATFORM_MODE']} needs explicit values for: {', '.join(missing)}"
-            )
-        merged.update({name: "" for name in unused if not given.get(name)})
+        merged.update({name: "" for name in unused & LOCAL_ONLY_DEFAULTS.keys()
+                       if not merged.get(name) or merged[name] == LOCAL_ONLY_DEFAULTS[name]})
     return merged
 
 
@@ -153,6 +211,7 @@ class Settings:
     airflow_db_password: str
     spark_master: str
     spark_driver_memory: str
+    spark_cores_max: str
     pipeline_tz: str
     time_scale: float
     data_dir: Path
@@ -164,6 +223,10 @@ class Settings:
     airflow_port: int
     airflow_admin_user: str
     airflow_admin_password: str
+    image_registry: str
+    image_tag: str
+    base_image: str
+    extra_ca_certs: str
 
     @property
     def broker_list(self) -> list[str]:
@@ -207,6 +270,7 @@ def load(environ: dict[str, str] | None = None) -> Settings:
             raise ConfigError(f"{f.name.upper()}={raw!r} is not a valid {f.type}") from None
     if "://" not in kwargs["lake_root"]:
         kwargs["lake_root"] = str(_from_repo(kwargs["lake_root"]))
+    kwargs["image_registry"] = registry_prefix(kwargs["image_registry"])
     settings = Settings(**kwargs)
     if settings.time_scale <= 0:
         raise ConfigError(f"TIME_SCALE must be > 0, got {settings.time_scale}")

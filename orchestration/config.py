@@ -12,15 +12,24 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from infrastructure.settings import DEFAULTS, REPO_ROOT, ConfigError
+from infrastructure.settings import DEFAULTS, REPO_ROOT, ConfigError, registry_prefix
 from orchestration.steps import HOSTS
 
 RUNNERS = ("local", "docker")
 # Every variable dag_config reads: what an Airflow deployment must put into its processes' environment.
-DAG_ENV_KEYS = ("PIPELINE_RUNNER", "PIPELINE_TZ", "TIME_SCALE", "IMAGE_TAG", "DOCKER_TLS", "DOCKER_URL_WEBSERVER0",
-                "DOCKER_URL_WEBSERVER1", "DOCKER_URL_SPARK", "DOCKER_CERT_DIR", "DOCKER_NETWORK",
-                "PRODUCER_DATA_DIR", "DATA_DIR", "PIPELINE_MAX_RETRIES")
+DAG_ENV_KEYS = ("PIPELINE_RUNNER", "PIPELINE_TZ", "TIME_SCALE", "IMAGE_TAG", "IMAGE_REGISTRY", "DOCKER_TLS",
+                "DOCKER_URL_WEBSERVER0", "DOCKER_URL_WEBSERVER1", "DOCKER_URL_SPARK", "DOCKER_CERT_DIR",
+                "DOCKER_NETWORK", "DOCKER_KEEP_FAILED_HOURS", "PRODUCER_DATA_DIR", "DATA_DIR",
+                "PIPELINE_MAX_RETRIES", "SPARK_CORES_MAX")
 TLS_PORT, PLAINTEXT_PORT = 2376, 2375
+# The Spark job containers' secrets: NAME -> (Airflow Connection, its field). The docker runner reads them
+# when the container is created and hands them over as the operator's private environment, never as a
+# template (so never in the task's rendered fields or log).
+SPARK_JOB_SECRETS = {
+    "AWS_ACCESS_KEY_ID": ("tripclick_s3", "login"),
+    "AWS_SECRET_ACCESS_KEY": ("tripclick_s3", "password"),
+    "POSTGRES_PASSWORD": ("tripclick_postgres", "password"),
+}
 
 
 @dataclass(frozen=True)
@@ -49,11 +58,14 @@ class DagConfig:
     pipeline_tz: str
     time_scale: float
     image_tag: str
+    image_registry: str  # '' or a prefix ending with '/'
     docker_hosts: dict[str, DockerHost]
     docker_network: str
     producer_data_dir: str  # docker mode: the data folder on the web servers, mounted read-only
     local_data_dir: str  # local mode: DATA_DIR, relative paths taken from the repository root
     max_retries: int | None  # cap on every step's retries (None: each step's own default)
+    keep_failed_hours: float  # failed step containers older than this are pruned
+    spark_cores_max: str  # spark.cores.max of every job ('' = no cap)
 
     def retries(self, step_default: int) -> int:
         return step_default if self.max_retries is None else min(step_default, self.max_retries)
@@ -89,6 +101,16 @@ def _optional_count(env: dict[str, str], name: str) -> int | None:
     return int(raw)
 
 
+def _positive_number(env: dict[str, str], name: str) -> float:
+    try:
+        value = float(env[name])
+    except ValueError:
+        raise ConfigError(f"{name}={env[name]!r} is not a number") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be > 0, got {value}")
+    return value
+
+
 def dag_config(environ: dict[str, str]) -> DagConfig:
     """Parse-time configuration from `environ` (normally os.environ) over the settings defaults."""
     env = {**DEFAULTS, **environ}
@@ -106,9 +128,12 @@ def dag_config(environ: dict[str, str]) -> DagConfig:
         pipeline_tz=env["PIPELINE_TZ"],
         time_scale=time_scale,
         image_tag=env["IMAGE_TAG"],
+        image_registry=registry_prefix(env["IMAGE_REGISTRY"]),
         docker_hosts={name: _docker_host(name, env) for name in HOSTS},
         docker_network=env["DOCKER_NETWORK"],
         producer_data_dir=env["PRODUCER_DATA_DIR"],
         local_data_dir=os.path.normpath(REPO_ROOT / env["DATA_DIR"]),  # an absolute DATA_DIR replaces the root
         max_retries=_optional_count(env, "PIPELINE_MAX_RETRIES"),
+        keep_failed_hours=_positive_number(env, "DOCKER_KEEP_FAILED_HOURS"),
+        spark_cores_max=env["SPARK_CORES_MAX"].strip(),
     )

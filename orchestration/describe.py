@@ -38,7 +38,7 @@ def _task_facts(task, context) -> dict:
         facts["argv"] = _render(task, task.argv, context)
     if hasattr(task, "target_time"):
         facts["target_time"] = _render(task, task.target_time, context)
-    if type(task).__name__ == "DockerOperator":
+    if type(task).__name__.endswith("DockerOperator"):
         facts.update(
             image=task.image, command=_render(task, task.command, context), docker_url=task.docker_url,
             tls_ca_cert=task.tls_ca_cert, tls_client_cert=task.tls_client_cert,

@@ -6,18 +6,23 @@ Imported by the DAG only, inside Airflow's environment.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
+import time
 from collections import deque
+from datetime import datetime, timezone
 
 from airflow.exceptions import AirflowException
+from airflow.hooks.base import BaseHook
 from airflow.models import BaseOperator, Variable
 from airflow.providers.docker.operators.docker import DockerOperator
 from docker.types import Mount
 
 from infrastructure.settings import REPO_ROOT
-from orchestration.config import DagConfig
+from orchestration import timeline
+from orchestration.config import SPARK_JOB_SECRETS, DagConfig
 from orchestration.steps import OUTPUT_PREFIX, PRODUCER_IMAGE, Step
 
 PIPELINE_PYTHON = str(REPO_ROOT / ".venv" / "bin" / "python")
@@ -42,14 +47,14 @@ SPARK_JOB_ENV = {
     "SPARK_MASTER": SPARK_MASTER_IN_DOCKER,
     "LAKE_ROOT": "{{ var.value.tripclick_lake_root }}",
     "S3_ENDPOINT": "{{ conn.tripclick_s3.extra_dejson.endpoint_url }}",
-    "AWS_ACCESS_KEY_ID": "{{ conn.tripclick_s3.login }}",
-    "AWS_SECRET_ACCESS_KEY": "{{ conn.tripclick_s3.password }}",
     "POSTGRES_HOST": "{{ conn.tripclick_postgres.host }}",
     "POSTGRES_PORT": "{{ conn.tripclick_postgres.port }}",
     "POSTGRES_DB": "{{ conn.tripclick_postgres.schema }}",
     "POSTGRES_USER": "{{ conn.tripclick_postgres.login }}",
-    "POSTGRES_PASSWORD": "{{ conn.tripclick_postgres.password }}",
 }
+STEP_LABEL = "org.tripclick.step"
+RUN_LABEL = "org.tripclick.dag-run"
+TRY_LABEL = "org.tripclick.try"
 
 
 class LocalStepOperator(BaseOperator):
@@ -120,13 +125,82 @@ def local_task(step: Step, cfg: DagConfig, **task_args) -> LocalStepOperator:
                              doc_md=step.doc, retries=cfg.retries(step.retries), **task_args)
 
 
+def container_name(task_id: str, run_id: str, try_number: int) -> str:
+    """Deterministic per run and try; Docker allows [a-zA-Z0-9_.-], so the run id goes in as a hash."""
+    run_hash = hashlib.sha1(run_id.encode()).hexdigest()[:10]
+    return f"tripclick-{task_id.replace('_', '-')}-{run_hash}-try{try_number}"
+
+
+class StepDockerOperator(DockerOperator):
+    """A Step's container on its host's Docker API, safe to retry.
+
+    Before the container starts: any container of an earlier try of the same task and run that still
+    runs is stopped and removed (a retry never races its stale first try), and failed step containers
+    older than `keep_failed_hours` are pruned (kept that long for inspection). Secrets reach the
+    container through the private environment. on_kill stops with `stop_timeout` seconds of grace.
+    """
+
+    def __init__(self, *, secrets: dict[str, tuple[str, str]], keep_failed_hours: float, stop_timeout: int,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.secrets = secrets
+        self.keep_failed_hours = keep_failed_hours
+        self.stop_timeout = stop_timeout
+
+    def execute(self, context):
+        ti = context["ti"]
+        run_id = context["dag_run"].run_id
+        self.container_name = container_name(self.task_id, run_id, ti.try_number)
+        self.labels = {STEP_LABEL: self.task_id, RUN_LABEL: run_id, TRY_LABEL: str(ti.try_number)}
+        self._private_environment = {name: getattr(BaseHook.get_connection(conn_id), field) or ""
+                                     for name, (conn_id, field) in self.secrets.items()}
+        self._remove_earlier_tries(run_id)
+        self._prune_failed()
+        return super().execute(context)
+
+    def _step_containers(self, *filters: str) -> list[dict]:
+        return self.cli.containers(all=True, filters={"label": [f"{STEP_LABEL}={self.task_id}", *filters]})
+
+    def _remove_earlier_tries(self, run_id: str) -> None:
+        for container in self._step_containers(f"{RUN_LABEL}={run_id}"):
+            name = container["Names"][0].lstrip("/")
+            if container["State"] == "running":
+                self.log.warning("stopping container %s of an earlier try (still running)", name)
+                self.cli.stop(container["Id"], timeout=self.stop_timeout)
+            if name == self.container_name or container["State"] != "exited":
+                self.cli.remove_container(container["Id"], force=True)
+                self.log.info("removed container %s of an earlier try", name)
+
+    def _prune_failed(self) -> None:
+        cutoff = time.time() - self.keep_failed_hours * 3600
+        for container in self.cli.containers(all=True, filters={"label": STEP_LABEL, "status": "exited"}):
+            finished = self.cli.inspect_container(container["Id"])["State"]["FinishedAt"]
+            if _docker_time(finished) < cutoff:
+                self.cli.remove_container(container["Id"])
+                self.log.info("pruned failed step container %s (finished %s)", container["Names"][0], finished)
+
+    def on_kill(self) -> None:
+        if self.hook.client_created and self.container is not None:
+            self.log.info("stopping container %s (%s s grace)", self.container_name, self.stop_timeout)
+            self.cli.stop(self.container["Id"], timeout=self.stop_timeout)
+
+
+def _docker_time(value: str) -> float:
+    """Docker's RFC 3339 with nanoseconds -> epoch seconds."""
+    head = value.split(".")[0].rstrip("Z")
+    return datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+
+
 def docker_task(step: Step, cfg: DagConfig, **task_args) -> DockerOperator:
     host = cfg.docker_host(step.host)
     is_producer = step.image == PRODUCER_IMAGE
     mounts = [Mount(target=CONTAINER_DATA_DIR, source=cfg.producer_data_dir, type="bind", read_only=True)]
-    return DockerOperator(
+    environment = {**(KAFKA_ENV if is_producer else SPARK_JOB_ENV), "PIPELINE_TZ": cfg.pipeline_tz}
+    if not is_producer and cfg.spark_cores_max:
+        environment["SPARK_CORES_MAX"] = cfg.spark_cores_max
+    return StepDockerOperator(
         task_id=step.task_id,
-        image=step.image_ref(cfg.image_tag),
+        image=step.image_ref(cfg.image_registry, cfg.image_tag),
         command=["python", *step.render_argv(placeholder_values(cfg))],
         docker_url=host.url,
         tls_ca_cert=host.ca_cert if host.tls else None,
@@ -136,7 +210,11 @@ def docker_task(step: Step, cfg: DagConfig, **task_args) -> DockerOperator:
         mount_tmp_dir=False,  # the default bind-mounts a temp dir of the Airflow host: absent remotely
         mounts=mounts if is_producer else [],
         network_mode=cfg.docker_network,
-        environment={**(KAFKA_ENV if is_producer else SPARK_JOB_ENV), "PIPELINE_TZ": cfg.pipeline_tz},
+        environment=environment,
+        secrets={} if is_producer else SPARK_JOB_SECRETS,
+        keep_failed_hours=cfg.keep_failed_hours,
+        # Longer than the streaming job's drain margin, so a stopped job always finishes its batch.
+        stop_timeout=timeline.STREAM_DRAIN_SECONDS + 30,
         auto_remove="success",
         force_pull=False,
         doc_md=step.doc,

@@ -64,8 +64,9 @@ class Step:
         """The Python module the step runs (`-m <module>`)."""
         return self.argv[self.argv.index("-m") + 1]
 
-    def image_ref(self, tag: str) -> str:
-        return f"{self.image}:{tag}"
+    def image_ref(self, registry: str, tag: str) -> str:
+        """`<IMAGE_REGISTRY><image>:<tag>`; the registry prefix is empty or ends with '/'."""
+        return f"{registry}{self.image}:{tag}"
 
     def render_argv(self, values: dict[str, str]) -> list[str]:
         """argv with every placeholder replaced; a missing value is an error, never an empty string."""

@@ -9,7 +9,9 @@
 #   OUT_DIR/server/<host>/{ca,server-cert,server-key}.pem  copy to <host>:/etc/docker/tls/
 #   OUT_DIR/airflow/<host>/{ca,cert,key}.pem            copy OUT_DIR/airflow/ to the Airflow host's
 #                                                        DOCKER_CERT_DIR (docker's own file names)
-# Keys are ECDSA P-256; certificates are valid for DAYS (default 825) days.
+# Keys are ECDSA P-256; certificates are valid for DAYS (default 825) days. Run as root, the Airflow
+# client files are handed to AIRFLOW_UID (default 10001, the Airflow image's user) with mode 0400 for
+# the key, so the Airflow containers can read them and nobody else on the host can.
 set -euo pipefail
 DAYS=${DAYS:-825}
 [ $# -ge 2 ] || { echo "usage: $0 OUT_DIR HOST=ADDRESS [HOST=ADDRESS...]" >&2; exit 2; }
@@ -63,4 +65,10 @@ extendedKeyUsage=serverAuth"
   echo "[certs] $host ($san): $server_dir, client $out/airflow/$host"
   hosts=$((hosts + 1))
 done
+if [ "$(id -u)" = 0 ]; then
+  chown -R "${AIRFLOW_UID:-10001}:${AIRFLOW_UID:-10001}" "$out/airflow"
+  chmod 0755 "$out" "$out/airflow" "$out"/airflow/*
+  chmod 0444 "$out"/airflow/*/ca.pem "$out"/airflow/*/cert.pem
+  chmod 0400 "$out"/airflow/*/key.pem
+fi
 echo "[certs] done: CA + $hosts server certificates + 1 client certificate in $out"

@@ -31,6 +31,23 @@ SERVER_SETTINGS = {
 }
 
 
+def server_settings(settings: Settings) -> dict[str, str]:
+    """SERVER_SETTINGS, also listening on POSTGRES_HOST when that is an address of this machine other
+    than loopback (docker mode's end-to-end test serves containers on a Docker bridge address)."""
+    if settings.postgres_host in ("127.0.0.1", "localhost"):
+        return SERVER_SETTINGS
+    return {**SERVER_SETTINGS, "listen_addresses": f"'127.0.0.1,{settings.postgres_host}'"}
+
+
+def _allow_same_subnets(data: Path) -> None:
+    """Password logins from the subnets of the server's own addresses (a bridge's containers)."""
+    hba = data / "pg_hba.conf"
+    line = "host all all samenet scram-sha-256\n"
+    if line not in hba.read_text():
+        with hba.open("a") as out:  # appending keeps the file's owner (postgres)
+            out.write(line)
+
+
 def home(settings: Settings) -> Path:
     return settings.run_dir / "postgres"
 
@@ -79,7 +96,9 @@ def start(settings: Settings) -> None:
               "--auth-local=peer", "--auth-host=scram-sha-256"])
     if postmaster_pid(settings):
         return
-    options = " ".join(f"-c {k}={v}" for k, v in SERVER_SETTINGS.items())
+    if server_settings(settings) is not SERVER_SETTINGS:
+        _allow_same_subnets(data)
+    options = " ".join(f"-c {k}={v}" for k, v in server_settings(settings).items())
     _run([str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w", "-t", "60",
           "-o", f"-p {settings.postgres_port} -k {root} {options}", "start"])
 

@@ -5,7 +5,8 @@
 #   - JVM artifacts from infrastructure/jars/pom.xml into .cache/jars/<module>/;
 #   - PostgreSQL 15 server binaries from Debian packages when missing (as root).
 # Optional extras: `setup.sh browser` (Debian chromium + chromium-driver), `setup.sh compose`
-# (Debian docker-compose, for static checks of the compose files).
+# (Debian docker-compose, for static checks of the compose files), `setup.sh docker` (Debian's Docker
+# engine, docker-compose and debootstrap: docker mode's images and end-to-end test).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
@@ -81,6 +82,14 @@ setup_compose() {
   apt_install docker-compose
 }
 
+setup_docker() {  # the engine, the compose it can drive, and what `make base-image` needs
+  if command -v dockerd >/dev/null && command -v docker-compose >/dev/null && command -v debootstrap >/dev/null \
+      && command -v docker >/dev/null; then return; fi
+  need_root_for "a Docker engine" "docker.io docker-compose debootstrap"
+  log "installing docker.io, docker-compose and debootstrap from Debian packages"
+  apt_install docker.io docker-compose debootstrap
+}
+
 command -v java >/dev/null || { log "ERROR: java (OpenJDK 17) not found on PATH"; exit 1; }
 command -v mvn >/dev/null || { log "ERROR: mvn (Maven) not found on PATH"; exit 1; }
 start=$(date +%s)
@@ -95,6 +104,7 @@ case "${1:-core}" in
     ;;
   browser) setup_browser ;;
   compose) setup_compose ;;
-  *) log "usage: setup.sh [core|browser|compose]"; exit 2 ;;
+  docker) setup_docker ;;
+  *) log "usage: setup.sh [core|browser|compose|docker]"; exit 2 ;;
 esac
 log "${1:-core} ready in $(( $(date +%s) - start ))s"

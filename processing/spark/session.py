@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -15,12 +16,36 @@ ABORTABLE_CHECKPOINT_MANAGER = "org.apache.spark.internal.io.cloud.AbortableStre
 SHUFFLE_PARTITIONS = "4"
 
 
-def spark_jars(jars_dir: Path = SPARK_JARS_DIR) -> str:
-    """Comma list of the Kafka/S3/JDBC jars resolved by Maven at setup time; never fetched at run time."""
+def spark_jars(jars_dir: Path = SPARK_JARS_DIR, classpath_dir: Path | None = None) -> str:
+    """Comma list of the Kafka/S3/JDBC jars resolved by Maven at setup time; never fetched at run time.
+
+    Empty when pyspark's own jars folder (the classpath of every Spark process) already holds them, as
+    in the spark-job image: then no application ships ~280 MB of jars to each executor's work folder.
+    """
+    if classpath_dir is None:
+        import pyspark
+
+        classpath_dir = Path(pyspark.__file__).parent / "jars"
+    if any(classpath_dir.glob("spark-sql-kafka-0-10_*.jar")):
+        return ""
     jars = sorted(jars_dir.glob("*.jar"))
     if not jars:
         raise RuntimeError(f"no Spark jars in {jars_dir}: run `make setup` first")
     return ",".join(str(j) for j in jars)
+
+
+def cluster_conf(settings: Settings) -> dict[str, str]:
+    """Standalone-cluster settings: the cores cap, and the driver's address executors call back on
+    (the container's own address on the Docker network, never a guess from the interface list)."""
+    if not settings.spark_master.startswith("spark://"):
+        return {}
+    if settings.platform_mode == "local":  # everything on 127.0.0.1 (SPARK_LOCAL_IP below)
+        return {"spark.cores.max": settings.spark_cores_max} if settings.spark_cores_max else {}
+    conf = {"spark.driver.host": socket.gethostbyname(socket.gethostname()),
+            "spark.driver.bindAddress": "0.0.0.0"}
+    if settings.spark_cores_max:
+        conf["spark.cores.max"] = settings.spark_cores_max
+    return conf
 
 
 def s3a_options(settings: Settings) -> dict[str, str]:
@@ -58,8 +83,10 @@ def build_session(settings: Settings, app_name: str, extra_conf: dict[str, str] 
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     if settings.platform_mode == "local":
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    jars = spark_jars()
     conf = {
-        "spark.jars": spark_jars(),
+        **({"spark.jars": jars} if jars else {}),
+        **cluster_conf(settings),
         "spark.driver.memory": settings.spark_driver_memory,
         "spark.executor.memory": "1g",
         "spark.sql.session.timeZone": "UTC",

@@ -9,6 +9,7 @@ import functools
 import re
 import shlex
 import subprocess
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -16,6 +17,15 @@ import yaml
 from infrastructure.settings import REPO_ROOT, read_env_file
 
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
+DOCKER_ENV_TEMPLATE = REPO_ROOT / ".env.docker.example"
+# What a deployment fills into the docker-mode template besides the generated secrets.
+DEPLOYMENT_VALUES = {
+    "PUBLISH_ADDRESS": "10.0.2.10", "KAFKA_HOST": "kafka.internal",
+    "KAFKA_BROKERS": "kafka.internal:9092,kafka.internal:9093,kafka.internal:9094",
+    "POSTGRES_HOST": "gold.internal", "AWS_ACCESS_KEY_ID": "deploy-access-key",
+    "AWS_SECRET_ACCESS_KEY": "deploy-secret-key", "DOCKER_URL_WEBSERVER0": "tcp://webserver0.internal:2376",
+    "DOCKER_URL_WEBSERVER1": "tcp://webserver1.internal:2376", "DOCKER_URL_SPARK": "tcp://spark.internal:2376",
+}
 COMPOSE_FILES = {  # compose file -> the host it deploys
     "messaging/kafka-compose.yaml": "kafka",
     "processing/spark-compose.yaml": "spark",
@@ -23,7 +33,8 @@ COMPOSE_FILES = {  # compose file -> the host it deploys
     "ingestion/docker-compose.yaml": "webserver",
     "orchestration/docker-compose.yaml": "airflow",
 }
-DOCKERFILES = ("ingestion/Dockerfile", "processing/Dockerfile", "gold/Dockerfile", "orchestration/Dockerfile")
+DOCKERFILES = ("infrastructure/docker/python-base.Dockerfile", "ingestion/Dockerfile", "processing/Dockerfile",
+               "gold/Dockerfile", "orchestration/Dockerfile")
 # orchestration.steps.HOSTS -> the compose file deployed on that host.
 COMPOSE_OF_STEP_HOST = {
     "webserver0": "ingestion/docker-compose.yaml",
@@ -36,15 +47,32 @@ DOCKER_API_HOSTS = ("webserver", "spark")
 _VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
 
-def compose_config(path: str, env_file: Path = ENV_EXAMPLE, *options: str) -> subprocess.CompletedProcess:
+@functools.lru_cache(maxsize=None)
+def deploy_env_file() -> Path:
+    """A complete docker-mode env file: the template, generated secrets, DEPLOYMENT_VALUES."""
+    from infrastructure.docker.secrets import fill
+
+    text, _ = fill(DOCKER_ENV_TEMPLATE.read_text(encoding="utf-8"))
+    lines = [line for line in text.splitlines() if line.partition("=")[0] not in DEPLOYMENT_VALUES]
+    path = Path(tempfile.mkdtemp(prefix="tripclick-deploy-env-")) / ".env"
+    path.write_text("\n".join(lines + [f"{k}={v}" for k, v in DEPLOYMENT_VALUES.items()]) + "\n")
+    return path
+
+
+def deploy_env() -> dict[str, str]:
+    return read_env_file(deploy_env_file())
+
+
+def compose_config(path: str, env_file: Path | None = None, *options: str) -> subprocess.CompletedProcess:
     """`docker-compose -f FILE --env-file ENV config [options]` from the repository root (all profiles)."""
+    env_file = env_file or deploy_env_file()
     return subprocess.run(["docker-compose", "-f", path, "--env-file", str(env_file), "config", *options],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
 
 
 @functools.lru_cache(maxsize=None)
 def resolved_compose(path: str) -> dict:
-    """The compose file as docker-compose resolves it with .env.example (cached: the files do not change
+    """The compose file as docker-compose resolves it with deploy_env_file() (cached: the files do not change
     during a test session; callers must not mutate the result)."""
     result = compose_config(path)
     assert result.returncode == 0, result.stderr

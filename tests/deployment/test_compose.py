@@ -12,10 +12,12 @@ import pytest
 from infrastructure.local import kafka as local_kafka
 from orchestration.airflow_local import SERVICES as LOCAL_AIRFLOW_SERVICES
 from infrastructure.settings import DEFAULTS, REPO_ROOT, ConfigError, load
+from infrastructure.docker.images import IMAGES
 from orchestration import steps
+from orchestration.config import SPARK_JOB_SECRETS
 from tests.deployment.artifacts import (
     COMPOSE_FILES, COMPOSE_OF_STEP_HOST, DOCKER_API_HOSTS, DOCKER_DAEMON_JSON, ENV_EXAMPLE, compose_config,
-    compose_variables, documented_variables, dockerfile_copied_paths, dockerfile_env, env_example,
+    compose_variables, deploy_env, documented_variables, dockerfile_copied_paths, dockerfile_env,
     module_file, python_modules_in, resolved_compose,
 )
 
@@ -28,19 +30,31 @@ def resolved() -> dict[str, dict]:
 
 
 def _images_built_here(resolved: dict[str, dict]) -> dict[str, str]:
-    """image name (without tag) -> Dockerfile, for every service that builds from this repository."""
-    return {service["image"].rpartition(":")[0]: service["build"]["dockerfile"]
-            for config in resolved.values() for service in config["services"].values() if "build" in service}
+    """image name (without tag) -> Dockerfile, for every image `make images` builds."""
+    return {image.name: image.dockerfile for image in IMAGES}
+
+
+def _published(port) -> int:
+    """A resolved port: {'published': N, ...} or 'ADDRESS:N:TARGET'."""
+    return int(port["published"]) if isinstance(port, dict) else int(str(port).split(":")[-2])
 
 
 @pytest.mark.parametrize("path", sorted(COMPOSE_FILES))
 def test_compose_file_passes_docker_compose_config(path):
-    result = compose_config(path, ENV_EXAMPLE, "-q")
+    result = compose_config(path, None, "-q")
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.parametrize("path", sorted(COMPOSE_FILES))
+def test_every_project_image_carries_the_registry_prefix(path):
+    text = (REPO_ROOT / path).read_text()
+    refs = [line.split("image:", 1)[1].strip() for line in text.splitlines() if "tripclick-pipeline/" in line
+            and "image:" in line]
+    assert refs and all(ref.startswith("${IMAGE_REGISTRY-}tripclick-pipeline/") for ref in refs), refs
+
+
 def test_a_missing_required_secret_stops_compose(tmp_path):
-    env = {k: v for k, v in env_example().items() if k != "POSTGRES_SUPERUSER_PASSWORD"}
+    env = {k: v for k, v in deploy_env().items() if k != "POSTGRES_SUPERUSER_PASSWORD"}
     env_file = tmp_path / "partial.env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
     result = compose_config("gold/docker-compose.yaml", env_file)
@@ -67,7 +81,7 @@ def test_no_two_services_on_one_host_bind_the_same_port(path, resolved):
                 taken[int(address.rpartition(":")[2])] = "dockerd"
     for name, service in resolved[path]["services"].items():
         for port in service.get("ports", []):
-            published = int(port["published"])
+            published = _published(port)
             assert published not in taken, f"{path}: {name} and {taken[published]} both bind {published}"
             taken[published] = name
 
@@ -88,11 +102,11 @@ def test_services_pin_images_restart_and_limit_memory(path, resolved):
 
 def test_every_image_the_dag_runs_is_built_by_a_compose_file_on_its_host(resolved):
     built = _images_built_here(resolved)
-    tag = env_example()["IMAGE_TAG"]
+    tag = deploy_env()["IMAGE_TAG"]
     for step in steps.STEPS:
         host_compose = resolved[COMPOSE_OF_STEP_HOST[step.host]]
         host_images = {service["image"] for service in host_compose["services"].values()}
-        assert step.image_ref(tag) in host_images, f"{step.task_id}: {step.image_ref(tag)} not on {step.host}"
+        assert step.image_ref("", tag) in host_images, f"{step.task_id}: {step.image_ref('', tag)} not on {step.host}"
         assert step.image in built, f"{step.task_id}: no Dockerfile builds {step.image}"
 
 
@@ -119,12 +133,12 @@ def test_every_python_module_a_compose_service_runs_exists_in_its_image(resolved
 
 
 def test_step_hosts_provide_the_dag_network_and_data_mount(resolved):
-    network = env_example()["DOCKER_NETWORK"]
+    network = deploy_env()["DOCKER_NETWORK"]
     for host, path in COMPOSE_OF_STEP_HOST.items():
         names = {spec.get("name") for spec in resolved[path].get("networks", {}).values()}
         assert network in names, f"{path} ({host}) does not provide network {network}"
     producer = resolved["ingestion/docker-compose.yaml"]["services"]["producer"]
-    assert f"{env_example()['PRODUCER_DATA_DIR']}:/data:ro" in producer["volumes"]
+    assert f"{deploy_env()['PRODUCER_DATA_DIR']}:/data:ro" in producer["volumes"]
     assert dockerfile_env("ingestion/Dockerfile")["DATA_DIR"] == "/data"
 
 
@@ -154,7 +168,7 @@ def test_kafka_cluster_is_kraft_with_separate_controllers_and_durable_defaults(r
     controllers = {n: s for n, s in services.items() if s["environment"].get("KAFKA_PROCESS_ROLES") == "controller"}
     assert len(brokers) == 3 and len(controllers) == 3
     assert not any("ZOOKEEPER" in key for s in services.values() for key in s.get("environment", {}))
-    host = env_example()["KAFKA_HOST"]
+    host = deploy_env()["KAFKA_HOST"]
     assert sorted(s["environment"]["KAFKA_ADVERTISED_LISTENERS"].split(",")[1] for s in brokers.values()) == \
         [f"EXTERNAL://{host}:{port}" for port in (9092, 9093, 9094)]
     for broker in brokers.values():
@@ -196,7 +210,7 @@ def test_airflow_containers_get_every_setting_the_dag_reads_at_parse_time(resolv
     config_py = (REPO_ROOT / "orchestration" / "config.py").read_text()
     read = {name for name in DEFAULTS if f'"{name}"' in config_py or f"'{name}'" in config_py}
     read |= {f"DOCKER_URL_{host.upper()}" for host in steps.HOSTS}
-    read -= {"DATA_DIR"}
+    read -= {"DATA_DIR", *SPARK_JOB_SECRETS}  # secrets: from Connections when a task runs
     assert len(read) >= 8
     for name in ("airflow-scheduler", "airflow-triggerer", "airflow-webserver"):
         env = resolved["orchestration/docker-compose.yaml"]["services"][name]["environment"]
@@ -205,8 +219,8 @@ def test_airflow_containers_get_every_setting_the_dag_reads_at_parse_time(resolv
 
 def test_published_ports_follow_the_seed_table(resolved):
     def published(path, service):
-        return {int(p["published"]) for p in resolved[path]["services"][service].get("ports", [])}
-    example = env_example()
+        return {_published(p) for p in resolved[path]["services"][service].get("ports", [])}
+    example = deploy_env()
     assert published("messaging/kafka-compose.yaml", "kafka-ui") == {8080}
     assert published("gold/docker-compose.yaml", "superset") == {int(example["SUPERSET_PORT"])} == {8088}
     assert published("orchestration/docker-compose.yaml", "airflow-webserver") == {int(example["AIRFLOW_PORT"])}

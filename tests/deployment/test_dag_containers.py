@@ -14,9 +14,11 @@ import subprocess
 import pytest
 
 from infrastructure.settings import DEFAULTS, REPO_ROOT, ConfigError, load
+from infrastructure.docker.images import IMAGES
+from orchestration.config import SPARK_JOB_SECRETS
 from orchestration.steps import HOSTS
 from tests.deployment.artifacts import (
-    COMPOSE_OF_STEP_HOST, dockerfile_env, env_example, module_file, python_modules_in, resolved_compose,
+    COMPOSE_OF_STEP_HOST, deploy_env, dockerfile_env, module_file, python_modules_in, resolved_compose,
 )
 
 AIRFLOW_PYTHON = REPO_ROOT / ".venvs" / "airflow" / "bin" / "python"
@@ -34,7 +36,7 @@ def docker_tasks(tmp_path_factory) -> dict[str, dict]:
     assert run.returncode == 0, run.stderr[-3000:]
     plan = json.loads(run.stdout.strip().splitlines()[-1])
     assert not plan["import_errors"], plan["import_errors"]
-    tasks = {task_id: facts for task_id, facts in plan["tasks"].items() if facts["operator"] == "DockerOperator"}
+    tasks = {task_id: facts for task_id, facts in plan["tasks"].items() if facts["operator"].endswith("DockerOperator")}
     assert tasks, "the docker runner built no DockerOperator"
     return tasks
 
@@ -46,7 +48,10 @@ def _host_of(docker_url: str) -> str:
 
 
 def _built_images(compose: dict) -> dict[str, str]:
-    return {s["image"]: s["build"]["dockerfile"] for s in compose["services"].values() if "build" in s}
+    """image reference -> Dockerfile, for the project images the host's compose file runs."""
+    dockerfiles = {image.name: image.dockerfile for image in IMAGES}
+    return {s["image"]: dockerfiles[s["image"].rpartition(":")[0]] for s in compose["services"].values()
+            if s["image"].rpartition(":")[0] in dockerfiles}
 
 
 def test_each_task_runs_an_image_built_on_its_host_with_its_network(docker_tasks):
@@ -61,12 +66,14 @@ def test_each_task_runs_an_image_built_on_its_host_with_its_network(docker_tasks
 
 
 def test_each_task_environment_satisfies_the_settings_in_its_image(docker_tasks):
-    example = env_example()
+    example = deploy_env()
     for task_id, task in docker_tasks.items():
         compose = resolved_compose(COMPOSE_OF_STEP_HOST[_host_of(task["docker_url"])])
         image_env = dockerfile_env(_built_images(compose)[task["image"]])
-        # Connection templates stand for the operator's values; .env.example has one of each kind.
-        given = {k: (example[k] if "{{" in v else v) for k, v in task["environment"].items()}
+        # Connection templates stand for the operator's values (a deployment's env file has one of each
+        # kind); secrets come from the Connections as the private environment.
+        secrets = {name: example[name] for name in SPARK_JOB_SECRETS if "/spark-job:" in task["image"]}
+        given = {**{k: (example[k] if "{{" in v else v) for k, v in task["environment"].items()}, **secrets}
         try:
             load({**image_env, **given, "ENV_FILE": "/nonexistent"})
         except ConfigError as exc:
@@ -78,6 +85,6 @@ def test_producer_tasks_mount_the_data_folder_where_the_image_reads_it(docker_ta
     assert producers
     for task_id, task in producers.items():
         data_dir = dockerfile_env("ingestion/Dockerfile")["DATA_DIR"]
-        assert task["mounts"] == [{"source": env_example()["PRODUCER_DATA_DIR"], "target": data_dir,
+        assert task["mounts"] == [{"source": DEFAULTS["PRODUCER_DATA_DIR"], "target": data_dir,
                                    "type": "bind", "read_only": True}], task_id
         assert any(arg.startswith(f"{data_dir}/") for arg in task["command"]), task_id

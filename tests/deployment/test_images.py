@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from infrastructure.settings import REPO_ROOT
+from infrastructure.docker import images
+from infrastructure.docker.images import PYTHON_BASE
 from tests.deployment.artifacts import DOCKERFILES, dockerfile_instructions
 
 HADOLINT = Path(sys.executable).parent / "hadolint"
@@ -33,41 +35,73 @@ def test_dockerfile_passes_hadolint(path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _arg_defaults(path: str) -> dict[str, str]:
+    return dict(arguments.split("=", 1) for keyword, arguments in dockerfile_instructions(path)
+                if keyword == "ARG" and "=" in arguments)
+
+
 @pytest.mark.unit
 @pytest.mark.parametrize("path", DOCKERFILES)
 def test_dockerfile_pins_every_base_image_and_runs_unprivileged(path):
+    """FROM is a build argument whose default is pinned (make images passes the real one)."""
     instructions = dockerfile_instructions(path)
+    defaults = _arg_defaults(path)
     stages = set()
     for keyword, arguments in instructions:
         if keyword == "FROM":
             words = arguments.split()
             image = words[0]
             if image not in stages:
-                name, _, tag = image.rpartition(":")
-                assert name and tag and tag != "latest" and "$" not in image, f"{path}: unpinned base {image}"
+                assert image.startswith("${") and image.endswith("}"), f"{path}: base {image} is not a build argument"
+                name, _, tag = defaults[image[2:-1]].rpartition(":")
+                assert name and tag and tag != "latest", f"{path}: unpinned default base {defaults[image[2:-1]]}"
             if len(words) == 3 and words[1].upper() == "AS":
                 stages.add(words[2])
-    final_user = [arguments for keyword, arguments in instructions if keyword == "USER"][-1]
-    assert final_user.split(":")[0] not in ("0", "root"), f"{path} runs as root"
+    users = [arguments for keyword, arguments in instructions if keyword == "USER"]
+    assert path == PYTHON_BASE.dockerfile or users, f"{path} sets no USER"
+    assert not users or users[-1].split(":")[0] not in ("0", "root"), f"{path} runs as root"
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("path", DOCKERFILES)
-def test_image_installs_a_committed_lock_with_the_setup_uv_version(path):
-    text = (REPO_ROOT / path).read_text()
-    locks = re.findall(r"uv pip sync [^\n]*?(requirements/\w+\.lock)", text)
-    assert len(locks) == 1 and (REPO_ROOT / locks[0]).is_file(), f"{path}: {locks}"
+def test_every_image_builds_from_python_base_with_the_setup_uv_version():
     setup_uv = re.search(r"^UV_VERSION=(\S+)", SETUP_SH.read_text(), re.M).group(1)
-    assert re.search(rf"ARG UV_VERSION={re.escape(setup_uv)}\b", text), f"{path}: uv is not {setup_uv}"
+    assert images.UV_VERSION == setup_uv
+    assert f"ARG UV_VERSION={setup_uv}" in (REPO_ROOT / PYTHON_BASE.dockerfile).read_text()
+    for image in images.IMAGES:
+        if image.parent:
+            assert _arg_defaults(image.dockerfile)["PYTHON_BASE"].startswith(f"{image.parent}:"), image.name
+            text = (REPO_ROOT / image.dockerfile).read_text()
+            locks = re.findall(r"uv pip sync [^\n]*?(requirements/\w+\.lock)", text)
+            assert len(locks) == 1 and (REPO_ROOT / locks[0]).is_file(), f"{image.dockerfile}: {locks}"
+
+
+@pytest.mark.unit
+def test_the_producer_lock_has_no_pyspark_and_the_pipeline_versions():
+    producer = (REPO_ROOT / "requirements" / "producer.lock").read_text()
+    pipeline = (REPO_ROOT / "requirements" / "pipeline.lock").read_text()
+    pins = re.findall(r"^([a-z0-9_-]+)==(\S+)", producer, re.M)
+    assert pins and "pyspark" not in dict(pins)
+    assert all(f"{name}=={version}" in pipeline for name, version in pins)
+
+
+@pytest.mark.unit
+def test_images_hash_what_their_copy_lines_take():
+    assert images.copy_sources("COPY a b\nCOPY --from=jars /x /y\nCOPY c d e/\n") == ["a", "c", "d"]
+    spark = images.BY_NAME["tripclick-pipeline/spark-job"]
+    base = images.content_hash(spark, {"PYTHON_BASE": "x"}, "parent1")
+    assert images.content_hash(spark, {"PYTHON_BASE": "x"}, "parent1") == base
+    assert images.content_hash(spark, {"PYTHON_BASE": "x"}, "parent2") != base
 
 
 @pytest.mark.unit
 def test_spark_image_resolves_jars_with_the_setup_maven_command_and_bakes_the_spark_module():
     text = (REPO_ROOT / "processing" / "Dockerfile").read_text()
-    assert _mvn_command(text) == _mvn_command(SETUP_SH.read_text())
+    command = _mvn_command(text)
+    assert " ".join(command).count("-pl spark -am") == 1  # only the spark module (and its parent)
+    assert [w for w in command if w not in ("-pl", "spark", "-am")] == _mvn_command(SETUP_SH.read_text())
     assert "COPY infrastructure/jars infrastructure/jars" in text
     copies = re.findall(r"COPY --from=jars (\S+) (\S+)", text)
-    assert copies == [("/src/.cache/jars/spark", ".cache/jars/spark"), ("/src/.cache/jars/spark", "/opt/spark/jars")]
+    assert copies == [("/opt/tripclick/.cache/jars/spark/", "${SPARK_HOME}/jars/")]
     assert not re.search(r"\.jar\b.*https?://|https?://\S+\.jar|--packages", text), "jars fetched outside the pom"
 
 

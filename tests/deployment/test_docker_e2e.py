@@ -1,0 +1,296 @@
+"""Docker mode for real: one day through Airflow -> TLS Docker API -> containers, from the compose files.
+
+What the deployment guide (infrastructure/infrastructure.md, "The sequence") does on five hosts, on
+this machine: a private Docker engine stands for the web servers and the Spark host (TCP 2376, TLS,
+certificates from make-docker-certs.sh); the project images are built by `make images` on the local
+Debian base; the unmodified compose files start the Spark master and two workers, Airflow and
+Superset with an env file made by `make docker-secrets`. Kafka, PostgreSQL and the S3 API cannot be
+pulled here: they are the native local-mode services of a private platform, bound to the engine's
+bridge address, so containers and this process reach them at the same non-loopback address.
+
+The DAG runs with PIPELINE_RUNNER=docker at TIME_SCALE 120; one producer container is killed mid-run
+and its retry must finish the day exactly. Marts in PostgreSQL must equal local mode's for the same input.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from infrastructure.docker import engine as docker_engine
+from infrastructure.settings import REPO_ROOT, load, read_env_file
+from orchestration.airflow_api import AirflowApi
+from orchestration.steps import DAG_ID
+
+pytestmark = [pytest.mark.integration, pytest.mark.docker]
+
+ENGINE_ADDRESS = docker_engine.DEFAULT_ADDRESS
+IP = ENGINE_ADDRESS.split("/")[0]
+NETWORK = "tripclick"
+NETWORK_SUBNET = "172.31.251.0/24"
+DAY = "2024-03-01"
+EVENTS = 3000
+TIME_SCALE = 120
+LOCAL_BASE = "tripclick-pipeline/debian-python:bookworm"
+HOST_CA_CERTS = "/usr/local/share/ca-certificates"
+MARTS = ("mart_daily_traffic", "mart_session_analysis", "mart_clinical_areas", "mart_popular_documents",
+         "mart_search_keywords")
+COMPOSE = {"spark": "processing/spark-compose.yaml", "airflow": "orchestration/docker-compose.yaml",
+           "gold": "gold/docker-compose.yaml"}
+# Addresses and ports of this machine's stand-in hosts (everything on the engine's bridge address).
+OVERRIDES = {
+    "PUBLISH_ADDRESS": IP, "KAFKA_HOST": IP,
+    "KAFKA_BROKERS": f"{IP}:19092,{IP}:19093,{IP}:19094",
+    "POSTGRES_HOST": IP, "POSTGRES_PORT": "15433",
+    "S3_ENDPOINT": f"http://{IP}:19000", "LAKE_ROOT": "s3a://tripclick-lake/",
+    "AWS_ACCESS_KEY_ID": "e2e-" + uuid.uuid4().hex[:12], "AWS_SECRET_ACCESS_KEY": uuid.uuid4().hex,
+    "AIRFLOW_PORT": "18480", "SUPERSET_PORT": "18488", "SPARK_MASTER_UI_PORT": "18481",
+    "SPARK_WORKER_CORES": "2", "SPARK_WORKER_MEMORY": "1g", "SPARK_WORKER_CONTAINER_MEMORY": "1536m",
+    "SPARK_CORES_MAX": "2", "SPARK_DRIVER_MEMORY": "512m", "KAFKA_HEAP": "256m",
+    "DOCKER_URL_WEBSERVER0": f"tcp://{IP}:2376", "DOCKER_URL_WEBSERVER1": f"tcp://{IP}:2376",
+    "DOCKER_URL_SPARK": f"tcp://{IP}:2376", "DOCKER_NETWORK": NETWORK,
+    "AIRFLOW_USE_JOB_SCHEDULE": "False", "TIME_SCALE": str(TIME_SCALE), "PIPELINE_MAX_RETRIES": "2",
+}
+
+
+def log(message: str) -> None:
+    print(f"[docker-e2e {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def run(argv: list[str], env: dict[str, str], timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(argv)} exited {result.returncode}:\n{result.stdout[-3000:]}\n"
+                             f"{result.stderr[-3000:]}")
+    return result
+
+
+class Deployment:
+    def __init__(self, work: Path):
+        self.work = work
+        self.engine = docker_engine.Engine(work / "engine", work / "certs", ENGINE_ADDRESS)
+        self.env_file = work / ".env"
+        self.docker_env = self.engine.client_env()
+        self.timings: dict[str, float] = {}
+
+    @property
+    def values(self) -> dict[str, str]:
+        return read_env_file(self.env_file)
+
+    def docker(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+        return run(["docker", *args], self.docker_env, timeout, check)
+
+    def compose(self, layer: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        return run(["docker-compose", "--env-file", str(self.env_file), "-p", f"tripclick-e2e-{layer}",
+                    "-f", COMPOSE[layer], *args], self.docker_env, timeout)
+
+    def timed(self, name: str, action) -> None:
+        started = time.monotonic()
+        action()
+        self.timings[name] = round(time.monotonic() - started, 1)
+        log(f"{name}: {self.timings[name]} s")
+
+
+def make_env_file(d: Deployment) -> None:
+    """`make docker-secrets` from the shipped template, then this machine's addresses."""
+    run([sys.executable, "-m", "infrastructure.docker.secrets", "--template", ".env.docker.example",
+         "--out", str(d.env_file), "--force"], os.environ)
+    lines = d.env_file.read_text().splitlines()
+    overrides = {**OVERRIDES, "PRODUCER_DATA_DIR": str(d.work / "data"),
+                 "DOCKER_CERT_DIR": str(d.work / "certs" / "airflow")}
+    kept = [line for line in lines if line.partition("=")[0] not in overrides]
+    d.env_file.write_text("\n".join(kept + [f"{k}={v}" for k, v in overrides.items()]) + "\n")
+
+
+def platform_env(d: Deployment) -> dict[str, str]:
+    """The private native platform: the deployment's addresses and secrets, run as local processes."""
+    return {**os.environ, **d.values, "PLATFORM_MODE": "local", "RUN_DIR": str(d.work / "platform"),
+            "ENV_FILE": str(d.work / "none")}
+
+
+def create_superset_database(d: Deployment) -> None:
+    """The Gold host's compose-init.sh (same init SQL + Superset's metadata database), on the native server."""
+    values = d.values
+    env = {**os.environ, "PGHOST": str(d.work / "platform" / "postgres"), "PGPORT": values["POSTGRES_PORT"],
+           "POSTGRES_USER": "postgres", "TRIPCLICK_INIT_DIR": str(REPO_ROOT / "gold" / "postgres" / "init"),
+           "GOLD_LOADER": values["POSTGRES_USER"], "GOLD_LOADER_PASSWORD": values["POSTGRES_PASSWORD"],
+           "GOLD_READER": values["POSTGRES_RO_USER"], "GOLD_READER_PASSWORD": values["POSTGRES_RO_PASSWORD"],
+           "GOLD_DB": values["POSTGRES_DB"], "AIRFLOW_USER": values["AIRFLOW_DB_USER"],
+           "AIRFLOW_PASSWORD": values["AIRFLOW_DB_PASSWORD"], "AIRFLOW_DB": values["AIRFLOW_DB"],
+           "SUPERSET_USER": values["SUPERSET_DB_USER"], "SUPERSET_PASSWORD": values["SUPERSET_DB_PASSWORD"],
+           "SUPERSET_DB": values["SUPERSET_DB"]}
+    run(["runuser", "-u", "postgres", "--", "bash", str(REPO_ROOT / "gold" / "postgres" / "compose-init.sh")], env)
+
+
+def generate_day(d: Deployment) -> None:
+    data = d.work / "data"
+    run([sys.executable, "-m", "ingestion.generate", "--prepared", "--out", str(data), "--days", "1",
+         "--start", DAY, "--events-per-day", str(EVENTS), "--seed", "11"], os.environ)
+    for path in [data, *data.rglob("*")]:  # the producer container runs as uid 10001
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def wait_healthy(d: Deployment, containers: list[str], timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        states = {}
+        for name in containers:
+            result = d.docker("inspect", "--format", "{{.State.Health.Status}}", name, check=False)
+            states[name] = result.stdout.strip() or "missing"
+        if all(state == "healthy" for state in states.values()):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not healthy after {timeout:.0f}s: {states}")
+        time.sleep(3)
+
+
+def wait_exited_ok(d: Deployment, container: str, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = d.docker("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", container).stdout.split()
+        if state[0] == "exited":
+            if state[1] != "0":
+                raise AssertionError(f"{container} exited {state[1]}:\n{d.docker('logs', container).stderr[-3000:]}")
+            return
+        time.sleep(3)
+    raise AssertionError(f"{container} still running after {timeout:.0f}s")
+
+
+@pytest.fixture(scope="module")
+def deployment():
+    work = REPO_ROOT / ".run" / "docker-e2e"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    d = Deployment(work)
+    run(["bash", "infrastructure/deploy/make-docker-certs.sh", str(work / "certs"),
+         f"webserver0={IP}", f"webserver1={IP}", f"spark={IP}"], os.environ)
+    d.timed("engine start", lambda: docker_engine.start(d.engine))
+    try:
+        d.timed("base image", lambda: run(["bash", "infrastructure/docker/debian-base.sh", LOCAL_BASE], d.docker_env))
+        images_env = {**d.docker_env, "BASE_IMAGE": LOCAL_BASE, "EXTRA_CA_CERTS": HOST_CA_CERTS, "ENV_FILE": str(work / "none")}
+        d.timed("make images", lambda: log(run([sys.executable, "-m", "infrastructure.docker.images", "build"],
+                                               images_env, timeout=1800).stdout.splitlines()[-1]))
+        if d.docker("network", "inspect", NETWORK, check=False).returncode != 0:
+            d.docker("network", "create", "--subnet", NETWORK_SUBNET, NETWORK)
+        make_env_file(d)
+        d.timed("private platform", lambda: run([sys.executable, "-m", "infrastructure.local.platform", "up"],
+                                                platform_env(d)))
+        create_superset_database(d)
+        generate_day(d)
+        d.timed("compose up spark", lambda: (d.compose("spark", "up", "-d"), wait_healthy(
+            d, ["tripclick-e2e-spark_spark-master_1"])))
+        d.timed("compose up airflow", lambda: (d.compose("airflow", "up", "-d"), wait_healthy(
+            d, ["tripclick-e2e-airflow_airflow-webserver_1", "tripclick-e2e-airflow_airflow-scheduler_1"])))
+        yield d
+    finally:
+        for layer in COMPOSE:
+            run(["docker-compose", "--env-file", str(d.env_file), "-p", f"tripclick-e2e-{layer}", "-f",
+                 COMPOSE[layer], "down", "-v", "--remove-orphans"], d.docker_env, check=False)
+        for cid in d.docker("ps", "-aq", "--filter", "label=org.tripclick.step", check=False).stdout.split():
+            d.docker("rm", "-f", cid, check=False)
+        d.docker("network", "rm", NETWORK, check=False)
+        docker_engine.stop(d.engine)
+        run([sys.executable, "-m", "infrastructure.local.platform", "down"], platform_env(d), check=False)
+        log(f"timings: {json.dumps(d.timings)}")
+
+
+def test_preflight_passes_from_the_airflow_side(deployment):
+    result = run([sys.executable, "-m", "infrastructure.docker.preflight"],
+                 {**os.environ, "ENV_FILE": str(deployment.env_file)})
+    log(result.stdout)
+    assert result.stdout.splitlines()[-1].endswith("failed=0")
+
+
+def test_airflow_user_reads_the_client_certificates(deployment):
+    """The Airflow containers run as uid 10001 and must read the mounted client key (mode 0400)."""
+    cert_dir = deployment.values["DOCKER_CERT_DIR"]
+    result = deployment.docker("exec", "tripclick-e2e-airflow_airflow-scheduler_1", "python", "-c",
+                               f"import os; print(os.getuid(), len(open('{cert_dir}/spark/key.pem').read()) > 0)")
+    assert result.stdout.split() == ["10001", "True"]
+
+
+def pg_rows(values: dict[str, str], mart: str) -> list[tuple]:
+    with psycopg2.connect(host=values["POSTGRES_HOST"], port=values["POSTGRES_PORT"], dbname=values["POSTGRES_DB"],
+                          user=values["POSTGRES_USER"], password=values["POSTGRES_PASSWORD"]) as conn:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT * FROM gold.{mart} WHERE event_date = %s", (DAY,))
+            return sorted(tuple(str(v) for v in row) for row in cur.fetchall())
+
+
+def kill_producer_mid_run(d: Deployment, timeout: float = 240) -> str:
+    """Wait until producer_server0's first container has run a few seconds, then kill it (exit 137)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ids = d.docker("ps", "-q", "--filter", "label=org.tripclick.step=producer_server0",
+                       "--filter", "label=org.tripclick.try=1").stdout.split()
+        if ids:
+            time.sleep(8)
+            d.docker("kill", ids[0])
+            name = d.docker("inspect", "--format", "{{.Name}}", ids[0]).stdout.strip().lstrip("/")
+            log(f"killed {name} mid-run")
+            return name
+        time.sleep(1)
+    raise AssertionError("producer_server0's container never started")
+
+
+def test_day_runs_in_containers_and_survives_a_killed_step(deployment):
+    d = deployment
+    values = d.values
+    d.timed("compose up superset", lambda: (
+        d.compose("gold", "up", "-d", "--no-deps", "superset-init"),
+        wait_exited_ok(d, "tripclick-e2e-gold_superset-init_1"),
+        d.compose("gold", "up", "-d", "--no-deps", "superset"),
+        wait_healthy(d, ["tripclick-e2e-gold_superset_1"])))
+    api = AirflowApi(f"http://{IP}:{values['AIRFLOW_PORT']}", values["AIRFLOW_ADMIN_USER"],
+                     values["AIRFLOW_ADMIN_PASSWORD"])
+    api.wait_for_dag(DAG_ID, timeout=180)
+    api.set_paused(DAG_ID, False)
+    run_id = f"docker_e2e_{uuid.uuid4().hex[:8]}"
+    api.trigger(DAG_ID, run_id, {"date": DAY, "time_scale": TIME_SCALE})
+    started = time.monotonic()
+    killed = kill_producer_mid_run(d)
+    state = api.wait_for_run(DAG_ID, run_id, timeout=900,
+                             on_change=lambda s, task, st: log(f"{s:6.0f}s {task}: {st}"))
+    d.timings["dag run"] = round(time.monotonic() - started, 1)
+    tis = api.task_instances(DAG_ID, run_id)
+    assert state == "success", {t: ti["state"] for t, ti in tis.items()}
+    assert tis["producer_server0"]["try_number"] >= 2
+    assert tis["reconcile"]["state"] == "success"
+    # The killed first try is kept for inspection but not running; nothing of the run still runs.
+    assert d.docker("inspect", "--format", "{{.State.Running}}", killed).stdout.strip() == "false"
+    assert d.docker("ps", "-q", "--filter", "label=org.tripclick.step").stdout.split() == []
+    # Secrets went through the private environment: none is in a task's rendered command or log.
+    log_text = api.task_log(DAG_ID, run_id, "load_to_postgres", tis["load_to_postgres"]["try_number"])
+    assert values["POSTGRES_PASSWORD"] not in log_text and values["AWS_SECRET_ACCESS_KEY"] not in log_text
+    docker_marts = {mart: pg_rows(values, mart) for mart in MARTS}
+    assert docker_marts["mart_daily_traffic"], "no Gold rows loaded"
+    local_marts = local_mode_marts(d)
+    for mart in MARTS:
+        assert docker_marts[mart] == local_marts[mart], f"{mart} differs between docker and local mode"
+    log(f"timings: {json.dumps(d.timings)}")
+
+
+def local_mode_marts(d: Deployment) -> dict[str, list[tuple]]:
+    """The same day files through local mode's jobs (native processes, own topic, own lake and database
+    rows of another date are untouched): batch producers, Bronze, ETL, load; then the same query."""
+    values = d.values
+    topic = f"e2e_local_{uuid.uuid4().hex[:6]}"
+    env = {**platform_env(d), "KAFKA_TOPIC": topic, "LAKE_ROOT": str(d.work / "local-lake"),
+           "SPARK_MASTER": "local[2]", "SPARK_CORES_MAX": ""}
+    run([sys.executable, "-c", f"from infrastructure.settings import load; from messaging import topics; "
+         f"s = load(); a = topics.admin_client(s); [topics.ensure_topic(a, t) for t in topics.pipeline_topics(s)]"], env)
+    for server in ("server0", "server1"):
+        run([sys.executable, "-m", "ingestion.producer", "--file",
+             str(d.work / "data" / server / f"date={DAY}" / "events.json"), "--server", server, "--mode", "batch"], env)
+    # Local mode's rows replace the docker run's rows of the same date: read the docker rows first.
+    for job in ("batch_to_bronze", "etl_to_gold", "load_to_postgres"):
+        run([sys.executable, "-m", f"processing.spark.jobs.{job}", "--date", DAY], env)
+    return {mart: pg_rows(values, mart) for mart in MARTS}
