@@ -23,6 +23,7 @@ status: ## table of local services and their health
 test: setup ## the whole suite against real services (what CI runs)
 	@bash infrastructure/local/setup.sh browser
 	@bash infrastructure/local/setup.sh compose
+	@bash infrastructure/local/setup.sh docker
 	@$(PY) -m pytest
 
 test-fast: setup ## unit tests only (no services)

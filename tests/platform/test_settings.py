@@ -1,3 +1,6 @@
+import base64
+import re
+
 import pytest
 
 from infrastructure import settings as config
@@ -56,3 +59,57 @@ def test_every_setting_is_documented_in_env_example():
             while block_start > 0 and lines[block_start - 1].strip():
                 block_start -= 1
             assert lines[block_start].startswith("#"), f"{line.split('=')[0]} has no comment"
+
+
+def _docker_env(tmp_path, **values):
+    from infrastructure.docker.secrets import fill
+
+    text, _ = fill((config.REPO_ROOT / ".env.docker.example").read_text())
+    env_file = tmp_path / ".env"
+    env_file.write_text(text)
+    good = {"KAFKA_HOST": "kafka.internal", "KAFKA_BROKERS": "kafka.internal:9092", "POSTGRES_HOST": "gold.internal",
+            "PUBLISH_ADDRESS": "10.0.2.10", "AWS_ACCESS_KEY_ID": "key-id", "AWS_SECRET_ACCESS_KEY": "key-secret"}
+    return {"ENV_FILE": str(env_file), **good, **values}
+
+
+def test_the_docker_template_with_generated_secrets_and_addresses_loads(tmp_path):
+    settings = config.load(_docker_env(tmp_path))
+    assert settings.platform_mode == "docker" and len(settings.postgres_password) >= 40
+
+
+@pytest.mark.parametrize("name, value, reason", [
+    ("POSTGRES_PASSWORD", "gold_loader_local", "POSTGRES_PASSWORD is the local-mode default"),
+    ("AIRFLOW_ADMIN_PASSWORD", "", "AIRFLOW_ADMIN_PASSWORD is not set"),
+    ("SUPERSET_DB_PASSWORD", "change-me-superset", "SUPERSET_DB_PASSWORD is a placeholder"),
+    ("KAFKA_BROKERS", "127.0.0.1:9092,kafka:9093", "KAFKA_BROKERS=127.0.0.1:9092,kafka:9093 is a loopback"),
+    ("KAFKA_HOST", "localhost", "KAFKA_HOST=localhost is a loopback"),
+    ("POSTGRES_HOST", "127.0.0.1", "POSTGRES_HOST=127.0.0.1 is a loopback"),
+    ("S3_ENDPOINT", "http://localhost:9000", "S3_ENDPOINT=http://localhost:9000 is a loopback"),
+    ("LAKE_ROOT", "/srv/lake", "LAKE_ROOT=/srv/lake is not on S3"),
+])
+def test_docker_mode_refuses_each_unsafe_value_by_name(tmp_path, name, value, reason):
+    with pytest.raises(config.ConfigError, match=re.escape(reason)):
+        config.load(_docker_env(tmp_path, **{name: value}))
+
+
+def test_env_example_is_refused_in_docker_mode():
+    """The local-mode example must never run a deployment silently."""
+    with pytest.raises(config.ConfigError) as refused:
+        config.load({"ENV_FILE": str(config.REPO_ROOT / ".env.example"), "PLATFORM_MODE": "docker"})
+    assert str(refused.value).count("\n") >= 10
+
+
+def test_registry_prefix_must_end_with_a_slash():
+    assert config.registry_prefix("") == "" and config.registry_prefix("reg.example/data/") == "reg.example/data/"
+    with pytest.raises(config.ConfigError, match="must end with '/'"):
+        config.registry_prefix("reg.example/data")
+
+
+def test_generated_secrets_fill_only_empty_secrets():
+    from infrastructure.docker.secrets import GENERATED, fill
+
+    text, filled = fill("POSTGRES_PASSWORD=\nSUPERSET_SECRET_KEY=kept\nKAFKA_TOPIC=\nAIRFLOW_FERNET_KEY=\n")
+    values = dict(line.split("=", 1) for line in text.splitlines())
+    assert filled == ["POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY"] and set(filled) <= set(GENERATED)
+    assert values["SUPERSET_SECRET_KEY"] == "kept" and values["KAFKA_TOPIC"] == ""
+    assert len(values["POSTGRES_PASSWORD"]) >= 40 and len(base64.urlsafe_b64decode(values["AIRFLOW_FERNET_KEY"])) == 32
