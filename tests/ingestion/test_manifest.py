@@ -64,3 +64,15 @@ def test_malformed_manifests_are_refused(value, message):
     with pytest.raises(m.ManifestError, match=message):
         m.parse_manifest(value)
     assert issubclass(m.ManifestError, ValueError)
+
+
+def test_the_manifest_topic_is_a_compacted_pipeline_topic(tmp_path):
+    from infrastructure.settings import load
+    from messaging.topics import pipeline_topics
+
+    settings = load({"ENV_FILE": str(tmp_path / "none")})
+    specs = {spec.name: spec for spec in pipeline_topics(settings)}
+    spec = specs["tripclick_producer_manifests"]
+    assert (spec.partitions, spec.replication_factor, spec.min_insync_replicas) == (3, 3, 2)
+    assert spec.config["cleanup.policy"] == "compact"
+    assert specs["tripclick_raw_logs"].config["cleanup.policy"] == "delete"

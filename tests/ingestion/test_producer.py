@@ -21,7 +21,7 @@ from ingestion import generate as gen
 from ingestion import producer as prod
 from messaging import contract
 from messaging import manifest as mf
-from messaging.topics import TopicSpec, admin_client, ensure_topic
+from messaging.topics import TopicSpec, admin_client, ensure_topic, manifest_topic
 
 pytestmark = pytest.mark.integration
 
@@ -251,7 +251,8 @@ def test_every_bad_input_kind_is_dead_lettered_with_its_reason_and_the_day_compl
                                               "not_positive:DocumentId": 1, "too_large:record": 2}
     assert mf.manifest_balanced(manifest) and len(manifest["run_id"]) == 32
     assert orjson.loads((tmp_path / "ingestion" / "manifests" / "server0_2026-04-07.json").read_bytes()) == manifest
-    admin = admin_client(platform)
+    admin = admin_client(platform)  # the real manifest topic as `make up` creates or aligns it: compacted
+    assert ensure_topic(admin, manifest_topic(platform)) in ("created", "exists")
     resource = ConfigResource(ConfigResource.Type.TOPIC, platform.kafka_manifest_topic)
     assert admin.describe_configs([resource])[resource].result()["cleanup.policy"].value == "compact"
 
