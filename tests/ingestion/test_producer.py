@@ -286,3 +286,31 @@ def test_an_unusable_file_fails_with_a_clear_message_and_a_manifest(platform, to
     assert key == b"2026-04-07|server0" and manifest["exit_code"] == expected
     assert manifest["complete"] is complete and mf.manifest_balanced(manifest)
     assert summary["exit_code"] == expected
+
+
+def test_a_record_the_client_refuses_is_dead_lettered_not_failed(platform, topics, day_file, tmp_path):
+    """MAX_EVENT_BYTES set above the client's 1 MB message.max.bytes: produce() refuses the 1.2 MB line, which
+    goes to the dead-letter file (the DLQ topic refuses it too) instead of failing every retry."""
+    good = day_file.read_bytes().splitlines()[:40]
+    big = orjson.dumps({**orjson.loads(good[0]), "Title": "z" * 1_200_000})
+    path = write_day(tmp_path, good[:20] + [big] + good[20:])
+    code, summary, log = finish_with_log(start_producer(platform, topics, tmp_path, path, "batch",
+                                                        MAX_EVENT_BYTES="2000000", PRODUCER_MAX_REJECT_SHARE="0.1"))
+    assert code == 0, log[-3000:]
+    assert (summary["acked"], summary["failed"], summary["rejected"], summary["dlq_failed"]) == (40, 0, 1, 1)
+    assert summary["rejected_by_reason"] == {"produce_error:MSG_SIZE_TOO_LARGE": 1}
+    entry = orjson.loads((tmp_path / "ingestion" / "dlq" / "server0_2026-04-07.jsonl").read_bytes())
+    assert (entry["line"], entry["reason"], len(entry["raw"])) == (21, "produce_error:MSG_SIZE_TOO_LARGE", len(big))
+    _, manifest = the_manifest(platform, topics)
+    assert manifest["complete"] and mf.manifest_balanced(manifest) and manifest["dead_lettered"] == 1
+
+
+def test_without_a_date_folder_the_manifest_takes_the_first_valid_records_date(platform, topics, day_file, tmp_path):
+    path = tmp_path / "replay.json"
+    path.write_bytes(b"{broken\n" + b"\n".join(day_file.read_bytes().splitlines()[:30]) + b"\n")
+    code, summary, log = finish_with_log(start_producer(platform, topics, tmp_path, path, "batch",
+                                                        PRODUCER_MAX_REJECT_SHARE="0.5"))
+    assert code == 0, log[-3000:]
+    key, manifest = the_manifest(platform, topics)
+    assert key == b"2026-04-07|server0" and manifest["event_date"] == "2026-04-07"
+    assert (tmp_path / "ingestion" / "manifests" / "server0_replay.json").is_file()
