@@ -12,6 +12,7 @@ image at the tag already has that label the build is skipped. Talks to the engin
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import hashlib
 import json
 import shutil
@@ -26,7 +27,7 @@ from infrastructure.settings import REPO_ROOT, Settings, load
 CONTENT_LABEL = "org.tripclick.content-hash"
 EXTRA_CA_DIR = REPO_ROOT / "infrastructure" / "docker" / "extra-ca-certificates"
 UV_VERSION = "0.13.9"  # the version infrastructure/local/setup.sh installs
-_SKIPPED_PARTS = {"__pycache__", ".pytest_cache"}
+DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 
 
 @dataclass(frozen=True)
@@ -62,11 +63,21 @@ def copy_sources(dockerfile_text: str) -> list[str]:
     return sources
 
 
+def _ignored(relative: str, patterns: list[str]) -> bool:
+    """Whether .dockerignore keeps `relative` (or a folder above it) out of the build context."""
+    parts = relative.split("/")
+    candidates = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
+    return any(fnmatch.fnmatch(c, p.removeprefix("**/")) or fnmatch.fnmatch(c, p) or
+               (p.startswith("**/") and fnmatch.fnmatch(c.rpartition("/")[2], p[3:]))
+               for p in patterns for c in candidates)
+
+
 def _files(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    return sorted(p for p in path.rglob("*") if p.is_file() and not _SKIPPED_PARTS & set(p.parts)
-                  and p.suffix != ".pyc")
+    """The files of `path` that reach the build context (as .dockerignore filters it)."""
+    patterns = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    found = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    return [p for p in found if not _ignored(str(p.relative_to(REPO_ROOT)), patterns)]
 
 
 def content_hash(image: Image, build_args: dict[str, str], parent_hash: str = "") -> str:
