@@ -226,7 +226,7 @@ def chromium() -> webdriver.Chrome:
     options.binary_location = "/usr/bin/chromium"
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1600,2100",
+                 "--disable-dev-shm-usage", "--window-size=1600,2500",
                  f"--user-data-dir={tempfile.mkdtemp(prefix='tripclick-chromium-')}"):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
