@@ -213,7 +213,7 @@ def line_parser(server: str, pipeline_tz: str, max_event_bytes: int) -> Callable
         return value, session_id, event_ts
 
     def unparsable(raw: bytes) -> tuple[None, str, None]:
-        if raw.startswith(BOM):  # a UTF-8 byte order mark (first line of a file saved by some editors)
+        if raw.startswith(BOM) and not raw.startswith(BOM, len(BOM)):  # one UTF-8 byte order mark (some editors)
             return parse(raw[len(BOM):])
         if not raw.strip():
             return None, BLANK, None
