@@ -156,7 +156,10 @@ class StepDockerOperator(DockerOperator):
                                      for name, (conn_id, field) in self.secrets.items()}
         self._remove_earlier_tries(run_id)
         self._prune_failed()
-        return super().execute(context)
+        result = super().execute(context)
+        # Only a container that succeeded goes now; a failed one stays for inspection (pruned by age).
+        self.cli.remove_container(self.container["Id"])
+        return result
 
     def _step_containers(self, *filters: str) -> list[dict]:
         return self.cli.containers(all=True, filters={"label": [f"{STEP_LABEL}={self.task_id}", *filters]})
@@ -215,7 +218,7 @@ def docker_task(step: Step, cfg: DagConfig, **task_args) -> DockerOperator:
         keep_failed_hours=cfg.keep_failed_hours,
         # Longer than the streaming job's drain margin, so a stopped job always finishes its batch.
         stop_timeout=timeline.STREAM_DRAIN_SECONDS + 30,
-        auto_remove="success",
+        auto_remove="never",  # the provider's "success" removes failed containers too; execute() decides
         force_pull=False,
         doc_md=step.doc,
         retries=cfg.retries(step.retries),

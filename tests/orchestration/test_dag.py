@@ -118,7 +118,9 @@ def test_docker_operator_parameters_per_host(docker_scheduled):
         assert (t["tls_ca_cert"], t["tls_client_cert"], t["tls_client_key"], t["tls_verify"]) == (
             f"/opt/airflow/docker-certs/{host}/ca.pem", f"/opt/airflow/docker-certs/{host}/cert.pem",
             f"/opt/airflow/docker-certs/{host}/key.pem", True)
-        assert t["mount_tmp_dir"] is False and t["network_mode"] == "tripclick" and t["auto_remove"] == "success"
+        assert t["mount_tmp_dir"] is False and t["network_mode"] == "tripclick" and t["auto_remove"] == "never"
+        # Secrets reach containers through the private environment only, never a template.
+        assert not {"AWS_SECRET_ACCESS_KEY", "POSTGRES_PASSWORD", "AWS_ACCESS_KEY_ID"} & t["environment"].keys()
     assert tasks["producer_server0"]["image"] == "tripclick-pipeline/producer:9.9.9"
     assert tasks["producer_server0"]["mounts"] == [
         {"source": "/srv/tripclick/data", "target": "/data", "type": "bind", "read_only": True}]
