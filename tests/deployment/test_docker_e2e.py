@@ -29,6 +29,7 @@ from infrastructure.docker import engine as docker_engine
 from infrastructure.settings import REPO_ROOT, load, read_env_file
 from orchestration.airflow_api import AirflowApi
 from orchestration.steps import DAG_ID
+from processing.lake import MARTS
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -41,8 +42,6 @@ EVENTS = 3000
 TIME_SCALE = 120
 LOCAL_BASE = "tripclick-pipeline/debian-python:bookworm"
 HOST_CA_CERTS = "/usr/local/share/ca-certificates"
-MARTS = ("mart_daily_traffic", "mart_session_analysis", "mart_clinical_areas", "mart_popular_documents",
-         "mart_search_keywords")
 COMPOSE = {"spark": "processing/spark-compose.yaml", "airflow": "orchestration/docker-compose.yaml",
            "gold": "gold/docker-compose.yaml"}
 # Addresses and ports of this machine's stand-in hosts (everything on the engine's bridge address).
