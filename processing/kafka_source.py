@@ -1,21 +1,49 @@
-"""How the batch jobs read one pipeline date from Kafka (shared by batch_to_bronze, reconcile, consumer_batch)."""
+"""How the batch jobs read one pipeline date from Kafka (shared by batch_to_bronze, reconcile, consumer_batch).
+
+Bronze by offsets: the first Bronze run of a date finds the date's messages through a timestamp window
+and records, per Kafka partition, the offset range that holds them (`bronze/_offsets/event_date=D/
+offsets.json`). Every later read of the date (a Bronze rerun, reconcile) reads exactly those ranges, so
+it sees exactly the same messages; when Kafka no longer holds them (retention, a recreated topic) the
+read is refused instead of silently storing less.
+"""
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from infrastructure.settings import Settings
 from processing import transforms
 
 DEFAULT_LOOKBACK_HOURS = 24.0
+RECORD_VERSION = 1
+KAFKA_SOURCE_SCHEMA = T.StructType([
+    T.StructField("key", T.BinaryType()), T.StructField("value", T.BinaryType()),
+    T.StructField("topic", T.StringType()), T.StructField("partition", T.IntegerType()),
+    T.StructField("offset", T.LongType()), T.StructField("timestamp", T.TimestampType()),
+    T.StructField("timestampType", T.IntegerType()),
+])
 
 
-def kafka_options(settings: Settings, topic: str) -> dict[str, str]:
-    return {"kafka.bootstrap.servers": settings.kafka_brokers, "subscribe": topic}
+class OffsetsUnavailable(RuntimeError):
+    """Kafka no longer holds (all of) the recorded offset ranges of a date."""
 
+
+@dataclass(frozen=True, order=True)
+class OffsetRange:
+    """The offsets of one Kafka partition that hold a date's messages: first..last inclusive."""
+    partition: int
+    first: int
+    last: int
+    messages: int  # messages of the date in the range (other dates' messages may sit in between)
+
+
+# ---- pure offset-range logic
 
 def window_start_ms(day: date, pipeline_tz: str, lookback_hours: float, now: datetime | None = None) -> int:
     """Earliest Kafka timestamp read for `day`: the earlier of (the day's midnight in PIPELINE_TZ and
@@ -27,23 +55,158 @@ def window_start_ms(day: date, pipeline_tz: str, lookback_hours: float, now: dat
     return int(start.timestamp() * 1000)
 
 
+def ranges_from_offsets(pairs) -> list[OffsetRange]:
+    """(partition, offset) of each stored message -> one range per partition, ordered by partition."""
+    seen: dict[int, list[int]] = {}
+    for partition, offset in pairs:
+        low_high = seen.setdefault(int(partition), [offset, offset, 0])
+        low_high[0] = min(low_high[0], offset)
+        low_high[1] = max(low_high[1], offset)
+        low_high[2] += 1
+    return [OffsetRange(p, lo, hi, n) for p, (lo, hi, n) in sorted(seen.items())]
+
+
+def offsets_record(topic: str, day: date, ranges: list[OffsetRange], recorded_at: datetime) -> str:
+    """The JSON document recorded for a date (stable key order, so equal records are equal text)."""
+    return json.dumps({
+        "record_version": RECORD_VERSION, "topic": topic, "event_date": day.isoformat(),
+        "recorded_at": recorded_at.isoformat(),
+        "partitions": [{"partition": r.partition, "first_offset": r.first, "last_offset": r.last,
+                        "messages": r.messages} for r in sorted(ranges)],
+    }, sort_keys=True)
+
+
+def parse_offsets_record(text: str) -> tuple[str, date, list[OffsetRange]]:
+    doc = json.loads(text)
+    if doc.get("record_version") != RECORD_VERSION:
+        raise ValueError(f"unknown offsets record version {doc.get('record_version')!r}")
+    ranges = [OffsetRange(int(p["partition"]), int(p["first_offset"]), int(p["last_offset"]), int(p["messages"]))
+              for p in doc["partitions"]]
+    for r in ranges:
+        if not 0 <= r.first <= r.last or not 1 <= r.messages <= r.last - r.first + 1:
+            raise ValueError(f"inconsistent offsets record for partition {r.partition}: {r}")
+    return doc["topic"], date.fromisoformat(doc["event_date"]), sorted(ranges)
+
+
+def range_options(topic: str, ranges: list[OffsetRange]) -> dict[str, str]:
+    """Spark Kafka batch source options that read exactly the recorded ranges (endingOffsets is exclusive)."""
+    ordered = sorted(ranges)
+    return {
+        "assign": json.dumps({topic: [r.partition for r in ordered]}),
+        "startingOffsets": json.dumps({topic: {str(r.partition): r.first for r in ordered}}),
+        "endingOffsets": json.dumps({topic: {str(r.partition): r.last + 1 for r in ordered}}),
+    }
+
+
+def availability_problems(ranges: list[OffsetRange], watermarks: dict[int, tuple[int, int]]) -> list[str]:
+    """Why Kafka cannot serve the recorded ranges any more, one phrase per partition ([] = it can).
+
+    `watermarks` is partition -> (earliest offset, next offset to be written) as Kafka reports them now."""
+    problems = []
+    for r in sorted(ranges):
+        if r.partition not in watermarks:
+            problems.append(f"partition {r.partition} no longer exists (recreated topic?)")
+            continue
+        low, high = watermarks[r.partition]
+        if low > r.first:
+            problems.append(f"partition {r.partition}: earliest offset {low} > recorded first offset {r.first} "
+                            "(deleted by retention, or the topic was recreated)")
+        elif high <= r.last:
+            problems.append(f"partition {r.partition}: Kafka ends at offset {high - 1} < recorded last offset "
+                            f"{r.last} (the topic was recreated)")
+    return problems
+
+
+def count_problems(ranges: list[OffsetRange], counted: dict[int, int]) -> list[str]:
+    """Recorded vs re-read number of the date's messages per partition ([] = identical)."""
+    return [f"partition {r.partition}: {counted.get(r.partition, 0)} messages of the date now, {r.messages} recorded"
+            for r in sorted(ranges) if counted.get(r.partition, 0) != r.messages]
+
+
+# ---- Kafka and lake access
+
+def kafka_options(settings: Settings, topic: str) -> dict[str, str]:
+    return {"kafka.bootstrap.servers": settings.kafka_brokers, "subscribe": topic}
+
+
+def watermarks(settings: Settings, topic: str, timeout: float = 15.0) -> dict[int, tuple[int, int]]:
+    """partition -> (earliest offset, next offset) of every partition of the topic; {} if it does not exist."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": settings.kafka_brokers, "group.id": "tripclick-offsets-probe",
+                         "enable.auto.commit": False})
+    try:
+        meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+        if meta is None or meta.error is not None:
+            return {}
+        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+                for p in sorted(meta.partitions)}
+    finally:
+        consumer.close()
+
+
+def offsets_path(root: str, day: date) -> str:
+    from processing import lake
+
+    return f"{lake.partition(root, 'bronze/_offsets', day)}/offsets.json"
+
+
+def read_record(spark: SparkSession, settings: Settings, day: date) -> tuple[str, date, list[OffsetRange]] | None:
+    from processing import lake_io
+
+    text = lake_io.read_text(spark, offsets_path(settings.lake_root, day))
+    return None if text is None else parse_offsets_record(text)
+
+
+def write_record(spark: SparkSession, settings: Settings, topic: str, day: date, ranges: list[OffsetRange]) -> None:
+    from processing import lake_io
+
+    lake_io.write_text(spark, offsets_path(settings.lake_root, day),
+                       offsets_record(topic, day, ranges, datetime.now(timezone.utc)))
+
+
+def _of_day(spark: SparkSession, settings: Settings, frame: DataFrame, day: date) -> DataFrame:
+    rows = transforms.bronze_rows(frame, settings.pipeline_tz)
+    return rows.where(F.col("event_date") == F.lit(day))
+
+
 def read_date(spark: SparkSession, settings: Settings, topic: str, day: date,
               lookback_hours: float = DEFAULT_LOOKBACK_HOURS, from_earliest: bool = False) -> DataFrame:
-    """Bronze rows (with event_date) of exactly the messages of `day`, from a bounded offset window ending
-    at the latest offsets at query start."""
-    reader = spark.read.format("kafka").options(**kafka_options(settings, topic)).option("endingOffsets", "latest")
+    """Discovery read (the first Bronze run of a date, or a deliberate rebuild): Bronze rows (with
+    event_date) of the messages of `day` from a timestamp window up to the offsets Kafka ends at NOW
+    (pinned per partition, so every action on the frame sees the same messages)."""
+    ends = watermarks(settings, topic)
+    if not ends:
+        raise RuntimeError(f"Kafka topic {topic} does not exist or has no partitions")
+    reader = (spark.read.format("kafka").options(**kafka_options(settings, topic))
+              .option("endingOffsets", json.dumps({topic: {str(p): high for p, (_, high) in ends.items()}})))
     if from_earliest:
         reader = reader.option("startingOffsets", "earliest")
     else:
         reader = (reader.option("startingTimestamp", str(window_start_ms(day, settings.pipeline_tz, lookback_hours)))
                   .option("startingOffsetsByTimestampStrategy", "latest"))
-    rows = transforms.bronze_rows(reader.load(), settings.pipeline_tz)
-    return rows.where(F.col("event_date") == F.lit(day))
+    return _of_day(spark, settings, reader.load(), day)
+
+
+def read_ranges(spark: SparkSession, settings: Settings, topic: str, day: date,
+                ranges: list[OffsetRange]) -> DataFrame:
+    """Bronze rows of the messages of `day` inside the recorded ranges. Refuses (OffsetsUnavailable)
+    when Kafka no longer holds them."""
+    if not ranges:
+        return _of_day(spark, settings, spark.createDataFrame([], KAFKA_SOURCE_SCHEMA), day)
+    problems = availability_problems(ranges, watermarks(settings, topic))
+    if problems:
+        raise OffsetsUnavailable(f"Kafka topic {topic} no longer holds the recorded offsets of {day}: "
+                                 + "; ".join(problems))
+    reader = spark.read.format("kafka").option("kafka.bootstrap.servers", settings.kafka_brokers)
+    for key, value in range_options(topic, ranges).items():
+        reader = reader.option(key, value)
+    return _of_day(spark, settings, reader.option("failOnDataLoss", "true").load(), day)
 
 
 def add_window_arguments(parser) -> None:
     parser.add_argument("--topic", help="Kafka topic (default KAFKA_TOPIC)")
     parser.add_argument("--lookback-hours", type=float, default=DEFAULT_LOOKBACK_HOURS,
-                        help="read messages written up to this long before the date starts (default 24)")
+                        help="first run: read messages written up to this long before the date starts (default 24)")
     parser.add_argument("--from-earliest", action="store_true",
-                        help="scan the whole retained topic (for dates produced long before they start)")
+                        help="first run: scan the whole retained topic (for dates produced long before they start)")

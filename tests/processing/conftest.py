@@ -83,6 +83,18 @@ def produce_paced(settings, topic: str, values: list[bytes], seconds: float, chu
         time.sleep(seconds / chunks)
 
 
+def produce_keyed(settings, topic: str, items: list[tuple[str, bytes]]) -> None:
+    """Send (key, value) pairs in order (e.g. producer manifests); raise on any failure."""
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": settings.kafka_brokers, "enable.idempotence": True})
+    failures = []
+    for key, value in items:
+        producer.produce(topic, key=key.encode(), value=value,
+                         on_delivery=lambda err, _msg: failures.append(err) if err is not None else None)
+    assert producer.flush(60) == 0 and not failures, failures[:3]
+
+
 def job_env(settings, lake_root: str, topic: str, **extra: str) -> dict[str, str]:
     import os
 
@@ -104,7 +116,7 @@ def run_in_process(job: str, args: list[str], env: dict[str, str]) -> int:
 
     module = importlib.import_module(f"processing.spark.jobs.{job}")
     with pytest.MonkeyPatch.context() as patch:
-        for key in ("LAKE_ROOT", "KAFKA_TOPIC", "SPARK_MASTER", "S3_ENDPOINT"):
+        for key in ("LAKE_ROOT", "KAFKA_TOPIC", "KAFKA_MANIFEST_TOPIC", "SPARK_MASTER", "S3_ENDPOINT"):
             if key in env:
                 patch.setenv(key, env[key])
         return module.main(args)

@@ -23,9 +23,9 @@ MALFORMED = {  # mutation of a valid record -> contract reason
 GARBAGE = {b"{not json": "malformed_json", b"[1, 2]": "not_an_object", b"": "empty_value"}
 
 
-def generate_events(day: date, count: int, seed: int, prefix: str = "s") -> list[dict]:
+def generate_events(day: date, count: int, seed: int, prefix: str = "s", start_utc: time = time(6, 0)) -> list[dict]:
     rng = random.Random(seed)
-    start = datetime.combine(day, time(6, 0), tzinfo=timezone.utc)  # 15:00 in Asia/Seoul
+    start = datetime.combine(day, start_utc, tzinfo=timezone.utc)  # 06:00 UTC = 15:00 in Asia/Seoul
     sessions = [f"{prefix}{day:%m%d}-{i}" for i in range(max(3, count // 6))]
     events = []
     for i in range(count):
@@ -44,6 +44,7 @@ class Day:
     """What was produced for one date and what must come out."""
     day: date
     phases: list[list[bytes]] = field(default_factory=list)
+    late: list[bytes] = field(default_factory=list)  # sent last, once the stream's watermark is past them
     valid: dict[str, dict] = field(default_factory=dict)  # dedup_key -> record, every distinct valid event
     late_keys: set[str] = field(default_factory=set)
     messages_of_day: int = 0
@@ -53,10 +54,12 @@ class Day:
 
 def build_day(day: date, count: int, seed: int) -> Day:
     """Phase A (before streaming starts), phase B (during/after the crash): duplicates, malformed
-    records, a whole-file replay of server1, the next day's events and finally late events of the day."""
+    records, a whole-file replay of server1 and the next day's events. `late` holds events of the day an
+    hour older than all others (05:00 UTC = 14:00 Seoul, still the day): sent after the stream has seen
+    the rest, they are behind its watermark, so only Bronze can bring them into Silver."""
     rng = random.Random(seed + 1)
     events = generate_events(day, count, seed)
-    late = generate_events(day, 6, seed + 7, prefix="late")  # sent after the next day's events: behind the watermark
+    late = generate_events(day, 6, seed + 7, prefix="late", start_utc=time(5, 0))
     next_day = generate_events(day + timedelta(days=1), 5, seed + 9)
     half = len(events) // 2
     a = [encode(e) for e in events[:half]]
@@ -67,14 +70,31 @@ def build_day(day: date, count: int, seed: int) -> Day:
         malformed.append(encode({**rng.choice(events), **change}))
     b[len(b) // 2:len(b) // 2] = malformed + list(GARBAGE)
     replay = [encode(e) for e in events if e["source_server"] == "server1"]
-    b += replay + [encode(e) for e in next_day] + [encode(e) for e in late]
-    scenario = Day(day, [a, b])
+    b += replay + [encode(e) for e in next_day]
+    scenario = Day(day, [a, b], [encode(e) for e in late])
     scenario.valid = {e["dedup_key"]: e for e in events + late}
     scenario.late_keys = {e["dedup_key"] for e in late}
-    scenario.messages_of_day = len(a) + len(b) - len(next_day) - len(GARBAGE)
+    scenario.messages_of_day = len(a) + len(b) + len(late) - len(next_day) - len(GARBAGE)
     scenario.quarantine_reasons = Counter(MALFORMED.keys())
     scenario.garbage_reasons = Counter(GARBAGE.values())
     return scenario
+
+
+def manifests(scenario: Day, **changes) -> list[tuple[str, bytes]]:
+    """One complete, balanced producer manifest per server whose `acknowledged` is the number of distinct
+    valid events of the day it logged (Bronze holds at least that many: it also keeps duplicates)."""
+    import orjson
+
+    items = []
+    for server in ("server0", "server1"):
+        acknowledged = sum(1 for e in scenario.valid.values() if e["source_server"] == server)
+        m = {"event_date": scenario.day.isoformat(), "server": server, "file": f"/data/{server}/events.json",
+             "mode": "realtime", "run_id": "test", "started_at": "2031-01-01T06:00:00Z",
+             "finished_at": "2031-01-01T07:00:00Z", "lines_read": acknowledged, "blank_lines": 0,
+             "sent": acknowledged, "acknowledged": acknowledged, "dead_lettered": 0, "delivery_failed": 0,
+             "rejected_by_reason": {}, "complete": True, "exit_code": 0, **changes.get(server, {})}
+        items.append((f"{scenario.day.isoformat()}|{server}", orjson.dumps(m)))
+    return items
 
 
 # ---- independent computation of the marts (plain Python over the distinct valid events)

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from infrastructure.local.s3 import client as s3_client
-from processing import lake
-from tests.processing.conftest import delete_topic, job_env, new_topic, produce, run_in_process, run_job
-from tests.processing.scenario import build_day
+from processing import lake, lake_io
+from tests.processing.conftest import delete_topic, job_env, new_topic, produce, produce_keyed, run_in_process, run_job
+from tests.processing.scenario import build_day, manifests
 from tests.processing.test_pipeline_e2e import delete_day, postgres_rows
 
 pytestmark = pytest.mark.integration
@@ -27,9 +27,11 @@ def produced_day(platform):
     def make(day: date):
         scenario = build_day(day, 240, seed=day.day)
         topic = new_topic(platform, "proc-mode")
-        produce(platform, topic, [v for phase in scenario.phases for v in phase])
-        made.append(topic)
-        return topic, scenario
+        produce(platform, topic, [v for phase in scenario.phases for v in phase] + scenario.late)
+        manifest_topic = new_topic(platform, "proc-mode-manifests")
+        produce_keyed(platform, manifest_topic, manifests(scenario))
+        made.extend([topic, manifest_topic])
+        return topic, manifest_topic, scenario
 
     made: list[str] = []
     yield make
@@ -52,9 +54,9 @@ def s3_bucket(platform):
 
 def test_s3_round_trip_of_every_job(platform, spark, produced_day, s3_bucket):
     day = date(2031, 3, 2)
-    topic, scenario = produced_day(day)
+    topic, manifest_topic, scenario = produced_day(day)
     root = f"s3a://{s3_bucket}/lake"
-    env = job_env(platform, root, topic)
+    env = job_env(platform, root, topic, KAFKA_MANIFEST_TOPIC=manifest_topic)
     delete_day(platform, day)
     try:
         stream = run_job("streaming_to_silver", ["--date", day.isoformat(), "--trigger", "2", "--max-runtime", "1"],
@@ -62,8 +64,17 @@ def test_s3_round_trip_of_every_job(platform, spark, produced_day, s3_bucket):
         assert stream.returncode == 0, stream.stdout[-3000:] + stream.stderr[-3000:]
         for job in ("batch_to_bronze", "etl_to_gold", "load_to_postgres", "reconcile"):
             assert run_in_process(job, ["--date", day.isoformat()], env) == 0, job
-        silver = spark.read.parquet(lake.partition(root, "silver", day))
+        silver = lake_io.read_partition(spark, lake.partition(root, "silver", day))
         assert silver.count() == len(scenario.valid)
+        # every partition is published through its completion marker; Bronze recorded its offsets
+        client = s3_client(platform)
+        for layer in ("bronze", "silver", "quarantine", "gold/mart_daily_traffic"):
+            marker = f"lake/{layer}/event_date={day}/_CURRENT"
+            assert client.get_object(Bucket=s3_bucket, Key=marker)["ContentLength"] > 0, marker
+        assert client.get_object(Bucket=s3_bucket, Key=f"lake/bronze/_offsets/event_date={day}/offsets.json")
+        # a rerun of Bronze reads the recorded offsets and publishes a new version; the day stays exact
+        for job in ("batch_to_bronze", "etl_to_gold", "reconcile"):
+            assert run_in_process(job, ["--date", day.isoformat()], env) == 0, job
         assert postgres_rows(platform, day)["mart_daily_traffic"][0][1] == len(scenario.valid)
         commits = s3_client(platform).list_objects_v2(Bucket=s3_bucket,
                                                       Prefix="lake/checkpoints/silver_stream/commits/")
@@ -105,12 +116,12 @@ def standalone_cluster(tmp_path):
 
 def test_jobs_on_a_standalone_cluster(platform, produced_day, standalone_cluster, tmp_path, spark):
     day = date(2031, 3, 3)
-    topic, scenario = produced_day(day)
+    topic, _, scenario = produced_day(day)
     env = job_env(platform, str(tmp_path / "lake"), topic, SPARK_MASTER=standalone_cluster)
     for job in ("batch_to_bronze", "etl_to_gold"):
         done = run_job(job, ["--date", day.isoformat()], env)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         assert f"master={standalone_cluster}" in done.stdout
-    silver = spark.read.parquet(lake.partition(str(tmp_path / "lake"), "silver", day))
+    silver = lake_io.read_partition(spark, lake.partition(str(tmp_path / "lake"), "silver", day))
     assert sorted(r.dedup_key for r in silver.collect()) == sorted(scenario.valid)
     assert (tmp_path / "work").is_dir() and any((tmp_path / "work").iterdir()), "executors ran on the worker"

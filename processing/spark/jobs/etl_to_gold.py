@@ -12,6 +12,7 @@ import sys
 import time
 
 from pyspark.sql import functions as F
+from pyspark.sql.utils import AnalysisException
 
 from processing import cli, lake, lake_io, transforms
 from processing.spark.session import build_session
@@ -23,15 +24,20 @@ def stream_rows_of(spark, root: str, day):
     """Rows the streaming job committed for D (read through its _spark_metadata log), or None."""
     path = lake.silver_stream(root)
     if not lake_io.path_exists(spark, path):
+        return None  # streaming never ran (or failed before creating its output): Bronze alone is enough
+    try:
+        stream = spark.read.parquet(path)
+    except AnalysisException as exc:  # the sink log exists but no batch was ever committed (a failed stream)
+        if "infer schema" not in str(exc).lower():
+            raise
+        cli.log(JOB, f"no committed streaming batch under {path}: building Silver from Bronze alone")
         return None
-    return spark.read.parquet(path).where(F.col("event_date") == F.lit(day)).select(*transforms.SILVER_COLUMNS)
+    return stream.where(F.col("event_date") == F.lit(day)).select(*transforms.SILVER_COLUMNS)
 
 
 def build_silver(spark, settings, day) -> dict[str, int]:
     root = settings.lake_root
-    bronze = lake_io.read_partition(spark, lake.partition(root, "bronze", day))
-    if bronze is None:
-        raise RuntimeError(f"no Bronze partition for {day} under {root}/bronze: run batch_to_bronze first")
+    bronze = lake_io.require_partition(spark, lake.partition(root, "bronze", day), "run batch_to_bronze first")
     parsed = transforms.parse_events(bronze.withColumn("event_date", F.lit(day))).cache()
     candidates = transforms.valid_events(parsed)
     stream = stream_rows_of(spark, root, day)
@@ -39,22 +45,23 @@ def build_silver(spark, settings, day) -> dict[str, int]:
     if stream is not None:
         counts["stream_rows"] = stream.count()
         candidates = candidates.unionByName(stream)
-    lake_io.replace_partition(transforms.exact_dedup(candidates), lake.partition(root, "silver", day), files=2)
-    lake_io.replace_partition(transforms.quarantined(parsed), lake.partition(root, "quarantine", day), files=1)
+    silver = lake_io.replace_partition(transforms.exact_dedup(candidates), lake.partition(root, "silver", day),
+                                       files=2)
+    quarantine = lake_io.replace_partition(transforms.quarantined(parsed), lake.partition(root, "quarantine", day),
+                                           files=1)
     parsed.unpersist()
-    counts["silver_rows"] = spark.read.parquet(lake.partition(root, "silver", day)).count()
-    counts["quarantined"] = spark.read.parquet(lake.partition(root, "quarantine", day)).count()
+    counts["silver_rows"] = lake_io.read_version(spark, silver).count()
+    counts["quarantined"] = lake_io.read_version(spark, quarantine).count()
     return counts
 
 
 def build_marts(spark, settings, day) -> dict[str, int]:
     root = settings.lake_root
-    silver = spark.read.parquet(lake.partition(root, "silver", day)).cache()
+    silver = lake_io.require_partition(spark, lake.partition(root, "silver", day), "build Silver first").cache()
     counts = {}
     for mart, build in transforms.MART_BUILDERS.items():
         target = lake.gold_partition(root, mart, day)
-        lake_io.replace_partition(build(silver, day), target, files=1)
-        counts[mart] = spark.read.parquet(target).count()
+        counts[mart] = lake_io.read_version(spark, lake_io.replace_partition(build(silver, day), target, files=1)).count()
     silver.unpersist()
     return counts
 

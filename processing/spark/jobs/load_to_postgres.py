@@ -39,9 +39,8 @@ def copy_buffer(rows) -> io.StringIO:
 
 def gold_rows(spark, settings, mart: str, day):
     """(columns, rows) of a mart's date partition; timestamps rendered in UTC with an explicit offset."""
-    frame = lake_io.read_partition(spark, lake.gold_partition(settings.lake_root, mart, day))
-    if frame is None:
-        raise RuntimeError(f"no Gold partition {mart} for {day}: run etl_to_gold first")
+    frame = lake_io.require_partition(spark, lake.gold_partition(settings.lake_root, mart, day),
+                                      f"no Gold {mart} for {day}: run etl_to_gold first")
     rendered = [F.date_format(c.name, "yyyy-MM-dd HH:mm:ss.SSSSSSxxx").alias(c.name)
                 if isinstance(c.dataType, T.TimestampType) else F.col(c.name) for c in frame.schema.fields]
     columns = ["event_date", *frame.columns]

@@ -1,8 +1,15 @@
-"""Counts of one date across Kafka, Bronze, quarantine, Silver, Gold and PostgreSQL; exit 1 on any mismatch.
+"""Checks one date across producer manifests, Kafka, Bronze, quarantine, Silver, Gold and PostgreSQL; exit 1 on any failure.
 
-Checks: Kafka messages of D = Bronze rows; valid + quarantined = Bronze rows; Silver rows = distinct
-dedup_keys among valid Bronze records (and no duplicate dedup_key in Silver); mart_daily_traffic
-total_events = Silver rows; PostgreSQL rows = Gold rows, per mart.
+Stage `lake` (the gate BEFORE the load; the DAG task check_lake), one stable name per check:
+  manifest_complete:<server>        the server's producer manifest for D exists and says complete
+  manifest_balanced:<server>        lines_read = acknowledged + dead_lettered + blank_lines + delivery_failed + not_sent
+  acknowledged_le_bronze:<server>   acknowledged <= Bronze rows of D with source_server = server
+  kafka_eq_bronze                   messages of D in the recorded offset ranges = Bronze rows
+  valid_plus_quarantined_eq_bronze  valid (re-validated from Bronze) + quarantined = Bronze rows
+  silver_eq_distinct_valid_bronze   Silver rows = distinct dedup_keys of the valid Bronze records
+  silver_no_duplicate_dedup_key     Silver rows = distinct dedup_keys in Silver
+  gold_total_events_eq_silver       mart_daily_traffic.total_events = Silver rows
+Stage `postgres` (after the load): postgres_eq_gold:<mart>  PostgreSQL rows of D = Gold rows, per mart.
 """
 from __future__ import annotations
 
@@ -10,11 +17,14 @@ import sys
 
 from pyspark.sql import functions as F
 
-from processing import cli, kafka_source, lake, lake_io, transforms
+from messaging.contract import SOURCE_SERVERS
+from processing import cli, kafka_source, lake, lake_io, manifests, transforms
 from processing.spark.jobs.load_to_postgres import SCHEMA, connect
 from processing.spark.session import build_session
 
 JOB = "reconcile"
+LAKE, POSTGRES, ALL = "lake", "postgres", "all"
+MISSING = -1  # a count that could not be taken (its check fails and the log says why)
 
 
 def partition_count(spark, settings, layer: str, day) -> int:
@@ -22,12 +32,29 @@ def partition_count(spark, settings, layer: str, day) -> int:
     return 0 if frame is None else frame.count()
 
 
-def lake_counts(spark, settings, args) -> dict[str, int]:
-    topic = args.topic or settings.kafka_topic
-    counts = {"kafka_messages": kafka_source.read_date(spark, settings, topic, args.date, args.lookback_hours,
-                                                       args.from_earliest).count()}
+def kafka_count(spark, settings, args) -> int:
+    """Messages of D inside the offset ranges Bronze recorded (what Bronze must hold)."""
+    record = kafka_source.read_record(spark, settings, args.date)
+    if record is None:
+        cli.log(JOB, f"no offsets recorded for {args.date}: run batch_to_bronze first")
+        return MISSING
+    topic, _, ranges = record
+    try:
+        return kafka_source.read_ranges(spark, settings, topic, args.date, ranges).count()
+    except kafka_source.OffsetsUnavailable as exc:
+        cli.log(JOB, f"cannot recount Kafka: {exc}")
+        return MISSING
+
+
+def lake_counts(spark, settings, args) -> tuple[dict[str, int], dict[str, int]]:
+    """(counts, Bronze rows per source_server)."""
+    counts = {"kafka_messages": kafka_count(spark, settings, args)}
     bronze = lake_io.read_partition(spark, lake.partition(settings.lake_root, "bronze", args.date))
     counts["bronze_rows"] = 0 if bronze is None else bronze.count()
+    by_server = {} if bronze is None else {
+        r.server: r["count"] for r in bronze.select(
+            F.get_json_object(F.col("value").cast("string"), "$.source_server").alias("server"))
+        .groupBy("server").count().collect() if r.server is not None}
     valid = (transforms.valid_events(transforms.parse_events(bronze.withColumn("event_date", F.lit(args.date))))
              if bronze is not None else None)
     counts["valid_in_bronze"] = 0 if valid is None else valid.count()
@@ -39,7 +66,11 @@ def lake_counts(spark, settings, args) -> dict[str, int]:
     traffic = lake_io.read_partition(spark, lake.gold_partition(settings.lake_root, "mart_daily_traffic", args.date))
     counts["gold_total_events"] = 0 if traffic is None else (traffic.agg(F.sum("total_events")).first()[0] or 0)
     counts.update(gold_counts(spark, settings, args.date))
-    return counts
+    return counts, by_server
+
+
+def gold_counts(spark, settings, day) -> dict[str, int]:
+    return {f"gold:{mart}": partition_count(spark, settings, f"gold/{mart}", day) for mart in lake.MARTS}
 
 
 def postgres_counts(settings, day) -> dict[str, int]:
@@ -52,11 +83,8 @@ def postgres_counts(settings, day) -> dict[str, int]:
     return counts
 
 
-LAKE, POSTGRES, ALL = "lake", "postgres", "all"
-
-
-def checks(c: dict[str, int], stages: set[str]) -> list[tuple[str, int, int]]:
-    """(stable check name, left, right) pairs that must be equal."""
+def checks(c: dict[str, int], stages: set[str]) -> list[tuple[str, bool, str]]:
+    """(stable check name, ok, detail) of the count equalities of the given stages."""
     pairs = []
     if LAKE in stages:
         pairs += [
@@ -68,42 +96,46 @@ def checks(c: dict[str, int], stages: set[str]) -> list[tuple[str, int, int]]:
         ]
     if POSTGRES in stages:
         pairs += [(f"postgres_eq_gold:{m}", c[f"postgres:{m}"], c[f"gold:{m}"]) for m in lake.MARTS]
-    return pairs
+    return [(name, left == right and left != MISSING, f"{left} vs {right}") for name, left, right in pairs]
 
 
 def stages_of(stage: str) -> set[str]:
     return {LAKE, POSTGRES} if stage == ALL else {stage}
 
 
-def gold_counts(spark, settings, day) -> dict[str, int]:
-    return {f"gold:{mart}": partition_count(spark, settings, f"gold/{mart}", day) for mart in lake.MARTS}
-
-
 def body(settings, args) -> int:
     spark = build_session(settings, JOB)
     stages = stages_of(args.stage)
-    counts = lake_counts(spark, settings, args) if LAKE in stages else gold_counts(spark, settings, args.date)
+    results = []
+    if LAKE in stages:
+        counts, by_server = lake_counts(spark, settings, args)
+        topic = manifests.manifest_topic(settings, args.manifest_topic)
+        found = manifests.read_latest(settings, topic)
+        cli.log(JOB, f"manifests topic={topic} keys={len(found)} bronze_rows_by_server="
+                     + ",".join(f"{k}:{v}" for k, v in sorted(by_server.items())))
+        results += manifests.manifest_checks(args.date, SOURCE_SERVERS, found, by_server)
+    else:
+        counts = gold_counts(spark, settings, args.date)
     if POSTGRES in stages:
         counts.update(postgres_counts(settings, args.date))
     for name, value in counts.items():
         cli.log(JOB, f"count {name}={value}")
-    results = checks(counts, stages)
-    for name, left, right in results:
-        cli.log(JOB, f"{'OK  ' if left == right else 'FAIL'} {name}: {left} vs {right}")
-    mismatches = sum(left != right for _, left, right in results)
-    failed = ",".join(name for name, left, right in results if left != right) or "-"
-    cli.log(JOB, f"summary date={args.date} stage={args.stage} checks={len(results)} mismatches={mismatches} "
-                 f"failed={failed}")
-    return 1 if mismatches else 0
+    results += checks(counts, stages)
+    for name, ok, detail in results:
+        cli.log(JOB, f"{'OK  ' if ok else 'FAIL'} {name}: {detail}")
+    failed = [name for name, ok, _ in results if not ok]
+    cli.log(JOB, f"summary date={args.date} stage={args.stage} checks={len(results)} mismatches={len(failed)} "
+                 f"failed={','.join(failed) or '-'}")
+    return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = cli.parser(JOB, __doc__.splitlines()[0])
-    kafka_source.add_window_arguments(parser)
     parser.add_argument("--stage", choices=(LAKE, POSTGRES, ALL), default=ALL,
-                        help="lake: the gate before the load (Kafka, manifests, Bronze, quarantine, Silver, Gold); "
+                        help="lake: the gate before the load (manifests, Kafka, Bronze, quarantine, Silver, Gold); "
                              "postgres: PostgreSQL = Gold per mart, after the load; all (default): both")
     parser.add_argument("--skip-postgres", action="store_true", help="same as --stage lake")
+    parser.add_argument("--manifest-topic", help="producer manifest topic (default KAFKA_MANIFEST_TOPIC)")
     args = parser.parse_args(argv)
     if args.skip_postgres:
         args.stage = LAKE
