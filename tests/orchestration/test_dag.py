@@ -193,3 +193,83 @@ def test_streaming_failure_is_reported_but_does_not_stop_the_day(tmp_path, runne
     rules = json.loads(run.stdout.strip().splitlines()[-1])
     assert set(rules) == set(EXPECTED_UPSTREAM)
     assert {t: r for t, r in rules.items() if r != "all_success"} == EXPECTED_TRIGGER_RULES
+
+
+STATE_MACHINE_SCRIPT = """
+import json, sys
+import pendulum
+from airflow.models import DagBag
+from airflow.utils.session import create_session
+from airflow.utils.state import DagRunState, TaskInstanceState
+from airflow.utils.types import DagRunType
+from orchestration.describe import DAGS_FOLDER
+from orchestration.steps import DAG_ID
+
+dag = DagBag(str(DAGS_FOLDER), include_examples=False, read_dags_from_db=False).dags[DAG_ID]
+dag.sync_to_db()
+outcomes = {}
+for day, failing in enumerate(json.loads(sys.argv[1]), start=1):
+    when = pendulum.datetime(2026, 1, day, 6, tz="UTC")
+    with create_session() as session:
+        run = dag.create_dagrun(run_id=f"case{day}", state=DagRunState.RUNNING, execution_date=when,
+                                run_type=DagRunType.MANUAL, data_interval=(when, when), external_trigger=True,
+                                conf={}, session=session)
+        for _ in range(40):  # the scheduler's decisions, with every task 'executed' instantly
+            run.dag = dag
+            schedulable, _ = run.update_state(session=session, execute_callbacks=False)
+            if run.state != DagRunState.RUNNING:
+                break
+            ids = {ti.task_id for ti in schedulable}
+            for ti in run.get_task_instances(session=session):
+                if ti.task_id in ids:
+                    ti.state = TaskInstanceState.FAILED if ti.task_id in failing else TaskInstanceState.SUCCESS
+                    session.merge(ti)
+            session.flush()
+        outcomes["+".join(failing) or "none"] = {
+            "run": str(run.state), **{ti.task_id: str(ti.state) for ti in run.get_task_instances(session=session)}}
+print(json.dumps(outcomes))
+"""
+
+
+@pytest.fixture(scope="module")
+def played(tmp_path_factory):
+    """The DAG's real dependency/trigger-rule evaluation (Airflow's own DagRun.update_state on a scratch
+    SQLite database) with chosen tasks failing and every other task succeeding instantly."""
+    home = tmp_path_factory.mktemp("airflow_state")
+    clean = {k: v for k, v in os.environ.items() if k not in DEFAULTS and not k.startswith("AIRFLOW")}
+    env = {**clean, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db", "PIPELINE_RUNNER": "local"}
+    migrate = subprocess.run([str(AIRFLOW_PYTHON), "-m", "airflow", "db", "migrate"], env=env, capture_output=True,
+                             text=True, timeout=300, cwd=REPO_ROOT)
+    assert migrate.returncode == 0, migrate.stderr[-3000:]
+    cases = [[], ["streaming_to_silver"], ["producer_server1"], ["check_lake"]]
+    run = subprocess.run([str(AIRFLOW_PYTHON), "-c", STATE_MACHINE_SCRIPT, json.dumps(cases)], env=env,
+                         capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_a_day_without_failures_succeeds(played):
+    assert set(played["none"].values()) == {"success"}
+
+
+def test_a_streaming_failure_does_not_stop_the_day_but_fails_the_run(played):
+    states = played["streaming_to_silver"]
+    assert states["run"] == "failed"
+    for task in ("batch_to_bronze", "etl_to_gold", "check_lake", "load_to_postgres", "reconcile"):
+        assert states[task] == "success", task
+    assert (states["streaming_to_silver"], states["end"]) == ("failed", "upstream_failed")
+
+
+def test_a_producer_failure_stops_the_day(played):
+    states = played["producer_server1"]
+    assert states["run"] == "failed"
+    for task in ("wait_until_1700", "batch_to_bronze", "etl_to_gold", "check_lake", "load_to_postgres",
+                 "reconcile", "end"):
+        assert states[task] == "upstream_failed", task
+
+
+def test_a_failed_lake_gate_keeps_the_day_out_of_postgres(played):
+    states = played["check_lake"]
+    assert states["run"] == "failed" and states["etl_to_gold"] == "success"
+    assert {states[t] for t in ("load_to_postgres", "reconcile", "end")} == {"upstream_failed"}
