@@ -139,6 +139,18 @@ def test_a_missing_manifest_fails(built, capsys):
         delete_topic(built["settings"], topic)
 
 
+def test_exact_silver_needs_no_stream_output(broken, capsys):
+    """The module's day never ran the stream (no silver/_stream: Silver came from Bronze alone); a stream
+    that failed before its first commit leaves an empty sink log, which the ETL must also survive."""
+    env, root = broken
+    assert not Path(lake.silver_stream(root)).exists()
+    (Path(lake.silver_stream(root)) / "_spark_metadata").mkdir(parents=True)
+    assert run_in_process("etl_to_gold", ["--date", DAY.isoformat()], env) == 0
+    assert "building Silver from Bronze alone" in capsys.readouterr().out
+    code, failed, out = reconcile(env, capsys, "--stage", "lake")
+    assert (code, failed) == (0, set()), out[-3000:]
+
+
 def test_a_deleted_postgres_row_fails_postgres_eq_gold(built, capsys):
     settings = built["settings"]
     with connect(settings) as conn, conn.cursor() as cur:
