@@ -9,16 +9,22 @@ Stage `lake` (the gate BEFORE the load; the DAG task check_lake), one stable nam
   silver_eq_distinct_valid_bronze   Silver rows = distinct dedup_keys of the valid Bronze records
   silver_no_duplicate_dedup_key     Silver rows = distinct dedup_keys in Silver
   gold_total_events_eq_silver       mart_daily_traffic.total_events = Silver rows
+  plus the data quality suites of processing/quality.py (Great Expectations on the exact Silver partition and
+  every Gold mart): logged as `DQ FAIL|WARN|OK  <suite>/<expectation>`, written to gold.dq_results (the date's
+  rows replaced, even when the gate stops) and to Data Docs <LAKE_ROOT>/quality/docs/event_date=D/index.html.
+  A failed "fail" expectation fails the gate like a count mismatch; a "warn" one is recorded only.
+  --skip-quality runs the count checks alone.
 Stage `postgres` (after the load): postgres_eq_gold:<mart>  PostgreSQL rows of D = Gold rows, per mart.
 """
 from __future__ import annotations
 
 import sys
+import time
 
 from pyspark.sql import functions as F
 
 from messaging.contract import SOURCE_SERVERS
-from processing import cli, kafka_source, lake, lake_io, manifests, transforms
+from processing import cli, kafka_source, lake, lake_io, manifests, quality, transforms
 from processing.spark.jobs.load_to_postgres import SCHEMA, connect
 from processing.spark.session import build_session
 
@@ -103,10 +109,35 @@ def stages_of(stage: str) -> set[str]:
     return {LAKE, POSTGRES} if stage == ALL else {stage}
 
 
+def quality_gate(spark, settings, day) -> list[str]:
+    """Run the data quality suites and record them (gold.dq_results, Data Docs); the names of what stops the
+    day: failed "fail" expectations, and dq_results_recorded when the results could not be written."""
+    started, run_at = time.monotonic(), quality.now()
+    results = quality.run_suites(spark, settings, day, quality.volume_band())
+    for r in results:
+        status = "OK  " if r.success else ("FAIL" if r.severity == quality.FAIL else "WARN")
+        cli.log(JOB, f"DQ {status} {r.suite}/{r.expectation} [{r.severity}]: {r.observed}")
+    stops = [f"{r.suite}/{r.expectation}" for r in results if r.failed]
+    try:
+        cli.log(JOB, f"data docs: {quality.write_docs(spark, settings.lake_root, day, results, run_at)}")
+    except Exception as exc:  # noqa: BLE001 - the page is a report; the verdict stands without it
+        cli.log(JOB, f"data docs not written: {type(exc).__name__}: {exc}")
+    try:
+        quality.record(settings, day, results, run_at)
+        cli.log(JOB, f"dq_results: {len(results)} rows of {day} written")
+    except Exception as exc:  # noqa: BLE001 - unrecorded results must not pass silently
+        cli.log(JOB, f"DQ FAIL dq_results_recorded [fail]: {type(exc).__name__}: {exc}")
+        stops.append("dq_results_recorded")
+    warned = sum(1 for r in results if r.severity == quality.WARN and not r.success)
+    cli.log(JOB, f"DQ summary date={day} expectations={len(results)} failed={sum(r.failed for r in results)} "
+                 f"warnings={warned} seconds={time.monotonic() - started:.1f} stops={','.join(stops) or '-'}")
+    return stops
+
+
 def body(settings, args) -> int:
     spark = build_session(settings, JOB)
     stages = stages_of(args.stage)
-    results = []
+    results, dq_stops = [], []
     if LAKE in stages:
         counts, by_server = lake_counts(spark, settings, args)
         topic = manifests.manifest_topic(settings, args.manifest_topic)
@@ -114,6 +145,8 @@ def body(settings, args) -> int:
         cli.log(JOB, f"manifests topic={topic} keys={len(found)} bronze_rows_by_server="
                      + ",".join(f"{k}:{v}" for k, v in sorted(by_server.items())))
         results += manifests.manifest_checks(args.date, SOURCE_SERVERS, found, by_server)
+        if not args.skip_quality:
+            dq_stops = quality_gate(spark, settings, args.date)
     else:
         counts = gold_counts(spark, settings, args.date)
     if POSTGRES in stages:
@@ -125,8 +158,8 @@ def body(settings, args) -> int:
         cli.log(JOB, f"{'OK  ' if ok else 'FAIL'} {name}: {detail}")
     failed = [name for name, ok, _ in results if not ok]
     cli.log(JOB, f"summary date={args.date} stage={args.stage} checks={len(results)} mismatches={len(failed)} "
-                 f"failed={','.join(failed) or '-'}")
-    return 1 if failed else 0
+                 f"failed={','.join(failed) or '-'} dq_failed={len(dq_stops)}")
+    return 1 if failed or dq_stops else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="lake: the gate before the load (manifests, Kafka, Bronze, quarantine, Silver, Gold); "
                              "postgres: PostgreSQL = Gold per mart, after the load; all (default): both")
     parser.add_argument("--skip-postgres", action="store_true", help="same as --stage lake")
+    parser.add_argument("--skip-quality", action="store_true",
+                        help="lake stage without the data quality suites (count checks only)")
     parser.add_argument("--manifest-topic", help="producer manifest topic (default KAFKA_MANIFEST_TOPIC)")
     args = parser.parse_args(argv)
     if args.skip_postgres:
