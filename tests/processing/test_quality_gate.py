@@ -1,0 +1,157 @@
+"""The data quality gate on real pipeline runs: one small day goes through Bronze, ETL, the gate and the load
+once; then each test breaks one "fail" expectation in a private copy of the lake and runs the gate and the
+load the way the DAG does (the load only after a green gate). A stopped day leaves PostgreSQL's marts exactly
+as they were and still records its results in gold.dq_results; a warn-only day loads and records the warning."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from processing import lake, lake_io, quality
+from processing.spark.jobs.load_to_postgres import connect
+from tests.processing.conftest import delete_topic, job_env, new_topic, produce, produce_keyed, run_in_process
+from tests.processing.scenario import build_day, manifests
+from tests.processing.test_pipeline_e2e import delete_day, postgres_rows
+
+pytestmark = pytest.mark.integration
+DAY = date(2031, 5, 12)
+
+
+def dq_rows(settings, day: date) -> dict[tuple[str, str], tuple[str, bool, str]]:
+    with connect(settings) as conn, conn.cursor() as cur:
+        cur.execute("SELECT suite, expectation, severity, success, observed_value FROM gold.dq_results "
+                    "WHERE event_date = %s", (day,))
+        rows = {(s, e): (sev, ok, obs) for s, e, sev, ok, obs in cur.fetchall()}
+    conn.close()
+    return rows
+
+
+def delete_results(settings, day: date) -> None:
+    with connect(settings) as conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM gold.dq_results WHERE event_date = %s", (day,))
+    conn.close()
+
+
+def gate_then_load(env, capsys) -> tuple[int, set[str], set[str], str]:
+    """check_lake, then load_to_postgres only if it passed (as the DAG); (gate code, DQ FAIL, DQ WARN, log)."""
+    capsys.readouterr()
+    code = run_in_process("reconcile", ["--date", DAY.isoformat(), "--stage", "lake"], env)
+    if code == 0:
+        assert run_in_process("load_to_postgres", ["--date", DAY.isoformat()], env) == 0
+    out = capsys.readouterr().out
+    return (code, set(re.findall(r"\[reconcile\] DQ FAIL (\S+) ", out)),
+            set(re.findall(r"\[reconcile\] DQ WARN (\S+) ", out)), out)
+
+
+@pytest.fixture(scope="module")
+def built(platform, spark, tmp_path_factory):
+    """One small day through Bronze, ETL, the gate and the load; times the ETL and the gate."""
+    topic = new_topic(platform, "proc-dq")
+    manifest_topic = new_topic(platform, "proc-dq-manifests")
+    scenario = build_day(DAY, 60, seed=11)
+    produce(platform, topic, [v for phase in scenario.phases for v in phase] + scenario.late)
+    produce_keyed(platform, manifest_topic, manifests(scenario))
+    root = str(tmp_path_factory.mktemp("lake-dq"))
+    env = job_env(platform, root, topic, KAFKA_MANIFEST_TOPIC=manifest_topic)
+    delete_day(platform, DAY)
+    delete_results(platform, DAY)
+    assert run_in_process("batch_to_bronze", ["--date", DAY.isoformat()], env) == 0
+    started = time.monotonic()
+    assert run_in_process("etl_to_gold", ["--date", DAY.isoformat()], env) == 0
+    etl_seconds = time.monotonic() - started
+    yield {"root": root, "env": env, "settings": platform, "etl_seconds": etl_seconds}
+    delete_day(platform, DAY)
+    delete_results(platform, DAY)
+    for name in (topic, manifest_topic):
+        delete_topic(platform, name)
+
+
+@pytest.fixture(scope="module")
+def loaded(built):
+    """The clean day through the gate and the load: what must stay when a later run of the day is stopped."""
+    started = time.monotonic()
+    code = run_in_process("reconcile", ["--date", DAY.isoformat(), "--stage", "lake"], built["env"])
+    gate_seconds = time.monotonic() - started
+    assert code == 0
+    assert run_in_process("load_to_postgres", ["--date", DAY.isoformat()], built["env"]) == 0
+    print(f"[timing] etl_to_gold {built['etl_seconds']:.1f}s, gate (count checks + DQ suites) {gate_seconds:.1f}s")
+    return {**built, "marts": postgres_rows(built["settings"], DAY), "gate_seconds": gate_seconds}
+
+
+@pytest.fixture()
+def broken(loaded, tmp_path):
+    root = str(tmp_path / "lake")
+    shutil.copytree(loaded["root"], root)
+    return {**loaded["env"], "LAKE_ROOT": root}, root
+
+
+def republish(spark, root: str, layer: str, change) -> None:
+    path = lake.partition(root, layer, DAY)
+    frame = lake_io.read_partition(spark, path).localCheckpoint()  # materialised: we overwrite its source
+    lake_io.replace_partition(change(frame), path)
+
+
+def assert_stopped(loaded, code, failed, out, expectation: str) -> None:
+    assert code == 1 and expectation in failed, out[-4000:]
+    assert postgres_rows(loaded["settings"], DAY) == loaded["marts"], "a stopped day changed PostgreSQL"
+    suite, _, name = expectation.partition("/")
+    assert dq_rows(loaded["settings"], DAY)[(suite, name)][:2] == ("fail", False)
+
+
+def test_the_clean_day_passes_records_and_writes_data_docs(loaded, capsys):
+    code, failed, _, out = gate_then_load(loaded["env"], capsys)
+    assert (code, failed) == (0, set()), out[-4000:]
+    rows = dq_rows(loaded["settings"], DAY)
+    assert {suite for suite, _ in rows} == {"silver", *lake.MARTS}
+    assert all(ok for sev, ok, _ in rows.values() if sev == "fail"), rows
+    docs = re.search(r"data docs: (\S+)", out).group(1)
+    assert docs == quality.docs_path(loaded["root"], DAY) and "PASS: the day loads" in Path(docs).read_text()
+
+
+def test_a_row_of_another_date_stops_the_load(loaded, broken, spark, capsys):
+    env, root = broken
+    first = lake_io.read_partition(spark, lake.partition(root, "silver", DAY)).first().dedup_key
+    republish(spark, root, "silver", lambda f: f.withColumn(
+        "event_ts", F.when(F.col("dedup_key") == first, F.col("event_ts") + F.expr("INTERVAL 1 DAY"))
+        .otherwise(F.col("event_ts"))))
+    code, failed, _, out = gate_then_load(env, capsys)
+    assert_stopped(loaded, code, failed, out, "silver/event_date_is_run_date")
+    assert "mismatches=0" in out  # the count checks cannot see it: only the quality suite stops this day
+
+
+def test_a_duplicated_silver_row_stops_the_load(loaded, broken, spark, capsys):
+    env, root = broken
+    republish(spark, root, "silver", lambda f: f.unionByName(f.limit(1)))
+    code, failed, _, out = gate_then_load(env, capsys)
+    assert_stopped(loaded, code, failed, out, "silver/unique:dedup_key")
+
+
+def test_a_truncated_day_against_seven_trailing_days_stops_the_load(loaded, broken, spark, capsys):
+    env, root = broken
+    rows = quality.published_rows(spark, lake.partition(root, "silver", DAY))
+    for back in range(1, quality.TRAILING_DAYS + 1):  # seven processed days, each 4x today's volume
+        marker = Path(lake.partition(root, "silver", DAY - timedelta(days=back)), lake_io.MARKER)
+        marker.parent.mkdir(parents=True)
+        marker.write_text(json.dumps({"version": "_v_x", "rows": rows * 4}))
+    code, failed, _, out = gate_then_load(env, capsys)
+    assert_stopped(loaded, code, failed, out, "silver/volume_in_trailing_band")
+
+
+def test_a_new_clinical_area_warns_loads_and_is_recorded(loaded, broken, spark, capsys):
+    env, root = broken
+    republish(spark, root, "gold/mart_clinical_areas", lambda f: f.withColumn(
+        "clinical_area", F.when(F.col("clinical_area") == "Oncology", "Xenobiology").otherwise(F.col("clinical_area"))))
+    code, failed, warned, out = gate_then_load(env, capsys)
+    assert (code, failed) == (0, set()), out[-4000:]
+    assert "mart_clinical_areas/known_vocabulary:clinical_area" in warned
+    assert dq_rows(loaded["settings"], DAY)[("mart_clinical_areas", "known_vocabulary:clinical_area")][:2] == (
+        "warn", False)
+    areas = {row[1] for row in postgres_rows(loaded["settings"], DAY)["mart_clinical_areas"]}
+    assert "Xenobiology" in areas  # the warned day was loaded
