@@ -113,7 +113,7 @@ demo: up ## one day end to end under Airflow at TIME_SCALE=60, then Gold summary
 	@$(PY) -m orchestration.demo --date $(or $(DATE),2026-01-01)
 
 # --- processing ---
-.PHONY: bench-processing run-bronze run-etl run-check-lake run-load run-reconcile
+.PHONY: bench-processing run-bronze run-etl run-check-lake run-validate run-load run-reconcile
 bench-processing: up ## Spark jobs: Bronze/Silver throughput (1 day, 5.2M events), stream latency, PostgreSQL load rate
 	@$(PY) -m processing.bench
 
@@ -126,8 +126,10 @@ run-etl: ## exact Silver + Gold marts for one date: DATE=YYYY-MM-DD
 run-load: ## Gold -> PostgreSQL for one date (one transaction): DATE=YYYY-MM-DD
 	@$(PY) -m processing.spark.jobs.load_to_postgres --date $(DATE)
 
-run-check-lake: ## the gate before the load: manifests, Kafka, Bronze, quarantine, Silver, Gold: DATE=YYYY-MM-DD
+run-check-lake: ## the gate before the load: count checks + data quality suites (the DAG's check_lake): DATE=YYYY-MM-DD
 	@$(PY) -m processing.spark.jobs.reconcile --date $(DATE) --stage lake
+
+run-validate: run-check-lake ## same gate as run-check-lake (counts + Great Expectations suites, dq_results, Data Docs)
 
 run-reconcile: ## every check (lake gate + PostgreSQL = Gold) for one date: DATE=YYYY-MM-DD [STAGE=lake|postgres]
 	@$(PY) -m processing.spark.jobs.reconcile --date $(DATE) --stage $(or $(STAGE),all)

@@ -120,9 +120,13 @@ STEPS: tuple[Step, ...] = (
     ),
     _spark_job(
         "reconcile", "--stage", "lake", task_id="check_lake", after=("etl_to_gold",), retries=0,
-        doc="Gate before serving: producer manifests complete and balanced, acknowledged <= Bronze per "
-            "server, Kafka (recorded offsets) = Bronze, valid + quarantined = Bronze, exact Silver, Gold = "
-            "Silver. On any mismatch the load never runs, so the dashboard keeps the previous numbers.",
+        doc="The one gate before serving, two kinds of checks. Counts: producer manifests complete and "
+            "balanced, acknowledged <= Bronze per server, Kafka (recorded offsets) = Bronze, valid + "
+            "quarantined = Bronze, exact Silver, Gold = Silver. Data quality (Great Expectations suites of "
+            "processing/quality.py on the exact Silver and every Gold mart): results replace the date's rows of "
+            "gold.dq_results and a Data Docs page under <LAKE_ROOT>/quality/docs/ (path in the task log). On "
+            "any mismatch or failed 'fail' expectation the load never runs, so the dashboard keeps the previous "
+            "numbers; 'warn' expectations are recorded and the day loads.",
     ),
     _spark_job(
         "load_to_postgres", after=("check_lake",),
