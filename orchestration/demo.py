@@ -4,7 +4,8 @@
 
 Expects `make up` to have run (the Makefile target does setup and up first). Steps: day files for the
 date (prepared real logs when present, else generated) -> local Airflow up -> trigger the DAG run for
-the date at TIME_SCALE 60 -> progress lines -> Gold summary per mart, the reconcile table, URLs.
+the date at TIME_SCALE 60 -> progress lines -> Gold summary per mart, the data quality
+gate's verdict (gold.dq_results), the reconcile table, URLs.
 Superset (`make superset`) is provisioned in the background meanwhile. Re-running for the same date is
 safe: each run replays the day and every job replaces the date's partitions and rows.
 """
@@ -99,6 +100,26 @@ def gold_summary(s: Settings, day: str) -> list[str]:
     return lines
 
 
+def quality_summary(s: Settings, day: str) -> list[str]:
+    """The data quality gate's verdict of the date from gold.dq_results: totals, then every failed or warned
+    expectation (the gate ran in check_lake; its Data Docs page path is in that task's log)."""
+    conn = psycopg2.connect(host=s.postgres_host, port=s.postgres_port, dbname=s.postgres_db,
+                            user=s.postgres_ro_user, password=s.postgres_ro_password)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT suite, expectation, severity, success, observed_value FROM gold.dq_results "
+                        "WHERE event_date = %s ORDER BY severity, suite, expectation", (day,))
+            rows = cur.fetchall()
+    finally:
+        conn.close()
+    failed = [r for r in rows if r[2] == "fail" and not r[3]]
+    warned = [r for r in rows if r[2] == "warn" and not r[3]]
+    lines = [f"  expectations={len(rows)} passed={sum(1 for r in rows if r[3])} failed={len(failed)} "
+             f"warnings={len(warned)} verdict={'STOP' if failed else 'PASS' if rows else 'no results'}"]
+    lines += [f"  {sev.upper():<4} {suite}/{name}: {observed}" for suite, name, sev, _, observed in failed + warned]
+    return lines
+
+
 def reconcile_table(api: AirflowApi, run_id: str, try_number: int) -> list[str]:
     text = api.task_log(DAG_ID, run_id, "reconcile", try_number)
     lines = []
@@ -151,11 +172,17 @@ def run_demo(day: str, time_scale: float, events_per_day: int | None) -> int:
         for task_id in failed:
             tail = api.task_log(DAG_ID, run_id, task_id, tis[task_id]["try_number"]).splitlines()[-15:]
             log(f"--- last log lines of {task_id} ---\n" + "\n".join(tail))
+        try:
+            print(f"\nData quality gate for {day} (gold.dq_results):\n" + "\n".join(quality_summary(s, day)))
+        except psycopg2.Error as exc:
+            log(f"no data quality results: {exc}")
         superset.terminate()
         log(f"demo FAILED: date={day} failed_tasks={','.join(failed) or '-'} elapsed={time.monotonic() - started:.0f}s")
         return 1
     print(f"\nGold marts in PostgreSQL for {day}:")
     print("\n".join(gold_summary(s, day)))
+    print("\nData quality gate (gold.dq_results):")
+    print("\n".join(quality_summary(s, day)))
     print("\nReconcile:")
     print("\n".join(reconcile_table(api, run_id, tis["reconcile"]["try_number"])))
     dashboard = superset_result(s, superset)
