@@ -61,7 +61,8 @@ def build_marts(spark, settings, day) -> dict[str, int]:
     counts = {}
     for mart, build in transforms.MART_BUILDERS.items():
         target = lake.gold_partition(root, mart, day)
-        counts[mart] = lake_io.read_version(spark, lake_io.replace_partition(build(silver, day), target, files=1)).count()
+        version = lake_io.replace_partition(build(silver, day), target, files=1)
+        counts[mart] = lake_io.read_version(spark, version).count()
     silver.unpersist()
     return counts
 

@@ -1,4 +1,4 @@
-"""Checks one date across producer manifests, Kafka, Bronze, quarantine, Silver, Gold and PostgreSQL; exit 1 on any failure.
+"""Checks one date across producer manifests, Kafka and every layer down to PostgreSQL; exit 1 on any failure.
 
 Stage `lake` (the gate BEFORE the load; the DAG task check_lake), one stable name per check:
   manifest_complete:<server>        the server's producer manifest for D exists and says complete
