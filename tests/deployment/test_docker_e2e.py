@@ -240,6 +240,7 @@ def kill_producer_mid_run(d: Deployment, timeout: float = 240) -> str:
     raise AssertionError("producer_server0's container never started")
 
 
+@pytest.mark.timeout(2400)  # the DAG run alone takes 5-13 min on 2 cores, depending on the machine's load
 def test_day_runs_in_containers_and_survives_a_killed_step(deployment):
     d = deployment
     values = d.values
