@@ -201,6 +201,7 @@ def deployment():
         log(f"timings: {json.dumps(d.timings)}")
 
 
+@pytest.mark.timeout(2400)  # the first test pays for the deployment: up to ~10 min with cold images
 def test_preflight_passes_from_the_airflow_side(deployment):
     result = run([sys.executable, "-m", "infrastructure.docker.preflight"],
                  {**os.environ, "ENV_FILE": str(deployment.env_file)})
