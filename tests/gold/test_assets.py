@@ -26,12 +26,12 @@ def of_kind(assets, kind):
     return {name: content for name, content in assets.items() if name.startswith(f"{kind}/")}
 
 
-def test_one_database_six_mart_datasets_eleven_charts_one_dashboard(assets):
+def test_one_database_six_mart_datasets_and_dq_results_twelve_charts_one_dashboard(assets):
     assert len(of_kind(assets, "databases")) == 1
     assert sorted(d["table_name"] for d in of_kind(assets, "datasets").values()) == [
-        "mart_clinical_areas", "mart_daily_traffic", "mart_popular_documents", "mart_search_keywords",
+        "dq_results", "mart_clinical_areas", "mart_daily_traffic", "mart_popular_documents", "mart_search_keywords",
         "mart_search_terms", "mart_session_analysis"]
-    assert len(of_kind(assets, "charts")) == 11
+    assert len(of_kind(assets, "charts")) == 12
     assert [d["dashboard_title"] for d in of_kind(assets, "dashboards").values()] == ["TripClick Clinical Search"]
 
 

@@ -41,7 +41,7 @@ DAYS = [date(2031, 3, 1) + timedelta(days=n) for n in range(3)]
 RANGE = f"{DAYS[0]} : {DAYS[-1] + timedelta(days=1)}"
 EMPTY_RANGE = "1999-01-01 : 1999-01-02"
 ARTIFACTS = REPO_ROOT / "test-artifacts"
-ASSET_COUNTS = {"databases": 1, "datasets": 6, "charts": 11, "dashboards": 1}
+ASSET_COUNTS = {"databases": 1, "datasets": 7, "charts": 12, "dashboards": 1}
 
 # Chart -> the same numbers straight from PostgreSQL over RANGE: (SQL, key columns, top-N limit or None).
 WHERE = "WHERE event_date >= %(start)s AND event_date < %(end)s"
@@ -71,6 +71,9 @@ EXPECTED = {
     "Session duration distribution": (f"SELECT LEAST(FLOOR(session_duration_sec / 60), 30)::integer AS duration_bucket, "
                                       f"COUNT(*) AS session_days FROM gold.mart_session_analysis {WHERE} GROUP BY 1",
                                       ("duration_bucket",), None),
+    "Data quality": (f"SELECT event_date, COUNT(*) FILTER (WHERE severity = 'fail' AND NOT success) AS failed_checks, "
+                     f"COUNT(*) FILTER (WHERE severity = 'warn' AND NOT success) AS warnings "
+                     f"FROM gold.dq_results {WHERE} GROUP BY 1", ("event_date",), None),
 }
 
 
@@ -111,8 +114,29 @@ def marts(platform):
     settings = platform
     rows = build(DAYS, ZoneInfo(settings.pipeline_tz), seed=2031)
     replace_days(settings, DAYS, rows)
+    replace_dq_results(settings, DAYS, with_rows=True)
     yield settings
     replace_days(settings, DAYS, {})
+    replace_dq_results(settings, DAYS, with_rows=False)
+
+
+def replace_dq_results(settings, days, with_rows: bool) -> None:
+    """Quality gate results of the test dates (gold.dq_results, written as the loader like the gate does):
+    day 0 stopped by a failed check, day 1 loaded with a warning, day 2 clean."""
+    from processing.spark.jobs.load_to_postgres import connect
+
+    conn = connect(settings)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("DELETE FROM gold.dq_results WHERE event_date = ANY(%s)", (list(days),))
+            for n, day in enumerate(days if with_rows else []):
+                for name, severity, success in (("unique:dedup_key", "fail", n != 0),
+                                                ("known_vocabulary:clinical_area", "warn", n != 1),
+                                                ("not_null:SessionId", "fail", True)):
+                    cur.execute("INSERT INTO gold.dq_results VALUES (%s, 'silver', %s, %s, %s, '-', now())",
+                                (day, name, severity, success))
+    finally:
+        conn.close()
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +178,7 @@ def run_saved_query(client, chart_id: int, time_range: str) -> dict:
 def test_provisioning_from_scratch_then_again_duplicates_nothing(superset):
     assert superset.first_counts == ASSET_COUNTS
     assert superset.second_counts == ASSET_COUNTS
-    assert "databases=1(+0) datasets=6(+0) charts=11(+0) dashboards=1(+0)" in superset.outputs[1]
+    assert "databases=1(+0) datasets=7(+0) charts=12(+0) dashboards=1(+0)" in superset.outputs[1]
 
 
 def test_gold_database_is_registered_as_the_read_only_role(superset):
