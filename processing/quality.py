@@ -159,8 +159,9 @@ def equals_specs(name: str, column: str, expected: float, guards: str, tolerance
 
 
 def sum_specs(name: str, column: str, expected: float, guards: str, tolerance: float = 1e-6) -> list[Spec]:
+    slack = tolerance * max(1.0, expected)  # click_share is a sum of fractions: exact up to rounding
     return [spec(name, FAIL, guards, "ExpectColumnSumToBeBetween", column=column,
-                 min_value=expected - tolerance * max(1.0, expected), max_value=expected + tolerance * max(1.0, expected))]
+                 min_value=expected - slack, max_value=expected + slack)]
 
 
 def rank_specs(rows: int, column: str = "rank") -> list[Spec]:
@@ -268,7 +269,8 @@ def render_html(day: date, results: list[Result], run_at: datetime) -> str:
         f"<td>{html.escape(r.expectation)}</td><td>{r.severity}</td><td>{'passed' if r.success else 'FAILED'}</td>"
         f"<td>{html.escape(r.observed)}</td><td>{html.escape(r.guards)}</td></tr>" for r in results)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Data quality {day}</title><style>
-body{{font-family:sans-serif}} td,th{{border:1px solid #ccc;padding:3px 6px;font-size:13px}} table{{border-collapse:collapse}}
+body{{font-family:sans-serif}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 6px;font-size:13px}}
 tr.fail td{{background:#f8d0d0}} tr.warn td{{background:#fbefc4}}</style></head><body>
 <h1>Data quality gate, event_date={day}</h1>
 <p>run at {run_at.isoformat()} &middot; {len(results)} expectations &middot; {failed} failed (fail) &middot;
