@@ -48,8 +48,10 @@ def body(settings, args) -> int:
                 "(--rebuild-from-kafka rebuilds it from what Kafka has now)") from None
 
         def same_messages(folder: str) -> None:  # before publication: never replace with something else
-            problems = kafka_source.count_problems(ranges, {r.partition: r.messages
-                                                            for r in stored_ranges(spark, folder)})
+            stored = stored_ranges(spark, folder)
+            problems = kafka_source.count_problems(ranges, {r.partition: r.messages for r in stored})
+            if not problems and stored != ranges:  # same counts, other offsets: not the recorded messages
+                problems = [f"stored ranges {stored} differ from the recorded {ranges}"]
             if problems:
                 raise kafka_source.OffsetsUnavailable(
                     f"refusing to overwrite {target}: the recorded offsets now hold other messages ("
