@@ -129,8 +129,8 @@ def test_docker_operator_parameters_per_host(docker_scheduled):
     assert spark["image"] == "tripclick-pipeline/spark-job:9.9.9" and spark["mounts"] == []
     assert spark["command"][:3] == ["python", "-m", "processing.spark.jobs.load_to_postgres"]
     assert spark["environment"]["SPARK_MASTER"] == "spark://spark-master:7077"
-    assert spark["environment"]["POSTGRES_PASSWORD"] == "{{ conn.tripclick_postgres.password }}"
-    assert spark["environment"]["AWS_SECRET_ACCESS_KEY"] == "{{ conn.tripclick_s3.password }}"
+    assert spark["environment"]["POSTGRES_USER"] == "{{ conn.tripclick_postgres.login }}"
+    assert "POSTGRES_PASSWORD" not in spark["environment"] and "AWS_SECRET_ACCESS_KEY" not in spark["environment"]
 
 
 def test_no_secret_value_is_in_the_dag(docker_scheduled, local_manual):
