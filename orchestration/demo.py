@@ -120,8 +120,9 @@ def quality_summary(s: Settings, day: str) -> list[str]:
     return lines
 
 
-def reconcile_table(api: AirflowApi, run_id: str, try_number: int) -> list[str]:
-    text = api.task_log(DAG_ID, run_id, "reconcile", try_number)
+def reconcile_table(api: AirflowApi, run_id: str, task_id: str, try_number: int) -> list[str]:
+    """The OK/FAIL lines a reconcile stage printed in its task log (check_lake: lake, reconcile: PostgreSQL)."""
+    text = api.task_log(DAG_ID, run_id, task_id, try_number)
     lines = []
     for raw in text.splitlines():
         _, _, output = raw.partition(OUTPUT_PREFIX)
@@ -183,8 +184,9 @@ def run_demo(day: str, time_scale: float, events_per_day: int | None) -> int:
     print("\n".join(gold_summary(s, day)))
     print("\nData quality gate (gold.dq_results):")
     print("\n".join(quality_summary(s, day)))
-    print("\nReconcile:")
-    print("\n".join(reconcile_table(api, run_id, tis["reconcile"]["try_number"])))
+    for task_id, title in (("check_lake", "Lake gate before the load"), ("reconcile", "PostgreSQL after the load")):
+        print(f"\nReconcile, {title} ({task_id}):")
+        print("\n".join(reconcile_table(api, run_id, task_id, tis[task_id]["try_number"])))
     dashboard = superset_result(s, superset)
     print(f"\nAirflow UI : {inst.base_url}/dags/{DAG_ID}/grid?dag_run_id={run_id}  ({inst.admin_user}/****)")
     print(f"Superset   : {dashboard}")
