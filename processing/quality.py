@@ -32,6 +32,8 @@ KNOWN_CLINICAL_AREAS = (
     "Occupational Health", "Oncology", "Ophthalmology", "Orthopaedics", "Paediatrics", "Palliative Care",
     "Pharmacology", "Physiotherapy", "Primary Care", "Psychiatry", "Public Health", "Respiratory",
     "Rheumatology", "Surgery", "Urology",
+    # Spellings the generator (ingestion/generate.py) uses beside the British ones above.
+    "Infectious Disease", "Ob-Gyn", "Pediatrics",
 )
 
 SILVER_TYPES = {  # column -> Spark type name as GE reports it; a change breaks every mart downstream
