@@ -1,6 +1,13 @@
 """Shared fixtures. Integration tests reach the real local platform through `platform`."""
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from infrastructure.local.platform import ensure_up
@@ -25,6 +32,37 @@ def spark():
     session = build_session(load({"SPARK_MASTER": "local[2]", "LAKE_ROOT": "/tmp/unused"}), "pytest")
     yield session
     session.stop()
+
+
+@pytest.fixture
+def throwaway_postgres():
+    """A fresh private PostgreSQL 15 cluster: superuser `postgres` with trust over its own Unix socket in
+    HOME, a free port, no TCP listener; never the shared platform's. Yields {"PGHOST": HOME, "PGPORT": port}.
+    Its folder is outside pytest's root-only tmp tree, since the server runs as the `postgres` OS user."""
+    from infrastructure.local.postgres import AS_ROOT, PG_BIN
+
+    def as_postgres(argv: list[str]) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *argv] if AS_ROOT else argv
+
+    assert (PG_BIN / "initdb").exists(), "PostgreSQL 15 is missing: run `make setup`"
+    home = Path(tempfile.mkdtemp(prefix="tripclick-throwaway-pg-"))
+    if AS_ROOT:
+        shutil.chown(home, "postgres")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = home / "data"
+    subprocess.run(as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+                                "--no-locale", "-E", "UTF8"]), check=True, capture_output=True)
+    subprocess.run(as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l", str(home / "log"), "-o",
+                                f"-p {port} -k {home} -c listen_addresses=''", "start"]),
+                   check=True, capture_output=True)
+    try:
+        yield {"PGHOST": str(home), "PGPORT": str(port)}
+    finally:
+        subprocess.run(as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+                       capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):

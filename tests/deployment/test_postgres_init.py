@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 
 from infrastructure.settings import REPO_ROOT
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 WRAPPER = REPO_ROOT / "gold" / "postgres" / "compose-init.sh"
-AS_ROOT = os.geteuid() == 0
 INIT_ENV = {
     "GOLD_LOADER": "t_loader", "GOLD_LOADER_PASSWORD": "loader-pw", "GOLD_READER": "t_reader",
     "GOLD_READER_PASSWORD": "reader-pw", "GOLD_DB": "t_gold", "AIRFLOW_USER": "t_airflow",
@@ -26,38 +20,10 @@ INIT_ENV = {
 pytestmark = pytest.mark.integration
 
 
-def _as_postgres(argv: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *argv] if AS_ROOT else argv
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def cluster():
-    """A fresh PostgreSQL 15 cluster (superuser `postgres`, trust over its Unix socket). Its folder is
-    outside pytest's root-only tmp tree, since the server runs as the `postgres` OS user."""
-    assert (PG_BIN / "initdb").exists(), "PostgreSQL 15 is missing: run `make setup`"
-    home = Path(tempfile.mkdtemp(prefix="tripclick-compose-init-"))
-    if AS_ROOT:
-        shutil.chown(home, "postgres")
-    data, port = home / "data", _free_port()
-    subprocess.run(_as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                                 "--no-locale", "-E", "UTF8"]), check=True, capture_output=True)
-    subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l", str(home / "log"), "-o",
-                                 f"-p {port} -k {home} -c listen_addresses=''", "start"]),
-                   check=True, capture_output=True)
-    env = {**os.environ, "PGHOST": str(home), "PGPORT": str(port), "POSTGRES_USER": "postgres",
-           "TRIPCLICK_INIT_DIR": str(REPO_ROOT / "gold" / "postgres" / "init")}
-    try:
-        yield env
-    finally:
-        subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-                       capture_output=True)
-        shutil.rmtree(home, ignore_errors=True)
+def cluster(throwaway_postgres):
+    return {**os.environ, **throwaway_postgres, "POSTGRES_USER": "postgres",
+            "TRIPCLICK_INIT_DIR": str(REPO_ROOT / "gold" / "postgres" / "init")}
 
 
 def _query(env: dict[str, str], db: str, sql: str) -> str:

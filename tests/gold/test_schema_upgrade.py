@@ -6,20 +6,14 @@ Before issue 11: mart_search_keywords had (keyword, searches) and mart_clinical_
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 
 from infrastructure.settings import REPO_ROOT
 
 pytestmark = pytest.mark.integration
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 MARTS_SQL = REPO_ROOT / "gold" / "postgres" / "init" / "10_marts.sql"
-AS_ROOT = os.geteuid() == 0
 
 OLD_SCHEMA = """
 CREATE TABLE gold.mart_clinical_areas (
@@ -35,45 +29,20 @@ INSERT INTO gold.mart_search_keywords VALUES ('2026-01-01', 'asthma', 3, 4, 2);
 """
 
 
-def _as_postgres(argv: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *argv] if AS_ROOT else argv
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def old_database():
-    """A private cluster with roles t_loader/t_reader, database t_gold, schema gold and the old marts."""
-    assert (PG_BIN / "initdb").exists(), "PostgreSQL 15 is missing: run `make setup`"
-    home = Path(tempfile.mkdtemp(prefix="tripclick-schema-upgrade-"))
-    if AS_ROOT:
-        shutil.chown(home, "postgres")
-    data, port = home / "data", _free_port()
-    subprocess.run(_as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                                 "--no-locale", "-E", "UTF8"]), check=True, capture_output=True)
-    subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l", str(home / "log"), "-o",
-                                 f"-p {port} -k {home} -c listen_addresses=''", "start"]),
-                   check=True, capture_output=True)
-
+def old_database(throwaway_postgres):
+    """Roles t_loader/t_reader, database t_gold, schema gold and the old marts, on a throwaway cluster."""
     def psql(db: str, script: str) -> str:
-        run = subprocess.run(["psql", "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-h", str(home), "-p", str(port),
-                              "-U", "postgres", "-d", db, "-f", "-"], input=script, capture_output=True, text=True)
+        run = subprocess.run(["psql", "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-U", "postgres", "-d", db,
+                              "-f", "-"], input=script, capture_output=True, text=True,
+                             env={**os.environ, **throwaway_postgres})
         assert run.returncode == 0, run.stderr
         return run.stdout.strip()
 
-    try:
-        psql("postgres", "CREATE ROLE t_loader LOGIN;\nCREATE ROLE t_reader LOGIN;\n")
-        psql("postgres", "CREATE DATABASE t_gold;\n")
-        psql("t_gold", "CREATE SCHEMA gold AUTHORIZATION t_loader;\nSET ROLE t_loader;\n" + OLD_SCHEMA)
-        yield psql
-    finally:
-        subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-                       capture_output=True)
-        shutil.rmtree(home, ignore_errors=True)
+    psql("postgres", "CREATE ROLE t_loader LOGIN;\nCREATE ROLE t_reader LOGIN;\n")
+    psql("postgres", "CREATE DATABASE t_gold;\n")
+    psql("t_gold", "CREATE SCHEMA gold AUTHORIZATION t_loader;\nSET ROLE t_loader;\n" + OLD_SCHEMA)
+    return psql
 
 
 def test_old_marts_are_upgraded_in_place_and_the_upgrade_is_rerunnable(old_database):
