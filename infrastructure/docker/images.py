@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import functools
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -63,7 +65,7 @@ def copy_sources(dockerfile_text: str) -> list[str]:
     return sources
 
 
-def _ignored(relative: str, patterns: list[str]) -> bool:
+def _ignored(relative: str, patterns: tuple[str, ...]) -> bool:
     """Whether .dockerignore keeps `relative` (or a folder above it) out of the build context."""
     parts = relative.split("/")
     candidates = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
@@ -72,10 +74,15 @@ def _ignored(relative: str, patterns: list[str]) -> bool:
                for p in patterns for c in candidates)
 
 
+@functools.lru_cache(maxsize=1)
+def _dockerignore_patterns() -> tuple[str, ...]:
+    return tuple(line.strip() for line in DOCKERIGNORE.read_text().splitlines()
+                 if line.strip() and not line.startswith("#"))
+
+
 def _files(path: Path) -> list[Path]:
     """The files of `path` that reach the build context (as .dockerignore filters it)."""
-    patterns = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    patterns = _dockerignore_patterns()
     found = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     return [p for p in found if not _ignored(str(p.relative_to(REPO_ROOT)), patterns)]
 
@@ -167,8 +174,6 @@ def build(settings: Settings, only: list[str] | None = None) -> dict[str, str]:
 
 
 def _build_env() -> dict[str, str]:
-    import os
-
     # The classic builder: BuildKit needs the buildx plugin, which Debian's docker.io does not ship.
     return {**os.environ, "DOCKER_BUILDKIT": "0"}
 

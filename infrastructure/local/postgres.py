@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 from infrastructure.local import processes
-from infrastructure.settings import REPO_ROOT, Settings
+from infrastructure.settings import REPO_ROOT, Settings, is_loopback
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 INIT_SQL_DIR = REPO_ROOT / "gold" / "postgres" / "init"
@@ -34,7 +34,7 @@ SERVER_SETTINGS = {
 def server_settings(settings: Settings) -> dict[str, str]:
     """SERVER_SETTINGS, also listening on POSTGRES_HOST when that is an address of this machine other
     than loopback (docker mode's end-to-end test serves containers on a Docker bridge address)."""
-    if settings.postgres_host in ("127.0.0.1", "localhost"):
+    if is_loopback(settings.postgres_host):
         return SERVER_SETTINGS
     return {**SERVER_SETTINGS, "listen_addresses": f"'127.0.0.1,{settings.postgres_host}'"}
 
