@@ -1,7 +1,6 @@
 """Shared fixtures. Integration tests reach the real local platform through `platform`."""
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess

@@ -16,7 +16,7 @@ from infrastructure.docker.images import IMAGES
 from orchestration import steps
 from orchestration.config import SPARK_JOB_SECRETS
 from tests.deployment.artifacts import (
-    COMPOSE_FILES, COMPOSE_OF_STEP_HOST, DOCKER_API_HOSTS, DOCKER_DAEMON_JSON, ENV_EXAMPLE, compose_config,
+    COMPOSE_FILES, COMPOSE_OF_STEP_HOST, DOCKER_API_HOSTS, DOCKER_DAEMON_JSON, compose_config,
     compose_variables, deploy_env, documented_variables, dockerfile_copied_paths, dockerfile_env,
     module_file, python_modules_in, resolved_compose,
 )

@@ -26,7 +26,7 @@ import psycopg2
 import pytest
 
 from infrastructure.docker import engine as docker_engine
-from infrastructure.settings import REPO_ROOT, load, read_env_file
+from infrastructure.settings import REPO_ROOT, read_env_file
 from orchestration.airflow_api import AirflowApi
 from orchestration.steps import DAG_ID
 from processing.lake import MARTS
@@ -286,8 +286,7 @@ def local_mode_marts(d: Deployment) -> dict[str, list[tuple]]:
     topic = f"e2e_local_{uuid.uuid4().hex[:6]}"
     env = {**platform_env(d), "KAFKA_TOPIC": topic, "LAKE_ROOT": str(d.work / "local-lake"),
            "SPARK_MASTER": "local[2]", "SPARK_CORES_MAX": ""}
-    run([sys.executable, "-c", f"from infrastructure.settings import load; from messaging import topics; "
-         f"s = load(); a = topics.admin_client(s); [topics.ensure_topic(a, t) for t in topics.pipeline_topics(s)]"], env)
+    run([sys.executable, "-m", "messaging.topics", "create"], env)
     for server in ("server0", "server1"):
         run([sys.executable, "-m", "ingestion.producer", "--file",
              str(d.work / "data" / server / f"date={DAY}" / "events.json"), "--server", server, "--mode", "batch"], env)
