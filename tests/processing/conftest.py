@@ -7,6 +7,8 @@ import orjson
 import pytest
 
 from messaging import contract
+from processing import lake
+from processing.spark.jobs.load_to_postgres import connect
 
 
 def make_event(session: str, document: int, ts: datetime, *, created_ms: int = 1420113600000,
@@ -120,3 +122,35 @@ def run_in_process(job: str, args: list[str], env: dict[str, str]) -> int:
             if key in env:
                 patch.setenv(key, env[key])
         return module.main(args)
+
+
+def delete_day(settings, day) -> None:
+    """Remove a test date's rows from every mart in PostgreSQL."""
+    with connect(settings) as conn, conn.cursor() as cur:
+        for mart in lake.MARTS:
+            cur.execute(f"DELETE FROM gold.{mart} WHERE event_date = %s", (day,))
+    conn.close()
+
+
+def postgres_rows(settings, day) -> dict[str, list[tuple]]:
+    """Every mart's rows of a date, ordered by the mart's key columns (date, then the first key)."""
+    with connect(settings) as conn, conn.cursor() as cur:
+        rows = {}
+        for mart in lake.MARTS:
+            cur.execute(f"SELECT * FROM gold.{mart} WHERE event_date = %s ORDER BY 1, 2", (day,))
+            rows[mart] = cur.fetchall()
+    conn.close()
+    return rows
+
+
+def stage_day(settings, lake_root: str, tag: str, day, events: int, seed: int):
+    """A small scenario day and its producer manifests on two fresh topics; returns (scenario, env, topics).
+    The date's PostgreSQL rows are deleted first."""
+    from tests.processing.scenario import build_day, manifests
+
+    topic, manifest_topic = new_topic(settings, tag), new_topic(settings, f"{tag}-manifests")
+    scenario = build_day(day, events, seed=seed)
+    produce(settings, topic, [v for phase in scenario.phases for v in phase] + scenario.late)
+    produce_keyed(settings, manifest_topic, manifests(scenario))
+    delete_day(settings, day)
+    return scenario, job_env(settings, lake_root, topic, KAFKA_MANIFEST_TOPIC=manifest_topic), [topic, manifest_topic]

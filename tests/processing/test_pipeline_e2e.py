@@ -17,14 +17,12 @@ from pathlib import Path
 import pytest
 
 from processing import lake, lake_io
-from processing.spark.jobs.load_to_postgres import connect
-from tests.processing.conftest import (delete_topic, job_env, new_topic, produce, produce_keyed, produce_paced,
+from tests.processing.conftest import (delete_day, delete_topic, postgres_rows, job_env, new_topic, produce, produce_keyed, produce_paced,
                                        run_in_process)
 from tests.processing.scenario import build_day, expected_marts, manifests
 
 pytestmark = pytest.mark.integration
 DAY = date(2031, 3, 1)
-MARTS_ORDER_BY = "1, 2"
 
 
 def committed_batches(root: str) -> int:
@@ -37,23 +35,6 @@ def start_stream(env, log: Path, *args):
     return subprocess.Popen([sys.executable, "-m", "processing.spark.jobs.streaming_to_silver", "--date",
                              DAY.isoformat(), "--trigger", "2", *args], env=env, stdout=log.open("w"),
                             stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def delete_day(settings, day: date) -> None:
-    with connect(settings) as conn, conn.cursor() as cur:
-        for mart in lake.MARTS:
-            cur.execute(f"DELETE FROM gold.{mart} WHERE event_date = %s", (day,))
-    conn.close()
-
-
-def postgres_rows(settings, day: date) -> dict[str, list[tuple]]:
-    with connect(settings) as conn, conn.cursor() as cur:
-        rows = {}
-        for mart in lake.MARTS:
-            cur.execute(f"SELECT * FROM gold.{mart} WHERE event_date = %s ORDER BY {MARTS_ORDER_BY}", (day,))
-            rows[mart] = cur.fetchall()
-    conn.close()
-    return rows
 
 
 def lake_rows(spark, root: str, layer: str) -> list:

@@ -16,9 +16,7 @@ from pyspark.sql import functions as F
 
 from processing import lake, lake_io, quality
 from processing.spark.jobs.load_to_postgres import connect
-from tests.processing.conftest import delete_topic, job_env, new_topic, produce, produce_keyed, run_in_process
-from tests.processing.scenario import build_day, manifests
-from tests.processing.test_pipeline_e2e import delete_day, postgres_rows
+from tests.processing.conftest import delete_day, delete_topic, postgres_rows, run_in_process, stage_day
 
 pytestmark = pytest.mark.integration
 DAY = date(2031, 5, 12)
@@ -53,14 +51,8 @@ def gate_then_load(env, capsys) -> tuple[int, set[str], set[str], str]:
 @pytest.fixture(scope="module")
 def built(platform, spark, tmp_path_factory):
     """One small day through Bronze, ETL, the gate and the load; times the ETL and the gate."""
-    topic = new_topic(platform, "proc-dq")
-    manifest_topic = new_topic(platform, "proc-dq-manifests")
-    scenario = build_day(DAY, 60, seed=11)
-    produce(platform, topic, [v for phase in scenario.phases for v in phase] + scenario.late)
-    produce_keyed(platform, manifest_topic, manifests(scenario))
     root = str(tmp_path_factory.mktemp("lake-dq"))
-    env = job_env(platform, root, topic, KAFKA_MANIFEST_TOPIC=manifest_topic)
-    delete_day(platform, DAY)
+    _, env, topics = stage_day(platform, root, "proc-dq", DAY, 60, seed=11)
     delete_results(platform, DAY)
     assert run_in_process("batch_to_bronze", ["--date", DAY.isoformat()], env) == 0
     started = time.monotonic()
@@ -69,7 +61,7 @@ def built(platform, spark, tmp_path_factory):
     yield {"root": root, "env": env, "settings": platform, "etl_seconds": etl_seconds}
     delete_day(platform, DAY)
     delete_results(platform, DAY)
-    for name in (topic, manifest_topic):
+    for name in topics:
         delete_topic(platform, name)
 
 

@@ -13,9 +13,9 @@ from pyspark.sql import functions as F
 
 from processing import kafka_source, lake, lake_io
 from processing.spark.jobs.load_to_postgres import connect
-from tests.processing.conftest import (delete_topic, job_env, new_topic, produce, produce_keyed, run_in_process)
+from tests.processing.conftest import (delete_day, delete_topic, job_env, new_topic, produce, produce_keyed,
+                                      run_in_process, stage_day)
 from tests.processing.scenario import build_day, manifests
-from tests.processing.test_pipeline_e2e import delete_day
 
 pytestmark = pytest.mark.integration
 DAY = date(2031, 4, 7)
@@ -24,19 +24,13 @@ DAY = date(2031, 4, 7)
 @pytest.fixture(scope="module")
 def built(platform, spark, tmp_path_factory):
     """One small day through Bronze, ETL and the load; reconcile is green on it."""
-    topic = new_topic(platform, "proc-rec")
-    manifest_topic = new_topic(platform, "proc-rec-manifests")
-    scenario = build_day(DAY, 60, seed=5)
-    produce(platform, topic, [v for phase in scenario.phases for v in phase] + scenario.late)
-    produce_keyed(platform, manifest_topic, manifests(scenario))
     root = str(tmp_path_factory.mktemp("lake-rec"))
-    env = job_env(platform, root, topic, KAFKA_MANIFEST_TOPIC=manifest_topic)
-    delete_day(platform, DAY)
+    scenario, env, topics = stage_day(platform, root, "proc-rec", DAY, 60, seed=5)
     for job in ("batch_to_bronze", "etl_to_gold", "load_to_postgres"):
         assert run_in_process(job, ["--date", DAY.isoformat()], env) == 0, job
-    yield {"root": root, "env": env, "scenario": scenario, "settings": platform, "topics": [topic, manifest_topic]}
+    yield {"root": root, "env": env, "scenario": scenario, "settings": platform, "topics": topics}
     delete_day(platform, DAY)
-    for name in (topic, manifest_topic):
+    for name in topics:
         delete_topic(platform, name)
 
 
