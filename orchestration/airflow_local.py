@@ -146,7 +146,7 @@ def prepare(inst: Instance) -> None:
     _checked(users, "airflow users list")
     if inst.admin_user not in users.stdout.split():
         _checked(_airflow(inst, "users", "create", "--role", "Admin", "--username", inst.admin_user,
-                          "--password", inst.admin_password, "--firstname", "TripClick", "--lastname", "Admin",
+                          f"--password={inst.admin_password}", "--firstname", "TripClick", "--lastname", "Admin",
                           "--email", "admin@localhost"), "airflow users create")
         log(f"admin user {inst.admin_user} created")
     run = subprocess.run([str(AIRFLOW_BIN / "python"), "-m", "orchestration.provision"], env=airflow_env(inst),

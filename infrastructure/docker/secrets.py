@@ -22,6 +22,14 @@ GENERATED = ("POSTGRES_PASSWORD", "POSTGRES_RO_PASSWORD", "POSTGRES_SUPERUSER_PA
 
 
 def new_value(name: str) -> str:
+    """A fresh random value that never starts with "-", which a command line would take for an option
+    (`airflow users create --password -x…` fails with a usage error)."""
+    while (value := _random_value(name)).startswith("-"):
+        pass
+    return value
+
+
+def _random_value(name: str) -> str:
     if name == "AIRFLOW_FERNET_KEY":  # a Fernet key: 32 random bytes, URL-safe base64
         return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     if name == "KAFKA_CLUSTER_ID":  # KRaft's format: a UUID's 16 bytes, URL-safe base64 without padding

@@ -87,9 +87,14 @@ class Deployment:
     def docker(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
         return run(["docker", *args], self.docker_env, timeout, check)
 
-    def compose(self, layer: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-        return run(["docker-compose", "--env-file", str(self.env_file), "-p", f"tripclick-e2e-{layer}",
-                    "-f", COMPOSE[layer], *args], self.docker_env, timeout)
+    def compose(self, layer: str, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+        argv = ["docker-compose", "--env-file", str(self.env_file), "-p", f"tripclick-e2e-{layer}", "-f", COMPOSE[layer]]
+        result = run([*argv, *args], self.docker_env, timeout, check=False)
+        if check and result.returncode != 0:  # the containers' own last words say why, compose's do not
+            logs = run([*argv, "logs", "--no-color", "--tail", "40"], self.docker_env, check=False).stdout
+            raise AssertionError(f"docker-compose {' '.join(args)} ({layer}) exited {result.returncode}:\n"
+                                 f"{result.stderr[-3000:]}\ncontainer logs:\n{logs[-6000:]}")
+        return result
 
     def timed(self, name: str, action) -> None:
         started = time.monotonic()
@@ -191,8 +196,7 @@ def deployment():
         yield d
     finally:
         for layer in COMPOSE:
-            run(["docker-compose", "--env-file", str(d.env_file), "-p", f"tripclick-e2e-{layer}", "-f",
-                 COMPOSE[layer], "down", "-v", "--remove-orphans"], d.docker_env, check=False)
+            d.compose(layer, "down", "-v", "--remove-orphans", check=False)
         for cid in d.docker("ps", "-aq", "--filter", "label=org.tripclick.step", check=False).stdout.split():
             d.docker("rm", "-f", cid, check=False)
         d.docker("network", "rm", NETWORK, check=False)

@@ -113,3 +113,11 @@ def test_generated_secrets_fill_only_empty_secrets():
     assert filled == ["POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY"] and set(filled) <= set(GENERATED)
     assert values["SUPERSET_SECRET_KEY"] == "kept" and values["KAFKA_TOPIC"] == ""
     assert len(values["POSTGRES_PASSWORD"]) >= 40 and len(base64.urlsafe_b64decode(values["AIRFLOW_FERNET_KEY"])) == 32
+
+
+def test_generated_secrets_never_start_with_a_dash():
+    """One token in 64 would: `airflow users create --password -x…` then stops airflow-init with a usage error."""
+    from infrastructure.docker.secrets import GENERATED, new_value
+
+    values = [new_value(name) for name in GENERATED for _ in range(300)]
+    assert not [v for v in values if v.startswith("-")]
