@@ -1,19 +1,40 @@
-"""Command-line plumbing shared by the jobs: --date parsing, grep-able logging, failure -> exit 1."""
+"""Command-line plumbing shared by the jobs: date options, grep-able logging, failure -> exit 1.
+
+Every batch job takes one date (`--date D`, the DAG's daily step) or several (`--date` repeated, `--dates`,
+`--start/--end`; see infrastructure.dates): `run_per_date` then runs the job's per-date body for each date in
+ONE process and SparkSession, each date still published, checked or loaded as its own unit; a date that fails
+is reported and the others go on; the last line names the good and the bad dates.
+"""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 import traceback
 from datetime import date
-from typing import Callable
+from typing import Any, Callable
 
+from infrastructure import dates
 from infrastructure.settings import ConfigError, Settings, load
 
 
-def parser(job: str, description: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=f"python -m processing.spark.jobs.{job}", description=description)
-    p.add_argument("--date", required=True, type=date.fromisoformat, help="pipeline date YYYY-MM-DD")
+class DateParser(argparse.ArgumentParser):
+    """An ArgumentParser whose parse_args also resolves the date selection (args.dates, args.range_mode)."""
+
+    def parse_args(self, args=None, namespace=None):  # noqa: D102 - argparse's own contract
+        return dates.resolve(self, super().parse_args(args, namespace))
+
+
+def parser(job: str, description: str, several: bool = False) -> argparse.ArgumentParser:
+    """`--date D` (required); with several=True the date-range options of infrastructure.dates instead."""
+    prog = f"python -m processing.spark.jobs.{job}"
+    if not several:
+        p = argparse.ArgumentParser(prog=prog, description=description)
+        p.add_argument("--date", required=True, type=date.fromisoformat, help="pipeline date YYYY-MM-DD")
+        return p
+    p = DateParser(prog=prog, description=description)
+    dates.add_date_arguments(p)
     return p
 
 
@@ -37,3 +58,54 @@ def run(job: str, body: Callable[[Settings], int]) -> int:
         return 1
     log(job, f"finished exit={code} in {time.monotonic() - started:.1f}s")
     return code
+
+
+def _first_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def run_per_date(job: str, args: argparse.Namespace, body: Callable[..., int],
+                 setup: Callable[[Settings, list], Any] | None = None) -> int:
+    """One date: exactly `run(job, body(settings, args))` (the daily step). Several dates: `body(settings,
+    day_args, context)` per date in this one process (day_args = args with .date set), where `context` is
+    what the optional context manager `setup(settings, dates)` yields once for the whole range (e.g. one
+    Kafka read shared by every date). A date whose body raises or returns non-zero is logged and the next
+    date runs; exit 1 if any failed (0 with --keep-going), the last line is infrastructure.dates'
+    summary line."""
+    if not args.range_mode:
+        return run(job, lambda settings: body(settings, args, None) if setup else body(settings, args))
+    started = time.monotonic()
+    days: list = args.dates
+    failed: dict = {}
+    attempted: set = set()
+    try:
+        settings = load()
+        log(job, f"master={settings.spark_master} lake={settings.lake_root} topic={settings.kafka_topic} "
+                 f"dates={len(days)}" + (f" ({days[0]}..{days[-1]})" if days else ""))
+        with (setup(settings, days) if setup and days else contextlib.nullcontext()) as context:
+            for i, day in enumerate(days, 1):
+                day_started = time.monotonic()
+                log(job, f"date {day} ({i}/{len(days)}) started")
+                day_args = argparse.Namespace(**{**vars(args), "date": day, "range_mode": False})
+                attempted.add(day)
+                try:
+                    code = body(settings, day_args, context) if setup else body(settings, day_args)
+                    reason = f"exit code {code}"
+                except Exception as exc:  # noqa: BLE001 - one bad date must not stop the others
+                    traceback.print_exc(file=sys.stderr)
+                    code, reason = 1, _first_line(exc)
+                seconds = time.monotonic() - day_started
+                if code:
+                    failed[day] = reason
+                    log(job, f"date {day} FAILED in {seconds:.1f}s: {reason}")
+                else:
+                    log(job, f"date {day} ok in {seconds:.1f}s")
+    except ConfigError as exc:
+        log(job, f"ERROR configuration: {exc}")
+        failed.update({d: "configuration" for d in days if d not in attempted})
+    except Exception as exc:  # noqa: BLE001 - the range's shared setup failed: every date not attempted fails
+        traceback.print_exc(file=sys.stderr)
+        log(job, f"ERROR {_first_line(exc)}")
+        failed.update({d: _first_line(exc) for d in days if d not in attempted})
+    log(job, f"{dates.summary_line(days, failed)} seconds={time.monotonic() - started:.1f}")
+    return 1 if failed and not args.keep_going else 0

@@ -83,8 +83,8 @@ def body(settings, args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = cli.parser(JOB, __doc__.splitlines()[0]).parse_args(argv)
-    return cli.run(JOB, lambda settings: body(settings, args))
+    args = cli.parser(JOB, __doc__.splitlines()[0], several=True).parse_args(argv)
+    return cli.run_per_date(JOB, args, body)  # several dates: one SparkSession, each date its own unit
 
 
 if __name__ == "__main__":

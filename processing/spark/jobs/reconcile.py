@@ -163,7 +163,7 @@ def body(settings, args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = cli.parser(JOB, __doc__.splitlines()[0])
+    parser = cli.parser(JOB, __doc__.splitlines()[0], several=True)
     parser.add_argument("--stage", choices=(LAKE, POSTGRES, ALL), default=ALL,
                         help="lake: the gate before the load (manifests, Kafka, Bronze, quarantine, Silver, Gold); "
                              "postgres: PostgreSQL = Gold per mart, after the load; all (default): both")
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.skip_postgres:
         args.stage = LAKE
-    return cli.run(JOB, lambda settings: body(settings, args))
+    return cli.run_per_date(JOB, args, body)  # several dates: one SparkSession, each date checked on its own
 
 
 if __name__ == "__main__":
