@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PY := .venv/bin/python
 
-.PHONY: help setup up down status test test-fast bench
+.PHONY: help setup up down status test lint test-fast bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ test: setup ## the whole suite against real services (what CI runs)
 	@bash infrastructure/local/setup.sh compose
 	@bash infrastructure/local/setup.sh docker
 	@$(PY) -m pytest
+
+lint: setup ## ruff over the whole code base (rules in pyproject.toml)
+	@.venv/bin/ruff check .
 
 test-fast: setup ## unit tests only (no services)
 	@$(PY) -m pytest -m unit
