@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import BinaryIO
 
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -275,7 +276,7 @@ class Limits:
     max_reject_share: float
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Limits":
+    def from_settings(cls, settings: Settings) -> Limits:
         if settings.max_event_bytes <= 0:
             raise ValueError(f"MAX_EVENT_BYTES must be > 0, got {settings.max_event_bytes}")
         if not 0 <= settings.producer_max_reject_share <= 1:
@@ -561,7 +562,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     if error:
         LOG.error("manifest not acknowledged by %s: %s", settings.kafka_manifest_topic, error)
         if code == EXIT_OK:
-            code, why = EXIT_MANIFEST_FAILED, f"manifest not acknowledged by topic {settings.kafka_manifest_topic}: {error}"
+            code = EXIT_MANIFEST_FAILED
+            why = f"manifest not acknowledged by topic {settings.kafka_manifest_topic}: {error}"
     manifest_file = args.manifest_file or settings.run_dir / "ingestion" / "manifests" / f"{name}.json"
     write_json_atomically(manifest_file, {**manifest, "exit_code": code})
     summary.update(exit_code=code, complete=manifest["complete"], run_id=producer.run_id,

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from functools import lru_cache
-from typing import Callable
+from functools import cache
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 import xxhash
@@ -113,7 +113,7 @@ def parse_event_ts(value: str) -> datetime:
 
 def dedup_key(session_id: str, document_id: int, event_ts: str) -> str:
     """The seed's recipe: xxhash64 (seed 0) of 'SessionId|DocumentId|event_ts', 16 hex digits."""
-    return xxhash.xxh64_hexdigest(f"{session_id}|{document_id}|{event_ts}".encode("utf-8"))
+    return xxhash.xxh64_hexdigest(f"{session_id}|{document_id}|{event_ts}".encode())
 
 
 # Python expressions over `value` per kind; validate() compiles them into one function per field set.
@@ -138,7 +138,7 @@ _PATTERN_CHECKED = ("DateCreated", "source_server")  # no control character can 
 _DAY_BOUNDS_MAX = 4096  # cached event_date -> UTC bounds per validator; cleared when it grows past this
 
 
-@lru_cache(maxsize=None)
+@cache
 def configured(name: str) -> str:
     """A setting's effective value (defaults, .env, environment), read once per process. Only for
     callers that pass no explicit value: the producer and Spark pass theirs explicitly."""

@@ -51,7 +51,7 @@ class ManifestError(ValueError):
 
 def manifest_key(event_date: str | None, server: str) -> bytes:
     """'2026-01-01|server0' as UTF-8; an undated run (no date= folder, no valid record) has an empty date."""
-    return f"{event_date or ''}{KEY_SEPARATOR}{server}".encode("utf-8")
+    return f"{event_date or ''}{KEY_SEPARATOR}{server}".encode()
 
 
 def parse_key(key: bytes) -> tuple[str | None, str]:

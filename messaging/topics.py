@@ -65,7 +65,8 @@ def ensure_topic(admin: AdminClient, spec: TopicSpec, timeout: float = 30.0) -> 
     layout = describe(admin, spec.name, timeout)
     if (layout["partitions"], layout["replication_factor"]) != (spec.partitions, spec.replication_factor):
         raise RuntimeError(f"topic {spec.name} exists with {layout['partitions']} partitions and RF "
-                           f"{layout['replication_factor']}, expected {spec.partitions} and RF {spec.replication_factor}")
+                           f"{layout['replication_factor']}, expected {spec.partitions} and RF "
+                           f"{spec.replication_factor}")
     resource = ConfigResource(ConfigResource.Type.TOPIC, spec.name, set_config=spec.config)
     admin.alter_configs([resource], request_timeout=timeout)[resource].result()
     return "exists"

@@ -5,7 +5,7 @@ Used by `make demo` and the end-to-end tests; runs in the pipeline environment (
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import requests
 

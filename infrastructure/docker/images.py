@@ -198,7 +198,8 @@ def push(settings: Settings) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infrastructure.docker.images", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["build", "push", "list"])
-    parser.add_argument("--only", nargs="+", help="image names (e.g. producer spark-job); parents are hashed, not built")
+    parser.add_argument("--only", nargs="+",
+                        help="image names (e.g. producer spark-job); parents are hashed, not built")
     args = parser.parse_args(argv)
     settings = load()
     if args.command == "build":

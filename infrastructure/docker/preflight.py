@@ -13,7 +13,7 @@ from __future__ import annotations
 import socket
 import sys
 import uuid
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import quote, urlsplit
 
 import requests

@@ -50,7 +50,8 @@ def fill(template: str) -> tuple[str, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infrastructure.docker.secrets", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m infrastructure.docker.secrets",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--template", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--force", action="store_true", help="overwrite an existing output file")

@@ -83,7 +83,8 @@ def print_status(rows: list[dict]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infrastructure.local.platform", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m infrastructure.local.platform",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["up", "down", "status"])
     args = parser.parse_args(argv)
     settings = load()

@@ -47,7 +47,7 @@ DOCKER_API_HOSTS = ("webserver", "spark")
 _VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def deploy_env_file() -> Path:
     """A complete docker-mode env file: the template, generated secrets, DEPLOYMENT_VALUES."""
     from infrastructure.docker.secrets import fill
@@ -70,7 +70,7 @@ def compose_config(path: str, env_file: Path | None = None, *options: str) -> su
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def resolved_compose(path: str) -> dict:
     """The compose file as docker-compose resolves it with deploy_env_file() (cached: the files do not change
     during a test session; callers must not mutate the result)."""

@@ -88,7 +88,8 @@ class Deployment:
         return run(["docker", *args], self.docker_env, timeout, check)
 
     def compose(self, layer: str, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
-        argv = ["docker-compose", "--env-file", str(self.env_file), "-p", f"tripclick-e2e-{layer}", "-f", COMPOSE[layer]]
+        argv = ["docker-compose", "--env-file", str(self.env_file), "-p", f"tripclick-e2e-{layer}",
+                "-f", COMPOSE[layer]]
         result = run([*argv, *args], self.docker_env, timeout, check=False)
         if check and result.returncode != 0:  # the containers' own last words say why, compose's do not
             logs = run([*argv, "logs", "--no-color", "--tail", "40"], self.docker_env, check=False).stdout
@@ -179,7 +180,8 @@ def deployment():
     d.timed("engine start", lambda: docker_engine.start(d.engine))
     try:
         d.timed("base image", lambda: run(["bash", "infrastructure/docker/debian-base.sh", LOCAL_BASE], d.docker_env))
-        images_env = {**d.docker_env, "BASE_IMAGE": LOCAL_BASE, "EXTRA_CA_CERTS": HOST_CA_CERTS, "ENV_FILE": str(work / "none")}
+        images_env = {**d.docker_env, "BASE_IMAGE": LOCAL_BASE, "EXTRA_CA_CERTS": HOST_CA_CERTS,
+                      "ENV_FILE": str(work / "none")}
         d.timed("make images", lambda: log(run([sys.executable, "-m", "infrastructure.docker.images", "build"],
                                                images_env, timeout=1800).stdout.splitlines()[-1]))
         if d.docker("network", "inspect", NETWORK, check=False).returncode != 0:

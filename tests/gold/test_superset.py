@@ -68,7 +68,8 @@ EXPECTED = {
                          f"FROM gold.mart_search_terms {WHERE} GROUP BY 1", ("term",), 10),
     "Session length distribution": (f"SELECT LEAST(click_count, 20) AS clicks_bucket, COUNT(*) AS session_days "
                                     f"FROM gold.mart_session_analysis {WHERE} GROUP BY 1", ("clicks_bucket",), None),
-    "Session duration distribution": (f"SELECT LEAST(FLOOR(session_duration_sec / 60), 30)::integer AS duration_bucket, "
+    "Session duration distribution": ("SELECT LEAST(FLOOR(session_duration_sec / 60), 30)::integer "
+                                      "AS duration_bucket, "
                                       f"COUNT(*) AS session_days FROM gold.mart_session_analysis {WHERE} GROUP BY 1",
                                       ("duration_bucket",), None),
     "Data quality": (f"SELECT event_date, COUNT(*) FILTER (WHERE severity = 'fail' AND NOT success) AS failed_checks, "

@@ -33,7 +33,8 @@ def test_hosts_and_images():
     spark = [s for s in STEPS if s.image == SPARK_JOB_IMAGE]
     assert len(spark) == 6 and {s.host for s in spark} == {"spark"}
     assert STEPS_BY_ID["etl_to_gold"].image_ref("", "0.1.0") == "tripclick-pipeline/spark-job:0.1.0"
-    assert STEPS_BY_ID["etl_to_gold"].image_ref("reg.example/data/", "1.2") == "reg.example/data/tripclick-pipeline/spark-job:1.2"
+    assert (STEPS_BY_ID["etl_to_gold"].image_ref("reg.example/data/", "1.2")
+            == "reg.example/data/tripclick-pipeline/spark-job:1.2")
 
 
 def test_commands_follow_the_cli_contract():
