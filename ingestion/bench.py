@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from infrastructure import benchmarks
 from infrastructure.settings import REPO_ROOT, Settings, load
 from ingestion.generate import DEFAULT_EVENTS_PER_DAY, generate
 from ingestion.prepare import Preparer, Timeline, day_file
@@ -137,19 +138,12 @@ def first_seconds(source: Path, target: Path, seconds: float) -> Path:
     return target
 
 
-def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), "unknown CPU")
-    load1, load5, _ = os.getloadavg()
-    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores ({model}), {memory_gib:.0f} GiB, load average {load1:.1f}/{load5:.1f}"
-
-
 def main() -> int:
     settings = load()
     work = settings.run_dir / "bench" / "ingestion"
     work.mkdir(parents=True, exist_ok=True)
-    log(f"machine: {machine()}")
+    load_at_start = benchmarks.load_average()
+    log(f"machine: {benchmarks.machine()}, load average {load_at_start}")
     log(f"generating {BATCH_EVENTS:,} events (cached under {work})")
     batch_file = prepared_file(work, settings, BATCH_EVENTS, single_server=True)
     realtime_file = prepared_file(work, settings, DEFAULT_EVENTS_PER_DAY, single_server=False)
@@ -169,7 +163,7 @@ def main() -> int:
         topics.delete_all()
     ratio = batch["events_per_s"] / kafka["events_per_s"]
     realtime_p99 = max(speed60["lateness_p99_ms"], speed1["lateness_p99_ms"])
-    print(f"machine: {machine()}")
+    print(f"machine: {benchmarks.machine()}, load average {benchmarks.load_average()}")
     print(f"batch producer: {batch['acked']:,} events in {batch['elapsed_s']} s = {batch['events_per_s']:,.0f} "
           f"events/s, {batch['mb_per_s']} MB/s, CPU {batch['cpu_s']} s, of it the Python thread "
           f"{batch['cpu_main_thread_s']} s ({batch['acked'] / batch['cpu_s']:,.0f} events per CPU-second)")
@@ -178,8 +172,11 @@ def main() -> int:
     for label, run in (("speed 60", speed60), ("speed 1", speed1)):
         print(f"realtime {label}: {run['acked']:,} events in {run['elapsed_s']} s, lateness p50 "
               f"{run['lateness_p50_ms']} ms p99 {run['lateness_p99_ms']} ms max {run['lateness_max_ms']} ms")
-    print(f"bench-ingestion: batch_events_per_s={batch['events_per_s']:.0f} "
-          f"kafka_perf_events_per_s={kafka['events_per_s']:.0f} ratio={ratio:.2f} realtime_p99_ms={realtime_p99:.1f}")
+    summary = (f"bench-ingestion: batch_events_per_s={batch['events_per_s']:.0f} "
+               f"kafka_perf_events_per_s={kafka['events_per_s']:.0f} ratio={ratio:.2f} "
+               f"realtime_p99_ms={realtime_p99:.1f}")
+    benchmarks.record("make bench-ingestion", summary, load_at_start)
+    print(summary)
     return 0
 
 
