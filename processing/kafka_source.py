@@ -175,6 +175,16 @@ def read_date(spark: SparkSession, settings: Settings, topic: str, day: date,
     """Discovery read (the first Bronze run of a date, or a deliberate rebuild): Bronze rows (with
     event_date) of the messages of `day` from a timestamp window up to the offsets Kafka ends at NOW
     (pinned per partition, so every action on the frame sees the same messages)."""
+    return read_dates(spark, settings, topic, [day], lookback_hours, from_earliest)
+
+
+def read_dates(spark: SparkSession, settings: Settings, topic: str, days: list[date],
+               lookback_hours: float = DEFAULT_LOOKBACK_HOURS, from_earliest: bool = False) -> DataFrame:
+    """The discovery read of several dates at once (a backfill): ONE scan of the topic from the window
+    of the earliest date up to the offsets Kafka ends at now; Bronze rows of the messages whose pipeline
+    date is one of `days`. For one date it is exactly that date's window."""
+    if not days:
+        raise ValueError("read_dates needs at least one date")
     ends = watermarks(settings, topic)
     if not ends:
         raise RuntimeError(f"Kafka topic {topic} does not exist or has no partitions")
@@ -183,9 +193,18 @@ def read_date(spark: SparkSession, settings: Settings, topic: str, day: date,
     if from_earliest:
         reader = reader.option("startingOffsets", "earliest")
     else:
-        reader = (reader.option("startingTimestamp", str(window_start_ms(day, settings.pipeline_tz, lookback_hours)))
+        start = min(window_start_ms(day, settings.pipeline_tz, lookback_hours) for day in days)
+        reader = (reader.option("startingTimestamp", str(start))
                   .option("startingOffsetsByTimestampStrategy", "latest"))
-    return _of_day(spark, settings, reader.load(), day)
+    rows = transforms.bronze_rows(reader.load(), settings.pipeline_tz)
+    if len(days) == 1:
+        return rows.where(F.col("event_date") == F.lit(days[0]))
+    return rows.where(F.col("event_date").isin(*days))
+
+
+def empty_bronze(spark: SparkSession, settings: Settings) -> DataFrame:
+    """A Bronze frame with no rows and the columns of a discovery read (event_date included)."""
+    return transforms.bronze_rows(spark.createDataFrame([], KAFKA_SOURCE_SCHEMA), settings.pipeline_tz)
 
 
 def read_ranges(spark: SparkSession, settings: Settings, topic: str, day: date,

@@ -137,6 +137,11 @@ def _delete(spark: SparkSession, path: str) -> None:
     fs.delete(hadoop_path, True)
 
 
+def delete_path(spark: SparkSession, path: str) -> None:
+    """Delete a folder and everything under it (a job's own scratch data, never a published partition)."""
+    _delete(spark, path)
+
+
 # ---- partitions
 
 def published_version(spark: SparkSession, path: str) -> str | None:

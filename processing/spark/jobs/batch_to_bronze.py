@@ -6,9 +6,15 @@ partition atomically and records per Kafka partition the offset range that holds
 bronze/_offsets/event_date=D/offsets.json. A rerun reads exactly the recorded ranges; if Kafka no longer
 holds them it refuses to overwrite the partition and exits 1, unless --rebuild-from-kafka asks for a
 deliberate rebuild from what Kafka has now (which records new ranges).
+
+Several dates (a backfill: --start/--end, --dates, --date repeated) run in one SparkSession: the dates that
+need a discovery read share ONE scan of the topic, staged once under bronze/_staging/ partitioned by date
+(then each date is published, recorded and reported on its own exactly as above, and the staging folder is
+deleted); dates with a record are reread from their ranges one by one.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 
 from pyspark.sql import functions as F
@@ -27,7 +33,40 @@ def stored_ranges(spark, folder: str) -> list[kafka_source.OffsetRange]:
     return sorted(kafka_source.OffsetRange(r.partition, r.first, r.last, r.messages) for r in grouped)
 
 
-def body(settings, args) -> int:
+def stage_discovery(spark, settings, args, days) -> str:
+    """One discovery read of every date in `days`, written once partitioned by event_date; returns its folder."""
+    topic = args.topic or settings.kafka_topic
+    folder = f"{settings.lake_root.rstrip('/')}/bronze/_staging/{lake_io.new_version_id()}"
+    cli.log(JOB, f"input topic={topic} dates={len(days)} first runs: one timestamp window from "
+                 f"{min(days)} -> staging {folder}")
+    rows = kafka_source.read_dates(spark, settings, topic, days, args.lookback_hours, args.from_earliest)
+    rows.write.partitionBy("event_date").parquet(folder)
+    return folder
+
+
+def staged_rows(spark, settings, folder: str, day):
+    """The staged discovery rows of one date (none when the scan found no message of it)."""
+    path = f"{folder}/event_date={day.isoformat()}"
+    if not lake_io.path_exists(spark, path):
+        return kafka_source.empty_bronze(spark, settings)
+    return spark.read.parquet(f"{path}/*.parquet").withColumn("event_date", F.lit(day))
+
+
+@contextlib.contextmanager
+def range_setup(settings, days, args):
+    """Several dates: stage one shared discovery read for the dates that need one (no record yet, or
+    --rebuild-from-kafka); yields the staging folder (None when fewer than two need it), deleted after."""
+    spark = build_session(settings, JOB)
+    discover = [d for d in days if args.rebuild_from_kafka or kafka_source.read_record(spark, settings, d) is None]
+    folder = stage_discovery(spark, settings, args, discover) if len(discover) > 1 else None
+    try:
+        yield {"staging": folder, "discover": set(discover)}
+    finally:
+        if folder is not None:
+            lake_io.delete_path(spark, folder)
+
+
+def body(settings, args, shared=None) -> int:
     topic = args.topic or settings.kafka_topic
     spark = build_session(settings, JOB)
     target = lake.partition(settings.lake_root, "bronze", args.date)
@@ -62,8 +101,12 @@ def body(settings, args) -> int:
     else:
         mode = "rebuild from Kafka (deliberate)" if record is not None else "first run"
         cli.log(JOB, f"input topic={topic} date={args.date} {mode}: timestamp window -> output {target}")
-        folder = lake_io.replace_partition(
-            kafka_source.read_date(spark, settings, topic, args.date, args.lookback_hours, args.from_earliest), target)
+        staging = shared and shared["staging"]
+        if staging and args.date in shared["discover"]:
+            rows = staged_rows(spark, settings, staging, args.date)  # the range's one scan, this date's part
+        else:
+            rows = kafka_source.read_date(spark, settings, topic, args.date, args.lookback_hours, args.from_earliest)
+        folder = lake_io.replace_partition(rows, target)
         ranges = stored_ranges(spark, folder)
         kafka_source.write_record(spark, settings, topic, args.date, ranges)
         cli.log(JOB, f"recorded {kafka_source.offsets_path(settings.lake_root, args.date)}")
@@ -76,13 +119,13 @@ def body(settings, args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = cli.parser(JOB, __doc__.splitlines()[0])
+    parser = cli.parser(JOB, __doc__.splitlines()[0], several=True)
     kafka_source.add_window_arguments(parser)
     parser.add_argument("--rebuild-from-kafka", action="store_true",
                         help="ignore the recorded offsets: rebuild the date from what Kafka holds now and record "
                              "new ranges (deliberate; may store less than before if retention deleted data)")
     args = parser.parse_args(argv)
-    return cli.run(JOB, lambda settings: body(settings, args))
+    return cli.run_per_date(JOB, args, body, setup=lambda settings, days: range_setup(settings, days, args))
 
 
 if __name__ == "__main__":
