@@ -1,7 +1,7 @@
 """Dry-run view of the DAG: what a run for a given date would execute, as JSON, with no database.
 
     .venvs/airflow/bin/python -m orchestration.describe --logical-date 2026-01-01T15:00:00+09:00 \
-        [--start ISO] [--date YYYY-MM-DD] [--time-scale N]
+        [--start ISO] [--date YYYY-MM-DD] [--time-scale N] [--dag-id tripclick_backfill --param start=D ...]
 
 Loads the DAG folder in a DagBag (the runner comes from PIPELINE_RUNNER), renders each task's command
 and each sensor's target for that run, and prints the structure: schedule, timezone, dependencies,
@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import pendulum
 
-from orchestration.steps import DAG_ID
+from orchestration.steps import BACKFILL_DAG_ID, DAG_ID
 
 DAGS_FOLDER = Path(__file__).resolve().parent / "dags"
 
@@ -50,8 +50,13 @@ def _task_facts(task, context) -> dict:
     return facts
 
 
+def _no_xcom(task_ids=None, **_):
+    """A run that has not started yet: no step has handed on anything (backfill steps render no dates)."""
+    return None
+
+
 def describe(logical_date: pendulum.DateTime, start: pendulum.DateTime, date: str | None,
-             time_scale: float | None) -> dict:
+             time_scale: float | None, dag_id: str = DAG_ID, extra_params: dict | None = None) -> dict:
     from airflow.models import DagBag
     from airflow.serialization.serialized_objects import SerializedDAG
     from airflow.timetables.base import TimeRestriction
@@ -59,10 +64,11 @@ def describe(logical_date: pendulum.DateTime, start: pendulum.DateTime, date: st
     bag = DagBag(str(DAGS_FOLDER), include_examples=False, read_dags_from_db=False)
     if bag.import_errors:
         return {"import_errors": bag.import_errors}
-    dag = bag.dags[DAG_ID]
+    dag = bag.dags[dag_id]
     params = {name: param.value for name, param in dag.params.items()}
     params.update({k: v for k, v in {"date": date, "time_scale": time_scale}.items() if v is not None})
-    context = {"logical_date": logical_date, "params": params,
+    params.update(extra_params or {})
+    context = {"logical_date": logical_date, "params": params, "ti": SimpleNamespace(xcom_pull=_no_xcom),
                "dag_run": SimpleNamespace(start_date=start), **dag.user_defined_macros}
     timetable = dag.timetable
     # Where the schedule places its first run at or after the given logical date.
@@ -91,11 +97,15 @@ def main() -> None:
     parser.add_argument("--start", help="when the run started (default: the logical date)")
     parser.add_argument("--date", help="a manual trigger's date param")
     parser.add_argument("--time-scale", type=float, help="a manual trigger's time_scale param")
+    parser.add_argument("--dag-id", default=DAG_ID, choices=(DAG_ID, BACKFILL_DAG_ID))
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="another param of the trigger (e.g. start=2026-01-02 for the backfill)")
     args = parser.parse_args()
     logical_date = pendulum.parse(args.logical_date)
     start = pendulum.parse(args.start) if args.start else logical_date
     # One line, last on stdout: Airflow itself logs to stdout while loading the DagBag.
-    print(json.dumps(describe(logical_date, start, args.date, args.time_scale), default=str))
+    extra = dict(item.split("=", 1) for item in args.param)
+    print(json.dumps(describe(logical_date, start, args.date, args.time_scale, args.dag_id, extra), default=str))
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ from airflow.models import BaseOperator, Variable
 from airflow.providers.docker.operators.docker import DockerOperator
 from docker.types import Mount
 
+from infrastructure import dates as date_options
 from infrastructure.settings import REPO_ROOT
-from orchestration import timeline
+from orchestration import backfill, timeline
 from orchestration.config import SPARK_JOB_SECRETS, DagConfig
 from orchestration.steps import OUTPUT_PREFIX, PRODUCER_IMAGE, Step
 
@@ -76,15 +77,19 @@ class LocalStepOperator(BaseOperator):
             command, cwd=REPO_ROOT, env=self._child_environment(), stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True)
         tail: deque[str] = deque(maxlen=_TAIL_LINES)
+        summary = None
         for line in self._process.stdout:
             line = line.rstrip("\n")
             tail.append(line)
+            summary = summary_of([line]) or summary
             self.log.info("%s%s", OUTPUT_PREFIX, line)
         code = self._process.wait()
         if code != 0:
             last = tail[-1] if tail else "(no output)"
             raise AirflowException(f"step {self.task_id} failed: exit code {code}; last output line: {last}")
         self.log.info("step %s succeeded", self.task_id)
+        # A date-range step's summary line (ok/failed dates) is its XCom: the next backfill step reads it.
+        return summary
 
     def _child_environment(self) -> dict[str, str]:
         """The worker's environment minus Airflow's own (its DB URL is none of the step's business),
@@ -110,18 +115,31 @@ class LocalStepOperator(BaseOperator):
             os.killpg(self._process.pid, signal.SIGKILL)
 
 
-def placeholder_values(cfg: DagConfig) -> dict[str, str]:
+def summary_of(lines) -> str | None:
+    """The last date-range summary line (infrastructure.dates) among a step's output lines, else None."""
+    for line in reversed(lines or []):
+        text = line.decode(errors="replace") if isinstance(line, bytes) else str(line)
+        if date_options.parse_summary(text) is not None:
+            return text.strip()
+    return None
+
+
+def placeholder_values(cfg: DagConfig, step: Step | None = None) -> dict[str, str]:
     """The Jinja templates that fill a Step's argv placeholders (macros defined by the DAG)."""
-    return {
+    values = {
         "date": "{{ pipeline_date(logical_date, params) }}",
         "speed": "{{ '%g' % params.time_scale }}",
         "stream_seconds": "{{ stream_seconds(dag_run, params) }}",
         "data_dir": CONTAINER_DATA_DIR if cfg.runner == "docker" else cfg.local_data_dir,
     }
+    if step is not None and "dates" in step.placeholders():
+        # backfill: the range (first steps) or the dates every upstream step finished ok (its XCom summary)
+        values["dates"] = f"{{{{ step_dates(ti, params, {list(step.after)!r}) }}}}"
+    return values
 
 
 def local_task(step: Step, cfg: DagConfig, **task_args) -> LocalStepOperator:
-    return LocalStepOperator(task_id=step.task_id, argv=step.render_argv(placeholder_values(cfg)),
+    return LocalStepOperator(task_id=step.task_id, argv=step.render_argv(placeholder_values(cfg, step)),
                              doc_md=step.doc, retries=cfg.retries(step.retries), **task_args)
 
 
@@ -159,7 +177,8 @@ class StepDockerOperator(DockerOperator):
         result = super().execute(context)
         # Only a container that succeeded goes now; a failed one stays for inspection (pruned by age).
         self.cli.remove_container(self.container["Id"])
-        return result
+        # A date-range step (xcom_all) hands on only its summary line, never its whole log.
+        return summary_of(result) if self.xcom_all else result
 
     def _step_containers(self, *filters: str) -> list[dict]:
         return self.cli.containers(all=True, filters={"label": [f"{STEP_LABEL}={self.task_id}", *filters]})
@@ -204,7 +223,8 @@ def docker_task(step: Step, cfg: DagConfig, **task_args) -> DockerOperator:
     return StepDockerOperator(
         task_id=step.task_id,
         image=step.image_ref(cfg.image_registry, cfg.image_tag),
-        command=["python", *step.render_argv(placeholder_values(cfg))],
+        command=["python", *step.render_argv(placeholder_values(cfg, step))],
+        xcom_all="dates" in step.placeholders(),  # execute() keeps the summary line of the range step
         docker_url=host.url,
         tls_ca_cert=host.ca_cert if host.tls else None,
         tls_client_cert=host.client_cert if host.tls else None,
@@ -229,3 +249,49 @@ def docker_task(step: Step, cfg: DagConfig, **task_args) -> DockerOperator:
 def step_task(step: Step, cfg: DagConfig, **task_args) -> BaseOperator:
     return docker_task(step, cfg, **task_args) if cfg.runner == "docker" else local_task(step, cfg, **task_args)
 
+
+
+class BackfillReportOperator(BaseOperator):
+    """The backfill's last task: names every date that did not reach PostgreSQL and the step that failed it
+    (from the steps' summary XComs); fails when there is any, so the run ends failed naming the bad dates."""
+
+    ui_color = "#fbe9e7"
+
+    def __init__(self, *, steps: tuple[Step, ...], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.steps = steps
+
+    def execute(self, context) -> str:
+        requested = requested_dates(context["params"])
+        ti = context["ti"]
+        outcomes = {step.task_id: step_outcome(ti, step.task_id) for step in self.steps}
+        for step in self.steps:
+            ok, bad = outcomes[step.task_id] or ([], [])
+            self.log.info("%s: ok=%d failed=%d %s", step.task_id, len(ok), len(bad),
+                          ",".join(d.isoformat() for d in bad) if outcomes[step.task_id] else "(did not finish)")
+        reasons = backfill.failed_dates(requested, self.steps, outcomes)
+        line = backfill.report_line(requested, reasons, 0.0)
+        self.log.info("%s", line)
+        if reasons:
+            raise AirflowException(f"backfill: {len(reasons)} of {len(requested)} dates failed: "
+                                   + ", ".join(f"{d} ({why})" for d, why in sorted(reasons.items())))
+        return line
+
+
+def requested_dates(params) -> list:
+    """The dates of a backfill run's params (start..end, both included)."""
+    from datetime import date
+
+    return date_options.date_range(date.fromisoformat(params["start"]), date.fromisoformat(params["end"]))
+
+
+def step_outcome(ti, task_id: str):
+    """(ok, failed) dates of a finished range step from its XCom summary; None when it did not succeed."""
+    return date_options.parse_summary(ti.xcom_pull(task_ids=task_id))
+
+
+def step_dates(ti, params, upstream: list[str]) -> str:
+    """Macro of the backfill DAG: the comma list of dates a step works on (orchestration.backfill.step_dates)."""
+    requested = requested_dates(params)
+    outcomes = {task_id: step_outcome(ti, task_id) for task_id in upstream}
+    return ",".join(d.isoformat() for d in backfill.step_dates(requested, tuple(upstream), outcomes))

@@ -11,6 +11,12 @@ import) so other layers' static checks can import it from any environment.
   {speed}           the run's TIME_SCALE (the producers replay at the same compression as the timeline)
   {stream_seconds}  seconds the streaming job still has until the 16:00 point of the run's timeline
                     plus a drain margin (see orchestration.timeline)
+  {dates}           backfill only: comma list of the dates this step works on (the requested range for
+                    the first steps, else the dates every step it comes after finished ok; see
+                    orchestration.backfill)
+
+`BACKFILL_STEPS` is the second list, for the DAG `tripclick_backfill` and `make backfill`: the same jobs
+over a range of dates without the real-time replay (producers in batch mode, no streaming, no clock).
 """
 from __future__ import annotations
 
@@ -18,13 +24,14 @@ import string
 from dataclasses import dataclass
 
 DAG_ID = "tripclick_daily_pipeline"
+BACKFILL_DAG_ID = "tripclick_backfill"
 # The local runner prefixes each output line of a step with this in the task log (how readers find them).
 OUTPUT_PREFIX = "| "
 HOSTS = ("webserver0", "webserver1", "spark")
 PRODUCER_IMAGE = "tripclick-pipeline/producer"
 SPARK_JOB_IMAGE = "tripclick-pipeline/spark-job"
 IMAGES = (PRODUCER_IMAGE, SPARK_JOB_IMAGE)
-PLACEHOLDERS = frozenset({"date", "data_dir", "speed", "stream_seconds"})
+PLACEHOLDERS = frozenset({"date", "data_dir", "speed", "stream_seconds", "dates"})
 
 # The seed's day, as clock times in PIPELINE_TZ. The run starts at DAY_START.
 DAY_START = "15:00"
@@ -145,3 +152,43 @@ STEPS_BY_ID = {step.task_id: step for step in STEPS}
 def waits() -> tuple[str, ...]:
     """The clock times after DAY_START some step waits for, in timeline order (one sensor each)."""
     return tuple(sorted({step.starts_at for step in STEPS if step.starts_at != DAY_START}))
+
+
+# ---- the backfill: the same jobs for a range of dates, one process (one Spark application) per step ----------
+
+def _range_producer(server: str, host: str) -> Step:
+    return Step(
+        task_id=f"producer_{server}", host=host, image=PRODUCER_IMAGE,
+        argv=("-m", "ingestion.produce_range", "--server", server, "--data-dir", "{data_dir}", "--dates", "{dates}",
+              "--keep-going"),
+        retries=1,
+        doc=f"{server}'s prepared file of every date of the range -> Kafka in batch mode (no real-time pacing), "
+            "one producer run per date with its own manifest; a date whose file is missing or corrupt is "
+            "reported and left out of the following steps.",
+    )
+
+
+def _range_job(job: str, *extra: str, task_id: str | None = None, **fields) -> Step:
+    return Step(task_id=task_id or job, host="spark", image=SPARK_JOB_IMAGE,
+                argv=("-m", f"processing.spark.jobs.{job}", "--dates", "{dates}", "--keep-going", *extra), **fields)
+
+
+BACKFILL_STEPS: tuple[Step, ...] = (
+    _range_producer("server0", "webserver0"),
+    _range_producer("server1", "webserver1"),
+    _range_job("batch_to_bronze", after=PRODUCERS, retries=1,
+               doc="Bronze of every date both producers sent: dates without an offsets record share ONE "
+                   "discovery scan of the topic, each date is published and recorded on its own; dates "
+                   "with a record are reread from it (as a daily rerun)."),
+    _range_job("etl_to_gold", after=("batch_to_bronze",), retries=1,
+               doc="Exact Silver (from Bronze; the stream's rows if any), quarantine and Gold marts, per date, "
+                   "in one Spark application."),
+    _range_job("reconcile", "--stage", "lake", task_id="check_lake", after=("etl_to_gold",), retries=0,
+               doc="The gate of every date (count checks + data quality suites, gold.dq_results); only the "
+                   "dates that pass are loaded."),
+    _range_job("load_to_postgres", after=("check_lake",), retries=1,
+               doc="Gold -> PostgreSQL for the dates that passed the gate, one transaction per date."),
+    _range_job("reconcile", "--stage", "postgres", after=("load_to_postgres",), retries=0,
+               doc="PostgreSQL = Gold per mart for every loaded date."),
+)
+BACKFILL_STEPS_BY_ID = {step.task_id: step for step in BACKFILL_STEPS}
