@@ -32,7 +32,7 @@ lint: setup ## ruff over the whole code base (rules in pyproject.toml)
 test-fast: setup ## unit tests only (no services)
 	@$(PY) -m pytest -m unit
 
-bench: bench-ingestion bench-processing ## every benchmark script (figures go into the layer docs)
+bench: bench-ingestion bench-processing bench-backfill ## every benchmark script (figures go into the layer docs)
 
 # --- ingestion ---
 .PHONY: prepare generate produce bench-ingestion
@@ -102,7 +102,7 @@ docker-certs: ## CA + TLS certificates for the remote Docker APIs: OUT=<dir> HOS
 	@bash infrastructure/deploy/make-docker-certs.sh "$(OUT)" $(HOSTS)
 
 # --- orchestration ---
-.PHONY: airflow airflow-down airflow-status demo
+.PHONY: airflow airflow-down airflow-status demo backfill bench-backfill
 airflow: up ## local Airflow (LocalExecutor, metadata in PostgreSQL): scheduler, triggerer, UI on 127.0.0.1:8080
 	@$(PY) -m orchestration.airflow_local up
 
@@ -114,6 +114,13 @@ airflow-status: ## Airflow processes and health
 
 demo: up ## one day end to end under Airflow at TIME_SCALE=60, then Gold summary + reconcile + URLs: [DATE=2026-01-01]
 	@$(PY) -m orchestration.demo --date $(or $(DATE),2026-01-01)
+
+backfill: up ## prepared files of a range of dates -> PostgreSQL, no real-time replay, one Spark app per step: START=YYYY-MM-DD END=YYYY-MM-DD
+	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill START=2026-01-02 END=2026-02-01"; exit 2; }
+	@$(PY) -m orchestration.backfill --start $(START) --end $(END)
+
+bench-backfill: up ## 32 days x 162,500 generated events files -> PostgreSQL by backfill; 1/8/32-day cost per event
+	@$(PY) -m orchestration.bench_backfill
 
 # --- processing ---
 .PHONY: bench-processing run-bronze run-etl run-check-lake run-validate run-load run-reconcile
