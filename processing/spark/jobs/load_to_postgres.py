@@ -1,7 +1,9 @@
 """Gold marts of one date -> PostgreSQL schema gold, replacing that date's rows in ONE transaction.
 
 Per mart: DELETE the date's rows, then COPY the Gold rows (PostgreSQL text format) from the driver.
-Readers see the old day or the new day, never half of it; a rerun leaves the same rows.
+Readers see the old day or the new day, never half of it; a rerun leaves the same rows. The same
+transaction deletes the date's provisional live marts (schema live, written by the stream): from the
+commit on, the exact marts replace them.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import psycopg2
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from processing import cli, lake, lake_io
+from processing import cli, lake, lake_io, live_sink
 from processing.spark.session import build_session
 
 JOB = "load_to_postgres"
@@ -54,8 +56,8 @@ def connect(settings):
 
 
 def load_date(spark, settings, day, marts) -> tuple[dict[str, int], float]:
-    """Replace the date's rows of every mart in one transaction; returns rows loaded per table and
-    the seconds the transaction took."""
+    """Replace the date's rows of every mart in one transaction, deleting its live rows in it too;
+    returns rows loaded per table and the seconds the transaction took."""
     buffers = {}
     for mart in marts:
         columns, rows = gold_rows(spark, settings, mart, day)
@@ -63,12 +65,14 @@ def load_date(spark, settings, day, marts) -> tuple[dict[str, int], float]:
     loaded = {}
     started = time.monotonic()
     with connect(settings) as conn, conn.cursor() as cur:  # `with conn` = one transaction, rolled back on error
+        live_rows = live_sink.discard_date(cur, day)
         for mart, (columns, buffer) in buffers.items():
             table = f"{SCHEMA}.{mart}"
             cur.execute(f"DELETE FROM {table} WHERE event_date = %s", (day,))
             cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
             loaded[mart] = cur.rowcount
     conn.close()
+    cli.log(JOB, f"replaced live rows={live_rows} of {day} (schema {live_sink.SCHEMA}) by the exact marts")
     return loaded, time.monotonic() - started
 
 

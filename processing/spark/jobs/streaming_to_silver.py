@@ -7,9 +7,13 @@ Two queries over the same topic, each with its own checkpoint under <LAKE_ROOT>/
 The first start reads from the earliest offset; later starts resume from the checkpoint. The file sink
 commits each micro-batch through its _spark_metadata log, so a batch replayed after a crash (kill -9)
 is neither lost nor doubled. --until / --max-runtime / SIGTERM: stop after processing what is available.
+A third query, live_marts (--live-trigger, --no-live), reads what silver_stream committed (file source on
+silver/_stream) and adds per-minute counts to PostgreSQL schema `live` (processing/live.py, live_sink.py):
+exactly once per micro-batch; a PostgreSQL outage only pauses it (logged, counted, retried), never Silver.
 """
 from __future__ import annotations
 
+import re
 import signal
 import sys
 import threading
@@ -19,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from pyspark.sql import functions as F
 
-from processing import cli, lake, transforms
+from processing import cli, lake, live, live_sink, transforms
 from processing.spark.session import build_session
 
 JOB = "streaming_to_silver"
@@ -70,6 +74,109 @@ def start_queries(spark, settings, args):
     return [silver, quarantine]
 
 
+def silver_schema(spark, settings):
+    """Schema of the rows silver_stream commits (event_date = the partition column), for the live file source."""
+    empty = spark.createDataFrame([], transforms.bronze_rows(
+        spark.createDataFrame([], "key binary, value binary, topic string, partition int, offset long, "
+                                  "timestamp timestamp"), settings.pipeline_tz).schema)
+    return transforms.valid_events(transforms.parse_events(empty)).schema
+
+
+def failure_reason(exception) -> str:
+    """The Python error inside a failed foreachBatch (Spark wraps it in a Py4J traceback), on one line."""
+    lines = [line.strip() for line in str(exception or "stopped").splitlines() if line.strip()]
+    errors = [line for line in lines if re.match(r"^[\w.]+(Error|Exception): ", line)]
+    return (errors[-1] if errors else lines[0])[:300]
+
+
+class LiveMarts:
+    """The live_marts query: committed silver/_stream files -> per-minute counts -> PostgreSQL schema live.
+
+    A failed write (PostgreSQL down) fails this query only: the micro-batch stays uncommitted in its
+    checkpoint; the query is restarted after --live-retry seconds and replays that batch (nothing lost),
+    and live_sink skips a batch already committed (nothing doubled). Failures are logged and counted."""
+
+    NAME = "live_marts"
+
+    def __init__(self, spark, settings, args):
+        self.spark, self.settings, self.args = spark, settings, args
+        self.schema = silver_schema(spark, settings)
+        self.query = None
+        self.query_id = None
+        self.failures = 0
+        self.batches = 0
+        self.retry_at = 0.0
+        self._failure_seen = None
+
+    def start(self) -> None:
+        root = self.settings.lake_root
+        source = (self.spark.readStream.schema(self.schema).format("parquet")
+                  .load(lake.silver_stream(root)))
+        self.query = (source.writeStream.queryName(self.NAME).foreachBatch(self.write_batch)
+                      .option("checkpointLocation", lake.checkpoint(root, self.NAME))
+                      .trigger(processingTime=f"{self.args.live_trigger} seconds").start())
+        self.query_id = str(self.query.id)
+        self._failure_seen = None
+        cli.log(JOB, f"live_marts query id={self.query_id} trigger={self.args.live_trigger}s -> PostgreSQL "
+                     f"{self.settings.postgres_host}:{self.settings.postgres_port}/{self.settings.postgres_db} "
+                     f"schema {live_sink.SCHEMA}")
+
+    def write_batch(self, frame, batch_id: int) -> None:
+        started = time.monotonic()
+        while self.query_id is None:  # set right after start(); the first batch may be quicker
+            time.sleep(0.05)
+        frame.persist()
+        try:
+            rows = {table: [tuple(r) for r in live.for_postgres(build(frame), table).collect()]
+                    for table, build in live.BUILDERS.items()}
+        finally:
+            frame.unpersist()
+        conn = live_sink.connect(self.settings)
+        try:
+            outcome, dates = live_sink.apply_batch(conn, self.query_id, batch_id, rows)
+        finally:
+            conn.close()
+        self.batches += 1
+        clicks = sum(r[-1] for r in rows["clicks_per_minute"])
+        cli.log(JOB, f"live batch id={batch_id} {outcome} clicks={clicks} dates={','.join(map(str, dates)) or '-'} "
+                     f"seconds={time.monotonic() - started:.2f}")
+
+    def tend(self) -> None:
+        """Count and log a failure once; restart the query when its retry time has come."""
+        if self.query is not None and self.query.isActive:
+            return
+        if self.query is not None and self._failure_seen is not self.query:
+            self._failure_seen = self.query
+            self.failures += 1
+            reason = failure_reason(self.query.exception())
+            self.retry_at = time.time() + self.args.live_retry
+            cli.log(JOB, f"live marts not written (failures={self.failures}): {reason}; "
+                         f"Silver continues; retry in {self.args.live_retry:.0f}s or at the next start")
+        if time.time() >= self.retry_at:
+            self.start()
+
+    def drain(self, timeout: float) -> None:
+        """After Silver stopped: count what it committed last (one restart if the query is down), then stop."""
+        if self.query is None:
+            return
+        if not self.query.isActive:
+            self.retry_at = 0.0
+            self.tend()
+
+        def available():
+            try:
+                self.query.processAllAvailable()
+            except Exception:  # the failure is reported below through query.exception()
+                pass
+
+        waiter = threading.Thread(target=available, daemon=True)
+        waiter.start()
+        waiter.join(timeout)
+        self.query.stop()
+        if self.query.exception() is not None:
+            self.tend()  # counts and logs the failure; the next start of the job replays the batch
+
+
 class ProgressTally:
     """Input/output rows per query, summed over micro-batches (each batch id counted once)."""
 
@@ -111,19 +218,28 @@ def body(settings, args) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop_requested.set())
     spark = build_session(settings, JOB, {"spark.sql.streaming.noDataProgressEventInterval": "1000"})
     queries = start_queries(spark, settings, args)
+    marts = None if args.no_live else LiveMarts(spark, settings, args)
+    if marts:
+        marts.start()
     when = "never (until SIGTERM)" if deadline is None else datetime.fromtimestamp(deadline, timezone.utc).isoformat()
     cli.log(JOB, f"running; stop at {when}")
     tally = ProgressTally()
     while not stop_requested.is_set() and (deadline is None or time.time() < deadline):
         if spark.streams.awaitAnyTermination(POLL_SECONDS):
+            spark.streams.resetTerminated()  # live_marts may have ended; Silver and quarantine decide below
             failed = [q for q in queries if q.exception() is not None]
             if failed:
                 raise RuntimeError(f"query {failed[0].name} failed: {failed[0].exception()}")
-            break
+            if any(not q.isActive for q in queries):
+                break
+        if marts:
+            marts.tend()
         for query in queries:
             tally.update(query)
     cli.log(JOB, "stopping: processing what is available")
     drain_and_stop(queries, args.drain_timeout)
+    if marts:
+        marts.drain(args.drain_timeout)
     for query in queries:
         tally.update(query)
     failed = [q for q in queries if q.exception() is not None]
@@ -132,7 +248,8 @@ def body(settings, args) -> int:
     silver_in, silver_out = tally.totals("silver_stream")
     quarantine_in, quarantine_out = tally.totals("quarantine_stream")
     cli.log(JOB, f"summary input_rows={silver_in} silver_rows={silver_out} quarantined={quarantine_out} "
-                 f"batches={len(tally.seen)} runtime_s={time.time() - started:.0f}")
+                 f"batches={len(tally.seen)} runtime_s={time.time() - started:.0f}"
+                 + (f" live_batches={marts.batches} live_failures={marts.failures}" if marts else " live=off"))
     return 0
 
 
@@ -146,6 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-offsets-per-trigger", type=int, default=500_000)
     parser.add_argument("--drain-timeout", type=float, default=120.0,
                         help="seconds to finish available data after the stop time (default 120)")
+    parser.add_argument("--live-trigger", type=float, default=2.0,
+                        help="live_marts micro-batch interval in seconds (default 2)")
+    parser.add_argument("--live-retry", type=float, default=10.0,
+                        help="seconds before the live_marts query is restarted after a failed write (default 10)")
+    parser.add_argument("--no-live", action="store_true", help="do not maintain the live marts in PostgreSQL")
     args = parser.parse_args(argv)
     if args.until:
         try:
