@@ -85,29 +85,42 @@ def report_line(requested: list[date], reasons: dict[date, str], seconds: float)
 
 # ---- the local run ----------------------------------------------------------------------------------------
 
-def _run_step(step: Step, argv: list[str], log_dir: Path, results: dict, lock: threading.Lock) -> None:
+_PRINT_LOCK = threading.Lock()
+
+
+def process_step(step: Step, argv: list[str], log_dir: Path) -> tuple[str, int]:
+    """A step as `python <argv>` in the repository (what the DAG's local runner does); its stdout lines are
+    echoed with the task id, its stderr goes to <log_dir>/<task>.log. Returns (stdout, exit code)."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
     lines = []
     with open(log_dir / f"{step.task_id}.log", "w") as stderr:
         process = subprocess.Popen([sys.executable, *argv], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=stderr,
                                    text=True, errors="replace")
         for line in process.stdout:
             lines.append(line)
-            with lock:
+            with _PRINT_LOCK:
                 print(f"{step.task_id} | {line.rstrip()}", flush=True)
         code = process.wait()
-    results[step.task_id] = ("".join(lines), code, time.monotonic() - started)
+    return "".join(lines), code
+
+
+def _timed(execute, step: Step, argv: list[str], log_dir: Path, results: dict) -> None:
+    started = time.monotonic()
+    try:
+        output, code = execute(step, argv, log_dir)
+    except Exception as exc:  # noqa: BLE001 - a step that cannot even start fails its dates, not the backfill
+        output, code = f"{type(exc).__name__}: {exc}", 1
+    results[step.task_id] = (output, code, time.monotonic() - started)
 
 
 def run(requested: list[date], data_dir: str, log_dir: Path, steps: tuple[Step, ...] = BACKFILL_STEPS,
-        echo=print) -> tuple[dict[date, str], dict[str, float]]:
-    """Runs every step (steps whose predecessors are done together, e.g. both producers) and returns
-    (failed date -> reason, seconds per step)."""
+        echo=print, execute=process_step) -> tuple[dict[date, str], dict[str, float]]:
+    """Runs every step (steps whose predecessors are done together, e.g. both producers) with
+    `execute(step, argv, log_dir) -> (stdout, exit code)` and returns (failed date -> reason, seconds per
+    step)."""
     outcomes: dict[str, Outcome | None] = {}
     seconds: dict[str, float] = {}
     pending = list(steps)
-    lock = threading.Lock()
     while pending:
         wave = [s for s in pending if all(u in outcomes for u in s.after)]
         results: dict[str, tuple[str, int, float]] = {}
@@ -118,7 +131,7 @@ def run(requested: list[date], data_dir: str, log_dir: Path, steps: tuple[Step, 
             argv = step.render_argv({"data_dir": data_dir,
                                      "dates": ",".join(d.isoformat() for d in inputs[step.task_id])})
             echo(f"{PREFIX} step {step.task_id} started: {len(inputs[step.task_id])} dates")
-            thread = threading.Thread(target=_run_step, args=(step, argv, log_dir, results, lock))
+            thread = threading.Thread(target=_timed, args=(execute, step, argv, log_dir, results))
             thread.start()
             threads.append(thread)
         for thread in threads:

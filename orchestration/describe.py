@@ -32,6 +32,7 @@ def _task_facts(task, context) -> dict:
         "upstream": sorted(task.upstream_task_ids),
         "retries": task.retries,
         "retry_delay_s": task.retry_delay.total_seconds(),
+        "trigger_rule": str(task.trigger_rule),
         "has_doc": bool(task.doc_md),
     }
     if hasattr(task, "argv"):
@@ -46,17 +47,25 @@ def _task_facts(task, context) -> dict:
             mounts=[{"source": m["Source"], "target": m["Target"], "type": m["Type"], "read_only": m["ReadOnly"]}
                     for m in task.mounts],
             network_mode=task.network_mode, environment=task.environment, auto_remove=task.auto_remove,
+            xcom_all=task.xcom_all,
         )
     return facts
 
 
-def _no_xcom(task_ids=None, **_):
-    """A run that has not started yet: no step has handed on anything (backfill steps render no dates)."""
-    return None
+class _XComs:
+    """What the run's finished steps handed on (task id -> XCom); by default nothing: backfill steps after
+    the producers then render no dates."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+
+    def xcom_pull(self, task_ids=None, **_):
+        return self.values.get(task_ids)
 
 
 def describe(logical_date: pendulum.DateTime, start: pendulum.DateTime, date: str | None,
-             time_scale: float | None, dag_id: str = DAG_ID, extra_params: dict | None = None) -> dict:
+             time_scale: float | None, dag_id: str = DAG_ID, extra_params: dict | None = None,
+             xcoms: dict[str, str] | None = None) -> dict:
     from airflow.models import DagBag
     from airflow.serialization.serialized_objects import SerializedDAG
     from airflow.timetables.base import TimeRestriction
@@ -68,7 +77,7 @@ def describe(logical_date: pendulum.DateTime, start: pendulum.DateTime, date: st
     params = {name: param.value for name, param in dag.params.items()}
     params.update({k: v for k, v in {"date": date, "time_scale": time_scale}.items() if v is not None})
     params.update(extra_params or {})
-    context = {"logical_date": logical_date, "params": params, "ti": SimpleNamespace(xcom_pull=_no_xcom),
+    context = {"logical_date": logical_date, "params": params, "ti": _XComs(xcoms or {}),
                "dag_run": SimpleNamespace(start_date=start), **dag.user_defined_macros}
     timetable = dag.timetable
     # Where the schedule places its first run at or after the given logical date.
@@ -100,12 +109,16 @@ def main() -> None:
     parser.add_argument("--dag-id", default=DAG_ID, choices=(DAG_ID, BACKFILL_DAG_ID))
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="another param of the trigger (e.g. start=2026-01-02 for the backfill)")
+    parser.add_argument("--xcom", action="append", default=[], metavar="TASK=VALUE",
+                        help="what a finished task handed on (a backfill step's summary line)")
     args = parser.parse_args()
     logical_date = pendulum.parse(args.logical_date)
     start = pendulum.parse(args.start) if args.start else logical_date
     # One line, last on stdout: Airflow itself logs to stdout while loading the DagBag.
     extra = dict(item.split("=", 1) for item in args.param)
-    print(json.dumps(describe(logical_date, start, args.date, args.time_scale, args.dag_id, extra), default=str))
+    xcoms = dict(item.split("=", 1) for item in args.xcom)
+    print(json.dumps(describe(logical_date, start, args.date, args.time_scale, args.dag_id, extra, xcoms),
+                     default=str))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The DAG's docker runner, as Airflow builds it (orchestration.describe, PIPELINE_RUNNER=docker), against
+"""The DAGs' docker runner (daily and backfill), as Airflow builds it (orchestration.describe, PIPELINE_RUNNER=docker), against
 the images and compose files of this repository: every DockerOperator must start in one of our images,
 on the host whose compose file provides that image, its network and its data mount, with an environment
 that infrastructure.settings accepts in docker mode.
@@ -16,7 +16,7 @@ import pytest
 from infrastructure.settings import DEFAULTS, REPO_ROOT, ConfigError, load
 from infrastructure.docker.images import IMAGES
 from orchestration.config import SPARK_JOB_SECRETS
-from orchestration.steps import HOSTS
+from orchestration.steps import BACKFILL_DAG_ID, DAG_ID, HOSTS
 from tests.deployment.artifacts import (
     COMPOSE_OF_STEP_HOST, deploy_env, dockerfile_env, module_file, python_modules_in, resolved_compose,
 )
@@ -26,12 +26,14 @@ AIRFLOW_PYTHON = REPO_ROOT / ".venvs" / "airflow" / "bin" / "python"
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def docker_tasks(tmp_path_factory) -> dict[str, dict]:
+@pytest.fixture(scope="module", params=[DAG_ID, BACKFILL_DAG_ID])
+def docker_tasks(request, tmp_path_factory) -> dict[str, dict]:
+    """The docker runner's tasks of the daily DAG and of the backfill DAG (same runner, same hosts)."""
     env = {**os.environ, "PIPELINE_RUNNER": "docker", "AIRFLOW_HOME": str(tmp_path_factory.mktemp("airflow")),
            "ENV_FILE": "/nonexistent"}
     run = subprocess.run([str(AIRFLOW_PYTHON), "-m", "orchestration.describe", "--logical-date",
-                          "2026-01-01T15:00:00+09:00"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          "2026-01-01T15:00:00+09:00", "--dag-id", request.param, "--param", "start=2026-01-02",
+                          "--param", "end=2026-01-04"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                          timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     plan = json.loads(run.stdout.strip().splitlines()[-1])
@@ -87,4 +89,4 @@ def test_producer_tasks_mount_the_data_folder_where_the_image_reads_it(docker_ta
         data_dir = dockerfile_env("ingestion/Dockerfile")["DATA_DIR"]
         assert task["mounts"] == [{"source": DEFAULTS["PRODUCER_DATA_DIR"], "target": data_dir,
                                    "type": "bind", "read_only": True}], task_id
-        assert any(arg.startswith(f"{data_dir}/") for arg in task["command"]), task_id
+        assert any(arg == data_dir or arg.startswith(f"{data_dir}/") for arg in task["command"]), task_id

@@ -273,3 +273,57 @@ def test_a_failed_lake_gate_keeps_the_day_out_of_postgres(played):
     states = played["check_lake"]
     assert states["run"] == "failed" and states["etl_to_gold"] == "success"
     assert {states[t] for t in ("load_to_postgres", "reconcile", "end")} == {"upstream_failed"}
+
+
+# ---- tripclick_backfill -------------------------------------------------------------------------------------
+
+BACKFILL_UPSTREAM = {
+    "producer_server0": [], "producer_server1": [],
+    "batch_to_bronze": ["producer_server0", "producer_server1"],
+    "etl_to_gold": ["batch_to_bronze"], "check_lake": ["etl_to_gold"], "load_to_postgres": ["check_lake"],
+    "reconcile": ["load_to_postgres"],
+    "report": ["batch_to_bronze", "check_lake", "etl_to_gold", "load_to_postgres", "producer_server0",
+               "producer_server1", "reconcile"],
+}
+RANGE = ["--dag-id", "tripclick_backfill", "--param", "start=2026-01-02", "--param", "end=2026-01-04"]
+
+
+@pytest.mark.parametrize("runner", ["docker", "local"])
+def test_backfill_dag_has_the_steps_params_and_report_in_both_runners(scratch, runner):
+    facts = describe(scratch, {"PIPELINE_RUNNER": runner, "IMAGE_TAG": "9.9.9"},
+                     "--logical-date", "2026-11-30T10:00:00+00:00", *RANGE)
+    dag, tasks = facts["dag"], facts["tasks"]
+    assert (dag["dag_id"], dag["timetable"], dag["max_active_runs"], dag["catchup"]) == (
+        "tripclick_backfill", "NullTimetable", 1, False)
+    assert {"tripclick", "backfill", f"runner:{runner}"} <= set(dag["tags"]) and dag["has_doc"]
+    assert set(dag["params"]) == {"start", "end"}
+    assert {t: f["upstream"] for t, f in tasks.items()} == BACKFILL_UPSTREAM
+    # the report runs whatever happened before it and fails naming the bad dates
+    assert {t: f["trigger_rule"] for t, f in tasks.items() if f["trigger_rule"] != "all_success"} == {
+        "report": "all_done"}
+    assert (tasks["check_lake"]["retries"], tasks["reconcile"]["retries"]) == (0, 0)
+    key = "command" if runner == "docker" else "argv"
+    head = ["python"] if runner == "docker" else []
+    data_dir = "/data" if runner == "docker" else str(REPO_ROOT / "ingestion" / "data")
+    assert tasks["producer_server1"][key] == [*head, "-m", "ingestion.produce_range", "--server", "server1",
+                                              "--data-dir", data_dir, "--dates", "2026-01-02,2026-01-03,2026-01-04",
+                                              "--keep-going"]
+    # before the producers have handed on anything, no date reaches the Spark steps
+    assert tasks["check_lake"][key] == [*head, "-m", "processing.spark.jobs.reconcile", "--dates", "", "--keep-going",
+                                        "--stage", "lake"]
+    if runner == "docker":
+        assert tasks["batch_to_bronze"]["image"] == "tripclick-pipeline/spark-job:9.9.9"
+        assert all(t["xcom_all"] for t in tasks.values() if "xcom_all" in t)  # the summary line is picked out
+
+
+def test_backfill_step_gets_the_dates_every_upstream_finished_ok(scratch):
+    summary = "[produce_range] summary dates=3 ok={ok} failed={bad} ok_dates={oks} failed_dates={bads} seconds=1.0"
+    facts = describe(
+        scratch, {"PIPELINE_RUNNER": "local"}, "--logical-date", "2026-11-30T10:00:00+00:00", *RANGE,
+        "--xcom", "producer_server0=" + summary.format(ok=2, bad=1, oks="2026-01-02,2026-01-04", bads="2026-01-03"),
+        "--xcom", "producer_server1=" + summary.format(ok=3, bad=0, oks="2026-01-02,2026-01-03,2026-01-04", bads=""),
+        "--xcom", "batch_to_bronze=[batch_to_bronze] summary dates=2 ok=1 failed=1 ok_dates=2026-01-04 "
+                  "failed_dates=2026-01-02 seconds=3.0")
+    tasks = facts["tasks"]
+    assert tasks["batch_to_bronze"]["argv"][2:4] == ["--dates", "2026-01-02,2026-01-04"]
+    assert tasks["etl_to_gold"]["argv"][2:4] == ["--dates", "2026-01-04"]
