@@ -1,6 +1,6 @@
 """`make demo`: one day through the whole pipeline, driven by the real Airflow scheduler.
 
-    .venv/bin/python -m orchestration.demo [--date 2026-01-01] [--time-scale 60] [--events-per-day N]
+    .venv/bin/python -m orchestration.demo [--date 2026-01-01] [--days 1] [--time-scale 60] [--events-per-day N]
 
 Expects `make up` to have run (the Makefile target does setup and up first). Steps: day files for the
 date (prepared real logs when present, else generated) -> local Airflow up -> trigger the DAG run for
@@ -8,6 +8,8 @@ the date at TIME_SCALE 60 -> progress lines -> Gold summary per mart, the data q
 gate's verdict (gold.dq_results), the reconcile table, URLs.
 Superset (`make superset`) is provisioned in the background meanwhile. Re-running for the same date is
 safe: each run replays the day and every job replaces the date's partitions and rows.
+With --days N > 1 (make demo DAYS=N) the first date runs under the daily DAG as above and the next N-1
+dates by the DAG tripclick_backfill (no real-time replay); then one Gold line per date of the range.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import re
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import psycopg2
@@ -25,7 +27,7 @@ from infrastructure.settings import REPO_ROOT, Settings, load
 from messaging.contract import SOURCE_SERVERS as SERVERS
 from orchestration import airflow_local
 from orchestration.airflow_api import AirflowApi
-from orchestration.steps import DAG_ID, OUTPUT_PREFIX
+from orchestration.steps import BACKFILL_DAG_ID, DAG_ID, OUTPUT_PREFIX
 
 PY = str(REPO_ROOT / ".venv" / "bin" / "python")
 MARTS = ("mart_daily_traffic", "mart_session_analysis", "mart_clinical_areas", "mart_popular_documents",
@@ -132,6 +134,45 @@ def reconcile_table(api: AirflowApi, run_id: str, task_id: str, try_number: int)
     return lines
 
 
+def range_summary(s: Settings, days: list[str]) -> list[str]:
+    """One line per date of the range from mart_daily_traffic (read as the read-only role), then the total."""
+    conn = psycopg2.connect(host=s.postgres_host, port=s.postgres_port, dbname=s.postgres_db,
+                            user=s.postgres_ro_user, password=s.postgres_ro_password)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT event_date::text, total_events, unique_sessions, unique_documents, peak_hour "
+                        "FROM gold.mart_daily_traffic WHERE event_date BETWEEN %s AND %s", (days[0], days[-1]))
+            found = {row[0]: row[1:] for row in cur.fetchall()}
+    finally:
+        conn.close()
+    lines = [f"  {'date':<10}  {'total_events':>12}  {'sessions':>8}  {'documents':>9}  peak_hour"]
+    for day in days:
+        row = found.get(day)
+        lines.append(f"  {day:<10}  {row[0]:>12}  {row[1]:>8}  {row[2]:>9}  {row[3]}" if row
+                     else f"  {day:<10}  {'(not loaded)':>12}")
+    lines.append(f"  {len(found)} of {len(days)} dates loaded, {sum(r[0] for r in found.values())} events")
+    return lines
+
+
+def run_backfill(api: AirflowApi, inst, days: list[str]) -> tuple[str, str]:
+    """The dates after the first by the backfill DAG; (run id, final state)."""
+    api.wait_for_dag(BACKFILL_DAG_ID)
+    api.set_paused(BACKFILL_DAG_ID, False)
+    run_id = f"demo_backfill__{days[0]}__{days[-1]}__{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
+    api.trigger(BACKFILL_DAG_ID, run_id, {"start": days[0], "end": days[-1]})
+    log(f"triggered {run_id}: {len(days)} dates {days[0]}..{days[-1]} by backfill")
+    state = api.wait_for_run(BACKFILL_DAG_ID, run_id, RUN_TIMEOUT_S,
+                             on_change=lambda t, task, st: st != "none" and log(f"+{t:5.0f}s {task:<20} {st}"))
+    log(f"run {run_id} finished: {state}")
+    if state != "success":
+        tis = api.task_instances(BACKFILL_DAG_ID, run_id)
+        if "report" in tis and tis["report"]["state"] == "failed":
+            tail = api.task_log(BACKFILL_DAG_ID, run_id, "report", tis["report"]["try_number"]).splitlines()[-5:]
+            log("--- backfill report ---\n" + "\n".join(tail))
+    log(f"Airflow UI : {inst.base_url}/dags/{BACKFILL_DAG_ID}/grid?dag_run_id={run_id}")
+    return run_id, state
+
+
 def start_superset(s: Settings) -> subprocess.Popen:
     out = open(s.run_dir / "demo-superset.log", "w")
     return subprocess.Popen(["make", "--no-print-directory", "superset"], cwd=REPO_ROOT, stdout=out,
@@ -147,10 +188,12 @@ def superset_result(s: Settings, process: subprocess.Popen) -> str:
     return f"(make superset failed with exit {code}; see {s.run_dir / 'demo-superset.log'})"
 
 
-def run_demo(day: str, time_scale: float, events_per_day: int | None) -> int:
+def run_demo(day: str, time_scale: float, events_per_day: int | None, days: int = 1) -> int:
     started = time.monotonic()
     s = load()
-    ensure_day_files(s, day, events_per_day)
+    rest = [(date.fromisoformat(day) + timedelta(days=i)).isoformat() for i in range(1, days)]
+    for other in [day, *rest]:
+        ensure_day_files(s, other, events_per_day)
     events = sum(line_count(f) for f in day_files(s, day))
     superset = start_superset(s)
     inst = airflow_local.local_instance(s)
@@ -187,16 +230,28 @@ def run_demo(day: str, time_scale: float, events_per_day: int | None) -> int:
     for task_id, title in (("check_lake", "Lake gate before the load"), ("reconcile", "PostgreSQL after the load")):
         print(f"\nReconcile, {title} ({task_id}):")
         print("\n".join(reconcile_table(api, run_id, task_id, tis[task_id]["try_number"])))
+    backfill_state = "success"
+    if rest:
+        _, backfill_state = run_backfill(api, inst, rest)
+        print(f"\nGold for the range {day}..{rest[-1]} (mart_daily_traffic; {day} by the daily DAG, the rest by backfill):")
+        print("\n".join(range_summary(s, [day, *rest])))
     dashboard = superset_result(s, superset)
     print(f"\nAirflow UI : {inst.base_url}/dags/{DAG_ID}/grid?dag_run_id={run_id}  ({inst.admin_user}/****)")
     print(f"Superset   : {dashboard}")
-    log(f"demo OK: date={day} events={events} run_s={run_seconds:.0f} elapsed_s={time.monotonic() - started:.0f}")
+    if backfill_state != "success":
+        log(f"demo FAILED: the backfill of {rest[0]}..{rest[-1]} ended {backfill_state} "
+            f"elapsed={time.monotonic() - started:.0f}s")
+        return 1
+    log(f"demo OK: date={day} days={days} events={events} run_s={run_seconds:.0f} "
+        f"elapsed_s={time.monotonic() - started:.0f}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="one day through the pipeline under the local Airflow")
     parser.add_argument("--date", default="2026-01-01", help="pipeline date YYYY-MM-DD (default 2026-01-01)")
+    parser.add_argument("--days", type=int, default=1,
+                        help="dates from --date on: the first under the daily DAG, the rest by backfill (default 1)")
     parser.add_argument("--time-scale", type=float, default=60.0, help="timeline compression (default 60)")
     parser.add_argument("--events-per-day", type=int, help="events to generate when the day is absent "
                                                            "(default: the generator's)")
@@ -205,8 +260,10 @@ def main(argv: list[str] | None = None) -> int:
         datetime.strptime(args.date, "%Y-%m-%d")
     except ValueError:
         parser.error(f"--date must be YYYY-MM-DD, got {args.date!r}")
+    if not 1 <= args.days <= 366:
+        parser.error(f"--days must be 1..366, got {args.days}")
     try:
-        return run_demo(args.date, args.time_scale, args.events_per_day)
+        return run_demo(args.date, args.time_scale, args.events_per_day, args.days)
     except (RuntimeError, subprocess.CalledProcessError, psycopg2.Error) as error:
         log(f"ERROR: {error}")
         return 1
