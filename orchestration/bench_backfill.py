@@ -6,9 +6,9 @@ Generates 32 prepared days x ~162,500 events (ingestion.generate --prepared: the
 prepared files' shape; cached under RUN_DIR/bench/backfill/data and reused while the parameters are the same,
 generation is not timed), then runs the backfill (orchestration.backfill: producers in batch mode -> Kafka ->
 Bronze -> exact Silver -> Gold -> gate -> PostgreSQL -> reconcile; one process per step) three times, each on
-its own fresh topic, manifest topic and lake: 1 day, 8 days, 32 days. Every run must end with every date
-green (gate and PostgreSQL reconcile), else the bench fails. Prints the seconds per step of each run (where
-the time goes) and ends with
+its own fresh topic, manifest topic and lake: 32 days, 8 days, 1 day (the month first). Every run must end
+with every date green (gate and PostgreSQL reconcile), else the bench fails. Prints the seconds per step of
+each run (where the time goes) and ends with
 
     bench-backfill: days=32 events=N end_to_end_s=S us_per_event_1d=A us_per_event_8d=B us_per_event_32d=C
 
@@ -58,7 +58,8 @@ def generate(data_dir: Path, days: int, events_per_day: int) -> int:
                         "--seed", "42"], check=True, cwd=REPO_ROOT, stdout=subprocess.DEVNULL)
         stamp.write_text(json.dumps(wanted))
         log(f"generated in {time.monotonic() - started:.0f}s")
-    return sum(sum(1 for line in path.open("rb") if line.strip()) for path in data_dir.glob("server*/date=*/events.json"))
+    files = data_dir.glob("server*/date=*/events.json")
+    return sum(sum(1 for line in path.open("rb") if line.strip()) for path in files)
 
 
 def events_of(data_dir: Path, days: list[date]) -> int:
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load()
     runs = tuple(n for n in RUNS if n < args.days) + (args.days,)
+    order = sorted(runs, reverse=True)  # the month first: its figure is the one that must not be missing
     work = settings.run_dir / "bench" / "backfill"
     data_dir = work / "data"
     work.mkdir(parents=True, exist_ok=True)
@@ -122,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     all_days = [FIRST_DAY + timedelta(days=i) for i in range(args.days)]
     results = {}
     try:
-        for n in runs:
+        for n in order:
             days = all_days[:n]
             events = events_of(data_dir, days)
             log(f"run: {n} days, {events:,} events ...")

@@ -233,7 +233,8 @@ def run_demo(day: str, time_scale: float, events_per_day: int | None, days: int 
     backfill_state = "success"
     if rest:
         _, backfill_state = run_backfill(api, inst, rest)
-        print(f"\nGold for the range {day}..{rest[-1]} (mart_daily_traffic; {day} by the daily DAG, the rest by backfill):")
+        print(f"\nGold for the range {day}..{rest[-1]} (mart_daily_traffic; {day} by the daily DAG, "
+              "the rest by backfill):")
         print("\n".join(range_summary(s, [day, *rest])))
     dashboard = superset_result(s, superset)
     print(f"\nAirflow UI : {inst.base_url}/dags/{DAG_ID}/grid?dag_run_id={run_id}  ({inst.admin_user}/****)")

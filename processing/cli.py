@@ -13,7 +13,8 @@ import sys
 import time
 import traceback
 from datetime import date
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from infrastructure import dates
 from infrastructure.settings import ConfigError, Settings, load

@@ -1,4 +1,5 @@
-"""The DAGs' docker runner (daily and backfill), as Airflow builds it (orchestration.describe, PIPELINE_RUNNER=docker), against
+"""The DAGs' docker runner (daily and backfill), as Airflow builds it (orchestration.describe,
+PIPELINE_RUNNER=docker), against
 the images and compose files of this repository: every DockerOperator must start in one of our images,
 on the host whose compose file provides that image, its network and its data mount, with an environment
 that infrastructure.settings accepts in docker mode.
