@@ -2,7 +2,7 @@
 
     .venv/bin/python -m gold.superset.provision up      # `make superset`: idempotent
     .venv/bin/python -m gold.superset.provision down    # `make superset-down`
-    .venv/bin/python -m gold.superset.provision export [--into DIR]  # live dashboard -> assets/
+    .venv/bin/python -m gold.superset.provision export [--into DIR]  # running dashboards -> assets/
 
 `up` upgrades the metadata DB, runs `superset init`, starts gunicorn unless it is already running,
 waits for /health, creates the admin (or resets its password) when its login fails, imports every
@@ -37,6 +37,8 @@ CONFIG_FILE = Path(__file__).resolve().parent / "superset_config.py"
 SUPERSET_BIN = REPO_ROOT / ".venvs" / "superset" / "bin"
 DATABASE_FILE = "databases/tripclick_gold.yaml"
 DASHBOARD_SLUG = "tripclick-clinical-search"
+LIVE_DASHBOARD_SLUG = "tripclick-live"  # the provisional live marts (schema live), auto-refreshing
+DASHBOARD_SLUGS = (DASHBOARD_SLUG, LIVE_DASHBOARD_SLUG)
 MASKED_PASSWORD = "XXXXXXXXXX"  # what Superset writes in exports instead of a password
 HEALTH_TIMEOUT_SEC = 180
 
@@ -178,7 +180,7 @@ def restore_query_contexts(client: SupersetClient, assets: dict[str, Any]) -> in
     """Put each chart's committed query context back, pointed at its imported dataset."""
     committed = {c["slice_name"]: c for name, c in assets.items() if name.startswith("charts/")}
     restored = 0
-    for chart in client.dashboard_charts(DASHBOARD_SLUG):
+    for chart in (c for slug in DASHBOARD_SLUGS for c in client.dashboard_charts(slug)):
         asset = committed.get(chart["slice_name"])
         if not asset or not asset.get("query_context"):
             continue
@@ -222,7 +224,7 @@ def up(settings: Settings) -> dict[str, int]:
     log(f"imported {len(assets) - 1} asset files; query contexts restored for {restored} charts")
     summary = " ".join(f"{kind}={after[kind]}(+{after[kind] - before[kind]})" for kind in after)
     log(f"ready in {time.monotonic() - started:.0f}s: {summary}; "
-        f"dashboard {base_url(settings)}/superset/dashboard/{DASHBOARD_SLUG}/")
+        "dashboards " + " ".join(f"{base_url(settings)}/superset/dashboard/{slug}/" for slug in DASHBOARD_SLUGS))
     return after
 
 
@@ -255,13 +257,13 @@ def normalised(name: str, content: dict[str, Any]) -> tuple[str, dict[str, Any]]
 
 
 def export(settings: Settings, into: Path = ASSETS_DIR) -> int:
-    """Replace the folder `into` (default assets/) with the live dashboard's export, normalised.
+    """Replace the folder `into` (default assets/) with the export of both dashboards, normalised.
 
     Superset masks the database password in an export, so none can reach the repository.
     """
     client = client_for(settings)
-    dashboard_id = client.get(f"/api/v1/dashboard/{DASHBOARD_SLUG}")["result"]["id"]
-    archive = zipfile.ZipFile(io.BytesIO(client.get_bytes("/api/v1/dashboard/export/", q=f"!({dashboard_id})")))
+    ids = ",".join(str(client.get(f"/api/v1/dashboard/{slug}")["result"]["id"]) for slug in DASHBOARD_SLUGS)
+    archive = zipfile.ZipFile(io.BytesIO(client.get_bytes("/api/v1/dashboard/export/", q=f"!({ids})")))
     exported = dict(normalised(member.split("/", 1)[1], yaml.safe_load(archive.read(member)))
                     for member in archive.namelist())
     if DATABASE_FILE not in exported:

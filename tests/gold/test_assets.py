@@ -26,33 +26,60 @@ def of_kind(assets, kind):
     return {name: content for name, content in assets.items() if name.startswith(f"{kind}/")}
 
 
-def test_one_database_six_mart_datasets_and_dq_results_twelve_charts_one_dashboard(assets):
+LIVE_DATASETS = ["clicks_per_minute_newest", "top_clinical_areas_15m", "top_documents_15m"]
+
+
+def dashboard(assets, title):
+    (found,) = [d for d in of_kind(assets, "dashboards").values() if d["dashboard_title"] == title]
+    return found
+
+
+def gold_charts(assets):
+    """The charts of the daily marts (schema gold): every one follows the dashboard's date filter."""
+    gold = {d["uuid"] for d in of_kind(assets, "datasets").values() if d["schema"] == "gold"}
+    return [c for c in of_kind(assets, "charts").values() if c["dataset_uuid"] in gold]
+
+
+def test_one_database_gold_and_live_datasets_fifteen_charts_two_dashboards(assets):
     assert len(of_kind(assets, "databases")) == 1
-    assert sorted(d["table_name"] for d in of_kind(assets, "datasets").values()) == [
-        "dq_results", "mart_clinical_areas", "mart_daily_traffic", "mart_popular_documents", "mart_search_keywords",
-        "mart_search_terms", "mart_session_analysis"]
-    assert len(of_kind(assets, "charts")) == 12
-    assert [d["dashboard_title"] for d in of_kind(assets, "dashboards").values()] == ["TripClick Clinical Search"]
+    assert sorted((d["schema"], d["table_name"]) for d in of_kind(assets, "datasets").values()) == [
+        ("gold", "dq_results"), ("gold", "mart_clinical_areas"), ("gold", "mart_daily_traffic"),
+        ("gold", "mart_popular_documents"), ("gold", "mart_search_keywords"), ("gold", "mart_search_terms"),
+        ("gold", "mart_session_analysis"), *(("live", name) for name in LIVE_DATASETS)]
+    assert len(of_kind(assets, "charts")) == 15
+    assert sorted(d["dashboard_title"] for d in of_kind(assets, "dashboards").values()) == [
+        "TripClick Clinical Search", "TripClick Live"]
 
 
 def test_references_resolve(assets):
     database_uuid = assets[DATABASE_FILE]["uuid"]
     datasets = {d["uuid"]: d for d in of_kind(assets, "datasets").values()}
-    assert all(d["database_uuid"] == database_uuid and d["schema"] == "gold" for d in datasets.values())
+    assert all(d["database_uuid"] == database_uuid and d["schema"] in ("gold", "live") for d in datasets.values())
     charts = of_kind(assets, "charts").values()
     for chart in charts:
         dataset = datasets[chart["dataset_uuid"]]
         metric_names = {m["metric_name"] for m in dataset["metrics"]}
         used = chart["params"].get("metrics") or [chart["params"]["metric"]]
         assert set(used) <= metric_names, chart["slice_name"]
-    (dashboard,) = of_kind(assets, "dashboards").values()
-    placed = {item["meta"]["uuid"] for item in dashboard["position"].values()
-              if isinstance(item, dict) and item.get("type") == "CHART"}
-    assert placed == {c["uuid"] for c in charts}
+    placed = [item["meta"]["uuid"] for board in of_kind(assets, "dashboards").values()
+              for item in board["position"].values() if isinstance(item, dict) and item.get("type") == "CHART"]
+    assert sorted(placed) == sorted(c["uuid"] for c in charts)  # every chart on exactly one dashboard
+    live_uuids = {d["uuid"] for d in datasets.values() if d["schema"] == "live"}
+    live_board = dashboard(assets, "TripClick Live")
+    on_live = {item["meta"]["uuid"] for item in live_board["position"].values()
+               if isinstance(item, dict) and item.get("type") == "CHART"}
+    assert on_live == {c["uuid"] for c in charts if c["dataset_uuid"] in live_uuids}  # live and exact never mixed
 
 
-def test_every_chart_has_a_query_context_and_follows_the_date_filter(assets):
+def test_every_chart_has_a_query_context(assets):
     for chart in of_kind(assets, "charts").values():
+        context = json.loads(chart["query_context"])
+        (query,) = context["queries"]
+        assert query["metrics"] == (chart["params"].get("metrics") or [chart["params"]["metric"]]), chart["slice_name"]
+
+
+def test_every_daily_chart_follows_the_date_filter(assets):
+    for chart in gold_charts(assets):
         context = json.loads(chart["query_context"])
         (query,) = context["queries"]
         assert {"col": "event_date", "op": "TEMPORAL_RANGE", "val": "No filter"} in query["filters"]
@@ -65,7 +92,7 @@ def test_tables_group_by_stable_keys_and_label_summed_daily_distincts(assets):
     groupby = {c["slice_name"]: c["params"].get("groupby") for c in of_kind(assets, "charts").values()
                if c["viz_type"] == "table"}
     assert groupby == {"Top documents": ["document_id"], "Top search queries": ["query"],
-                       "Top search terms": ["term"]}
+                       "Top search terms": ["term"], "Live top documents (last 15 min)": ["document_id"]}
     for dataset in of_kind(assets, "datasets").values():
         for m in dataset["metrics"]:  # a sum of daily distinct counts is not a distinct count over the range
             if m["expression"] in ("SUM(unique_sessions)", "SUM(sessions)") and dataset["table_name"] != \
@@ -74,10 +101,22 @@ def test_tables_group_by_stable_keys_and_label_summed_daily_distincts(assets):
 
 
 def test_the_date_range_filter_covers_the_whole_dashboard(assets):
-    (dashboard,) = of_kind(assets, "dashboards").values()
-    (native_filter,) = dashboard["metadata"]["native_filter_configuration"]
+    (native_filter,) = dashboard(assets, "TripClick Clinical Search")["metadata"]["native_filter_configuration"]
     assert native_filter["filterType"] == "filter_time"
     assert native_filter["scope"] == {"rootPath": ["ROOT_ID"], "excluded": []}
+
+
+def test_the_live_dashboard_refreshes_every_10_s_and_says_it_is_provisional(assets):
+    live = dashboard(assets, "TripClick Live")
+    assert live["slug"] == "tripclick-live"
+    assert 0 < live["metadata"]["refresh_frequency"] <= 10
+    assert live["metadata"]["native_filter_configuration"] == []  # the views pick the newest live date
+    notes = [item["meta"]["code"] for item in live["position"].values()
+             if isinstance(item, dict) and item.get("type") == "MARKDOWN"]
+    assert len(notes) == 1 and "Provisional" in notes[0] and "TripClick Clinical Search" in notes[0]
+    titles = {c["slice_name"] for c in of_kind(assets, "charts").values()}
+    assert {"Live clicks per minute", "Live top documents (last 15 min)",
+            "Live top clinical areas (last 15 min)"} <= titles
 
 
 def test_no_password_is_committed(assets):

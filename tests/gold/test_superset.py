@@ -31,7 +31,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from gold.sample_marts import build, replace_days
-from gold.superset.provision import ASSETS_DIR, DASHBOARD_SLUG, MASKED_PASSWORD, client_for, export
+from gold.superset.provision import ASSETS_DIR, DASHBOARD_SLUG, LIVE_DASHBOARD_SLUG, MASKED_PASSWORD, client_for, \
+    export
 from infrastructure.settings import REPO_ROOT, load
 
 pytestmark = pytest.mark.integration
@@ -41,7 +42,19 @@ DAYS = [date(2031, 3, 1) + timedelta(days=n) for n in range(3)]
 RANGE = f"{DAYS[0]} : {DAYS[-1] + timedelta(days=1)}"
 EMPTY_RANGE = "1999-01-01 : 1999-01-02"
 ARTIFACTS = REPO_ROOT / "test-artifacts"
-ASSET_COUNTS = {"databases": 1, "datasets": 7, "charts": 12, "dashboards": 1}
+ASSET_COUNTS = {"databases": 1, "datasets": 10, "charts": 15, "dashboards": 2}
+# Live rows written by the test on a date later than any other test's: the live views show the newest date.
+LIVE_DAY = date(2099, 12, 31)
+# Live chart -> the same numbers from the live views: (SQL, key column, metric ordering the top 10).
+LIVE_EXPECTED = {
+    "Live clicks per minute": ("SELECT minute, source_server, SUM(clicks) AS clicks FROM live.clicks_per_minute_newest "
+                               "GROUP BY 1, 2", None, None),
+    "Live top documents (last 15 min)": ("SELECT document_id, MAX(title) AS doc_title, SUM(clicks) AS clicks, "
+                                         "MIN(rank) AS window_rank FROM live.top_documents_15m GROUP BY 1",
+                                         "document_id", "window_rank"),
+    "Live top clinical areas (last 15 min)": ("SELECT clinical_area, SUM(clicks) AS clicks FROM "
+                                              "live.top_clinical_areas_15m GROUP BY 1", "clinical_area", "clicks"),
+}
 
 # Chart -> the same numbers straight from PostgreSQL over RANGE: (SQL, key columns, top-N limit or None).
 WHERE = "WHERE event_date >= %(start)s AND event_date < %(end)s"
@@ -141,7 +154,37 @@ def replace_dq_results(settings, days, with_rows: bool) -> None:
 
 
 @pytest.fixture(scope="module")
-def superset(marts):
+def live_rows(platform):
+    """A few live rows (as the stream writes them, as the loader) on LIVE_DAY: 20 minutes, two servers."""
+    from processing.live_sink import discard_date
+    from processing.spark.jobs.load_to_postgres import connect
+
+    def write(with_rows: bool) -> None:
+        conn = connect(platform)
+        try:
+            with conn, conn.cursor() as cur:
+                discard_date(cur, LIVE_DAY)
+                for m in range(20 if with_rows else 0):
+                    minute = datetime(2099, 12, 31, 6, m, tzinfo=timezone.utc)
+                    for server, clicks in (("server0", 10 + m), ("server1", 3 + m % 4)):
+                        cur.execute("INSERT INTO live.clicks_per_minute VALUES (%s, %s, %s, %s, now())",
+                                    (LIVE_DAY, minute, server, clicks))
+                    for doc in range(m % 7, m % 7 + 12):
+                        cur.execute("INSERT INTO live.document_minutes VALUES (%s, %s, %s, %s, %s, now())",
+                                    (LIVE_DAY, minute, doc, f"Doc {doc}", 1 + (doc * m) % 5))
+                    for area, clicks in (("Oncology", 4 + m % 3), ("(none)", 2), (f"Area {m % 13}", 1)):
+                        cur.execute("INSERT INTO live.area_minutes VALUES (%s, %s, %s, %s, %s, now())",
+                                    (LIVE_DAY, minute, area, clicks, float(clicks)))
+        finally:
+            conn.close()
+
+    write(True)
+    yield platform
+    write(False)
+
+
+@pytest.fixture(scope="module")
+def superset(marts, live_rows):
     run_dir = Path(tempfile.mkdtemp(prefix="tripclick-superset-"))
     env = {**os.environ, "RUN_DIR": str(run_dir), "SUPERSET_PORT": str(free_port())}
     settings = load(env)
@@ -179,7 +222,7 @@ def run_saved_query(client, chart_id: int, time_range: str) -> dict:
 def test_provisioning_from_scratch_then_again_duplicates_nothing(superset):
     assert superset.first_counts == ASSET_COUNTS
     assert superset.second_counts == ASSET_COUNTS
-    assert "databases=1(+0) datasets=7(+0) charts=12(+0) dashboards=1(+0)" in superset.outputs[1]
+    assert "databases=1(+0) datasets=10(+0) charts=15(+0) dashboards=2(+0)" in superset.outputs[1]
 
 
 def test_gold_database_is_registered_as_the_read_only_role(superset):
@@ -235,6 +278,29 @@ def test_export_of_the_provisioned_dashboard_reproduces_the_committed_assets(sup
         files["databases/tripclick_gold.yaml"].pop("sqlalchemy_uri")
     assert sorted(exported) == sorted(committed)
     assert [name for name in committed if exported[name] != committed[name]] == []
+
+
+def test_live_charts_show_the_live_views(superset):
+    charts = {c["slice_name"]: c["id"] for c in superset.client.dashboard_charts(LIVE_DASHBOARD_SLUG)}
+    assert sorted(charts) == sorted(LIVE_EXPECTED)
+    for name, (sql, key, order) in LIVE_EXPECTED.items():
+        (result,) = superset.client.chart_data(charts[name])["result"]
+        assert result["status"] == "success" and not result.get("error"), name
+        expected = sql_rows(superset.settings, sql)
+        assert expected, name
+        if key is None:  # pivoted by server: one row per minute, one column per server
+            got = {(row["minute"], server): row[f"clicks, {server}"] for row in result["data"]
+                   for server in ("server0", "server1") if row.get(f"clicks, {server}") is not None}
+            assert got == {(r["minute"].timestamp() * 1000, r["source_server"]): r["clicks"] for r in expected}
+            continue
+        by_key = {r[key]: r for r in expected}
+        assert len(result["data"]) == min(10, len(expected)), name
+        for row in result["data"]:  # every number shown equals the view's
+            assert row == by_key[row[key]], (name, row)
+        shown, best = [r[order] for r in result["data"]], sorted(r[order] for r in expected)
+        assert sorted(shown) == (best[:10] if order == "window_rank" else best[::-1][:10][::-1]), name
+    board = superset.client.get(f"/api/v1/dashboard/{LIVE_DASHBOARD_SLUG}")["result"]
+    assert json.loads(board["json_metadata"])["refresh_frequency"] == 10  # auto-refresh every 10 s
 
 
 def test_an_empty_date_range_gives_no_error(superset, charts):
@@ -315,3 +381,18 @@ def test_dashboard_shows_no_error_on_an_empty_date_range(superset, browser):
     states, _ = open_dashboard(browser, superset.base, EMPTY_RANGE, "gold_dashboard_empty_range.png")
     assert len(states) == len(EXPECTED)
     assert [s for s in states if s["loading"] or s["error"] or not (s["drawn"] or s["empty"])] == [], states
+
+
+def test_live_dashboard_renders_in_chromium(superset, browser):
+    browser.get(f"{superset.base}/superset/dashboard/{LIVE_DASHBOARD_SLUG}/")
+    with contextlib.suppress(TimeoutException):
+        WebDriverWait(browser, 120, poll_frequency=1).until(
+            lambda d: len(states := chart_states(d)) == len(LIVE_EXPECTED)
+            and all(s["drawn"] and not s["loading"] for s in states))
+    time.sleep(2)
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "live_dashboard.png"))
+    states = chart_states(browser)
+    assert sorted(s["title"] for s in states) == sorted(LIVE_EXPECTED), states
+    assert [s for s in states if not s["drawn"] or s["empty"] or s["loading"] or s["error"]] == [], states
+    assert "Provisional live counts" in browser.find_element(By.TAG_NAME, "body").text
