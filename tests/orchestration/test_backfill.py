@@ -1,0 +1,158 @@
+"""The backfill on the real platform (Kafka x3, Spark, PostgreSQL): three dates by backfill equal three daily
+runs row for row, in both orders on the same lake (idempotent with the daily path), and a corrupt day file
+fails its date only, which is reported while the other dates load.
+
+"Daily run" here is the daily DAG's steps for one date, run as the DAG runs them in order (both producers,
+batch_to_bronze, etl_to_gold, check_lake, load_to_postgres, reconcile --stage postgres), without the DAG's
+clock: the producers send in batch mode (the DAG's realtime mode only paces the same messages over the hour)
+and streaming is left out (the exact Silver is rebuilt from Bronze either way; the stream's rows can only
+add copies that the exact dedup removes). The backfill runs orchestration.backfill.run with the
+BACKFILL_STEPS argv; its Spark steps run in this process on the test's SparkSession (no JVM start per step),
+its producers as processes. Private topics, lakes, data folder and dates; their PostgreSQL rows are deleted.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import subprocess
+import sys
+from datetime import date
+
+import pytest
+
+from orchestration import backfill
+from processing.spark.jobs.load_to_postgres import connect
+from tests.processing.conftest import delete_day, delete_topic, new_topic, postgres_rows
+
+pytestmark = pytest.mark.integration
+DAYS = [date(2031, 8, 1), date(2031, 8, 2), date(2031, 8, 3)]  # this module's own dates
+BAD_DAYS = [date(2031, 8, 11), date(2031, 8, 12), date(2031, 8, 13)]
+EVENTS = 200  # per day, both servers together
+DAILY_JOBS = (("batch_to_bronze", []), ("etl_to_gold", []), ("reconcile", ["--stage", "lake"]),
+              ("load_to_postgres", []), ("reconcile", ["--stage", "postgres"]))
+
+
+def generate(out, first: date, days: int) -> None:
+    subprocess.run([sys.executable, "-m", "ingestion.generate", "--prepared", "--out", str(out), "--start",
+                    first.isoformat(), "--days", str(days), "--events-per-day", str(EVENTS), "--seed", "5"],
+                   check=True, capture_output=True)
+
+
+def in_process(step, argv, log_dir):
+    """Spark steps on the test's SparkSession (their stdout captured), the producers as processes."""
+    module = argv[argv.index("-m") + 1]
+    if not module.startswith("processing.spark.jobs."):
+        return backfill.process_step(step, argv, log_dir)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = importlib.import_module(module).main(argv[argv.index("-m") + 2:])
+    print(out.getvalue())
+    return out.getvalue(), code
+
+
+def delete_results(settings, days) -> None:
+    with connect(settings) as conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM gold.dq_results WHERE event_date = ANY(%s)", (list(days),))
+    conn.close()
+
+
+@pytest.fixture()
+def target(platform, spark, tmp_path, monkeypatch):
+    """Points jobs and producers at fresh topics and a lake: call it again for another set."""
+    created = []
+
+    def point(name: str) -> dict[str, str]:
+        env = {"KAFKA_TOPIC": new_topic(platform, f"bf-{name}"),
+               "KAFKA_MANIFEST_TOPIC": new_topic(platform, f"bf-{name}-manifests"),
+               "LAKE_ROOT": str(tmp_path / f"lake-{name}")}
+        created.extend([env["KAFKA_TOPIC"], env["KAFKA_MANIFEST_TOPIC"]])
+        use(env)
+        return env
+
+    def use(env: dict[str, str]) -> None:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+
+    monkeypatch.setenv("RUN_DIR", str(tmp_path / "run"))  # producer manifests and dead-letter files
+    yield point, use
+    for name in created:
+        delete_topic(platform, name)
+
+
+def daily_runs(data_dir, days) -> None:
+    for day in days:
+        for server in ("server0", "server1"):
+            run = subprocess.run([sys.executable, "-m", "ingestion.producer", "--file",
+                                  str(data_dir / server / f"date={day}" / "events.json"), "--server", server,
+                                  "--mode", "batch"], capture_output=True, text=True)
+            assert run.returncode == 0, run.stderr[-2000:]
+        for job, extra in DAILY_JOBS:
+            module = importlib.import_module(f"processing.spark.jobs.{job}")
+            assert module.main(["--date", day.isoformat(), *extra]) == 0, (job, day)
+
+
+def rows_of(settings, days) -> dict:
+    return {day: postgres_rows(settings, day) for day in days}
+
+
+@pytest.fixture()
+def clean(platform):
+    def wipe():
+        for day in DAYS + BAD_DAYS:
+            delete_day(platform, day)
+        delete_results(platform, DAYS + BAD_DAYS)
+
+    wipe()
+    yield
+    wipe()
+
+
+def test_three_dates_by_backfill_equal_three_daily_runs_in_either_order(platform, target, tmp_path, clean):
+    point, use = target
+    data_dir = tmp_path / "data"
+    generate(data_dir, DAYS[0], len(DAYS))
+
+    daily_lake = point("daily")
+    daily_runs(data_dir, DAYS)
+    daily = rows_of(platform, DAYS)
+    assert all(daily[d]["mart_daily_traffic"] and daily[d]["mart_session_analysis"] for d in DAYS)
+    assert sum(daily[d]["mart_daily_traffic"][0][1] for d in DAYS) == EVENTS * len(DAYS)  # total_events
+
+    for day in DAYS:
+        delete_day(platform, day)
+    backfill_lake = point("backfill")
+    reasons, _ = backfill.run(DAYS, str(data_dir), tmp_path / "logs", execute=in_process)
+    assert reasons == {}
+    assert rows_of(platform, DAYS) == daily, "a backfill differs from the daily runs"
+
+    use(daily_lake)  # dates done by the daily path, then by the backfill: Bronze rereads its recorded offsets
+    reasons, _ = backfill.run(DAYS, str(data_dir), tmp_path / "logs", execute=in_process)
+    assert reasons == {}
+    assert rows_of(platform, DAYS) == daily
+
+    use(backfill_lake)  # and dates done by the backfill, then by the daily path
+    daily_runs(data_dir, DAYS)
+    assert rows_of(platform, DAYS) == daily
+
+
+def test_a_corrupt_day_file_fails_its_date_only_and_is_reported(platform, target, tmp_path, clean, capsys):
+    point, _ = target
+    data_dir = tmp_path / "data"
+    generate(data_dir, BAD_DAYS[0], len(BAD_DAYS))
+    bad = BAD_DAYS[1]
+    (data_dir / "server1" / f"date={bad}" / "events.json").write_text("{not json\n" * 50)
+    point("bad")
+
+    reasons, _ = backfill.run(BAD_DAYS, str(data_dir), tmp_path / "logs", execute=in_process)
+
+    assert reasons == {bad: "producer_server1 failed"}
+    assert backfill.report_line(BAD_DAYS, reasons, 1.0).endswith(f"failed_dates={bad}(producer_server1_failed)")
+    out = capsys.readouterr().out
+    assert f"date {bad} (2/3) FAILED exit=" in out  # the producer's own progress line names it
+    rows = rows_of(platform, BAD_DAYS)
+    assert not any(rows[bad].values()), "the bad date reached PostgreSQL"
+    for day in (BAD_DAYS[0], BAD_DAYS[2]):
+        assert rows[day]["mart_daily_traffic"][0][1] == EVENTS, day  # every event of the good dates loaded
+    # the Spark steps never saw the bad date
+    assert f"[batch_to_bronze] summary dates=2 ok=2 failed=0 ok_dates={BAD_DAYS[0]},{BAD_DAYS[2]} " in out
