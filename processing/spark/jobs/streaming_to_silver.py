@@ -22,11 +22,14 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
+from pyspark.errors import StreamingQueryException
 
 from processing import cli, lake, live, live_sink, transforms
 from processing.spark.session import build_session
 
 JOB = "streaming_to_silver"
+DATE_FOLDER = r"/event_date=(\d{4}-\d{2}-\d{2})/"
 POLL_SECONDS = 1.0
 
 
@@ -74,12 +77,13 @@ def start_queries(spark, settings, args):
     return [silver, quarantine]
 
 
-def silver_schema(spark, settings):
-    """Schema of the rows silver_stream commits (event_date = the partition column), for the live file source."""
+def silver_file_schema(spark, settings):
+    """Columns in the Parquet files silver_stream commits (event_date is in the folder name, not the files)."""
     empty = spark.createDataFrame([], transforms.bronze_rows(
         spark.createDataFrame([], "key binary, value binary, topic string, partition int, offset long, "
                                   "timestamp timestamp"), settings.pipeline_tz).schema)
-    return transforms.valid_events(transforms.parse_events(empty)).schema
+    schema = transforms.valid_events(transforms.parse_events(empty)).schema
+    return T.StructType([f for f in schema.fields if f.name != "event_date"])
 
 
 def failure_reason(exception) -> str:
@@ -100,7 +104,7 @@ class LiveMarts:
 
     def __init__(self, spark, settings, args):
         self.spark, self.settings, self.args = spark, settings, args
-        self.schema = silver_schema(spark, settings)
+        self.schema = silver_file_schema(spark, settings)
         self.query = None
         self.query_id = None
         self.failures = 0
@@ -110,8 +114,10 @@ class LiveMarts:
 
     def start(self) -> None:
         root = self.settings.lake_root
-        source = (self.spark.readStream.schema(self.schema).format("parquet")
-                  .load(lake.silver_stream(root)))
+        # event_date from each file's folder (event_date=D): Spark infers partition columns only from files
+        # present when the query starts, and a fresh lake has none.
+        source = (self.spark.readStream.schema(self.schema).format("parquet").load(lake.silver_stream(root))
+                  .withColumn("event_date", F.to_date(F.regexp_extract(F.input_file_name(), DATE_FOLDER, 1))))
         self.query = (source.writeStream.queryName(self.NAME).foreachBatch(self.write_batch)
                       .option("checkpointLocation", lake.checkpoint(root, self.NAME))
                       .trigger(processingTime=f"{self.args.live_trigger} seconds").start())
@@ -225,7 +231,11 @@ def body(settings, args) -> int:
     cli.log(JOB, f"running; stop at {when}")
     tally = ProgressTally()
     while not stop_requested.is_set() and (deadline is None or time.time() < deadline):
-        if spark.streams.awaitAnyTermination(POLL_SECONDS):
+        try:
+            ended = spark.streams.awaitAnyTermination(POLL_SECONDS)
+        except StreamingQueryException:  # raised for a failed query, live_marts included: decided below
+            ended = True
+        if ended:
             spark.streams.resetTerminated()  # live_marts may have ended; Silver and quarantine decide below
             failed = [q for q in queries if q.exception() is not None]
             if failed:
