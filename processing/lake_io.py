@@ -19,8 +19,8 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Callable
 
 from pyspark.sql import DataFrame, SparkSession
 

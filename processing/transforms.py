@@ -170,8 +170,8 @@ def area_display(key: Column) -> Column:
     """Canonical display form of an area key (a pure function of the key, so every date spells an area
     the same way): the first character and every character after a space, '/' or '-' upper-cased."""
     words = F.split(key, _AREA_WORD_START)
-    return F.array_join(F.transform(words, lambda w: F.concat(F.upper(F.substring(w, 1, 1)), F.substring(w, 2, 1 << 30))),
-                        "")
+    capitalised = F.transform(words, lambda w: F.concat(F.upper(F.substring(w, 1, 1)), F.substring(w, 2, 1 << 30)))
+    return F.array_join(capitalised, "")
 
 
 def clinical_areas(silver: DataFrame, day: date) -> DataFrame:
@@ -236,7 +236,8 @@ def query_terms(query: Column) -> Column:
 
 def search_terms(silver: DataFrame, day: date) -> DataFrame:
     """Per individual term of the normalised queries; a click counts once per distinct term of its query."""
-    terms = _queried(silver).select("SessionId", "DocumentId", "query", F.explode(query_terms(F.col("query"))).alias("term"))
+    terms = _queried(silver).select("SessionId", "DocumentId", "query",
+                                    F.explode(query_terms(F.col("query"))).alias("term"))
     return terms.groupBy("term").agg(
         F.countDistinct("SessionId").alias("sessions"),
         F.count(F.lit(1)).alias("clicks"),

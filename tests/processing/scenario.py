@@ -66,7 +66,7 @@ def build_day(day: date, count: int, seed: int) -> Day:
     a += [encode(e) for e in rng.sample(events[:half], len(events) // 20)]  # injected duplicates
     b = [encode(e) for e in events[half:]]
     malformed = []
-    for reason, change in MALFORMED.items():
+    for change in MALFORMED.values():
         malformed.append(encode({**rng.choice(events), **change}))
     b[len(b) // 2:len(b) // 2] = malformed + list(GARBAGE)
     replay = [encode(e) for e in events if e["source_server"] == "server1"]
@@ -85,12 +85,15 @@ def manifests(scenario: Day, **changes) -> list[tuple[str, bytes]]:
     valid events of the day it logged (Bronze holds at least that many: it also keeps duplicates)."""
     import orjson
 
+    # The manifest stands for the producer run that has just sent the scenario, so its times are now: the
+    # quality gate checks every row's Kafka timestamp against them (load_time_within_window).
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     items = []
     for server in ("server0", "server1"):
         acknowledged = sum(1 for e in scenario.valid.values() if e["source_server"] == server)
         m = {"event_date": scenario.day.isoformat(), "server": server, "file": f"/data/{server}/events.json",
-             "mode": "realtime", "run_id": "test", "started_at": "2031-01-01T06:00:00Z",
-             "finished_at": "2031-01-01T07:00:00Z", "lines_read": acknowledged, "blank_lines": 0,
+             "mode": "realtime", "run_id": "test", "started_at": now,
+             "finished_at": now, "lines_read": acknowledged, "blank_lines": 0,
              "sent": acknowledged, "acknowledged": acknowledged, "dead_lettered": 0, "delivery_failed": 0,
              "rejected_by_reason": {}, "complete": True, "exit_code": 0, **changes.get(server, {})}
         items.append((f"{scenario.day.isoformat()}|{server}", orjson.dumps(m)))

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from processing import lake, lake_io
-from tests.processing.conftest import (delete_day, delete_topic, postgres_rows, job_env, new_topic, produce, produce_keyed, produce_paced,
-                                       run_in_process)
+from tests.processing.conftest import (delete_day, delete_topic, job_env, new_topic, postgres_rows, produce,
+                                       produce_keyed, produce_paced, run_in_process)
 from tests.processing.scenario import build_day, expected_marts, manifests
 
 pytestmark = pytest.mark.integration

@@ -76,7 +76,8 @@ def body(settings, args) -> int:
             + f" seconds={time.monotonic() - started:.1f}")
     started = time.monotonic()
     marts = build_marts(spark, settings, args.date)
-    cli.log(JOB, "gold " + " ".join(f"{k}={v}" for k, v in marts.items()) + f" seconds={time.monotonic() - started:.1f}")
+    counts = " ".join(f"{k}={v}" for k, v in marts.items())
+    cli.log(JOB, f"gold {counts} seconds={time.monotonic() - started:.1f}")
     cli.log(JOB, f"summary date={args.date} silver_rows={silver['silver_rows']} "
                  f"quarantined={silver['quarantined']} gold_rows={sum(marts.values())}")
     return 0
