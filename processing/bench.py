@@ -5,6 +5,9 @@ Measures on this machine, each job as the DAG runs it (a fresh `python -m` proce
   silver_day_s / silver_5m_s   the exact-Silver step of etl_to_gold (validate, dedup, write) for the same dates
   etl_day_s / etl_5m_s         the whole etl_to_gold job (exact Silver + the five marts)
   day_gold_pg_s                etl_to_gold + load_to_postgres for the day (both jobs, JVM starts included)
+  check_day_s / quality_day_s  the lake gate (reconcile --stage lake, DAG task check_lake) on the day without
+                               its data quality suites (--skip-quality), and what the suites add to it (gate
+                               with suites minus gate without); quality_share_pct = quality_day_s / etl_day_s
   pg_rows_per_s                rows/s of the COPY transaction of load_to_postgres
   stream_p50_s / stream_p95_s  produce -> visible in silver/_stream (committed batch) at a 5 s trigger
 The last line is machine-readable.
@@ -91,6 +94,33 @@ def run_job(job: str, day: date, env: dict, *extra: str) -> tuple[float, str]:
     return time.monotonic() - started, done.stdout
 
 
+def gate_seconds(day: date, env: dict, *extra: str) -> tuple[float, str]:
+    """check_lake as the DAG runs it. The bench publishes no producer manifests, so the manifest checks fail
+    (exit 1) by design; anything else failing (a count or a quality expectation) is a real error."""
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "processing.spark.jobs.reconcile", "--date", day.isoformat(),
+                           "--stage", "lake", *extra], env=env, capture_output=True, text=True)
+    seconds = time.monotonic() - started
+    summary = re.search(r"summary date=\S+ stage=lake .* failed=(\S+) dq_failed=(\d+)", done.stdout)
+    unexpected = summary and [n for n in summary.group(1).split(",")
+                              if not n.startswith(("manifest_", "acknowledged_le_bronze"))]
+    if not summary or unexpected or summary.group(2) != "0":
+        raise RuntimeError(f"check_lake failed:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
+    return seconds, done.stdout
+
+
+def quality_figures(figures: dict, env: dict) -> None:
+    """check_day_s, quality_day_s and quality_share_pct (see the module docstring)."""
+    figures["check_day_s"], _ = gate_seconds(DAY, env, "--skip-quality")
+    with_quality, out = gate_seconds(DAY, env)
+    figures["quality_day_s"] = with_quality - figures["check_day_s"]
+    figures["quality_share_pct"] = 100 * figures["quality_day_s"] / figures["etl_day_s"]
+    suites = re.search(r"DQ summary .* seconds=([\d.]+)", out).group(1)
+    print(f"bench: check_lake {with_quality:.1f}s with the quality suites (their own step {suites}s), "
+          f"{figures['check_day_s']:.1f}s without: +{figures['quality_day_s']:.1f}s = "
+          f"{figures['quality_share_pct']:.0f} % of etl_to_gold ({figures['etl_day_s']:.1f}s)", flush=True)
+
+
 def stream_latency(settings, env: dict, root: str, events: int, seconds: float) -> list[float]:
     """Produce `events` spread over `seconds` while the streaming job runs; latency = first time the
     event's micro-batch is committed in silver/_stream minus the moment it was handed to the producer."""
@@ -143,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big-events", type=int, default=5_200_000)
     parser.add_argument("--stream-events", type=int, default=3_000)
     parser.add_argument("--stream-seconds", type=float, default=60)
+    parser.add_argument("--day-only", action="store_true",
+                        help="only the one-day figures (Bronze, ETL, gate, load): no 5.2M run, no stream")
     args = parser.parse_args(argv)
     settings = load()
     topic = f"bench-processing-{uuid.uuid4().hex[:8]}"
@@ -152,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "LAKE_ROOT": root, "KAFKA_TOPIC": topic}
     figures: dict[str, float] = {}
     try:
-        for name, day, count in (("day", DAY, args.day_events), ("5m", BIG_DAY, args.big_events)):
+        sizes = (("day", DAY, args.day_events),) + (() if args.day_only else (("5m", BIG_DAY, args.big_events),))
+        for name, day, count in sizes:
             started = time.monotonic()
             sent = produce(settings, topic, (orjson.dumps(r) for r in records(day, count, seed=count)))
             print(f"bench: produced {sent} events for {day} in {time.monotonic() - started:.1f}s", flush=True)
@@ -162,9 +195,13 @@ def main(argv: list[str] | None = None) -> int:
             figures[f"silver_{name}_s"] = float(re.search(r"\] silver .* seconds=([\d.]+)", out).group(1))
             print(f"bench: etl_to_gold {name} {figures[f'etl_{name}_s']:.1f}s, of which the exact Silver step "
                   f"{figures[f'silver_{name}_s']:.1f}s", flush=True)
+        quality_figures(figures, env)
         load_s, out = run_job("load_to_postgres", DAY, env)
         figures["day_gold_pg_s"] = figures["etl_day_s"] + load_s
         figures["pg_rows_per_s"] = float(re.search(r"rows_per_s=(\d+)", out).group(1))
+        if args.day_only:
+            return report(figures, ("bronze_day_s", "silver_day_s", "etl_day_s", "day_gold_pg_s", "check_day_s",
+                                    "quality_day_s", "quality_share_pct"))
         ensure_topic(admin, TopicSpec(f"{topic}-stream", retention_ms=3600_000))
         latencies = stream_latency(settings, {**env, "KAFKA_TOPIC": f"{topic}-stream"}, root,
                                    args.stream_events, args.stream_seconds)
@@ -176,8 +213,12 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(root, ignore_errors=True)
     print("bench: " + " ".join(f"{k}={figures[k]:.1f}" for k in
                                ("bronze_day_s", "silver_day_s", "etl_day_s", "etl_5m_s")))
-    keys = ("bronze_5m_s", "silver_5m_s", "day_gold_pg_s", "stream_p50_s", "stream_p95_s", "pg_rows_per_s")
-    print("bench-processing: " + " ".join(f"{k}={figures[k]:.1f}" for k in keys))
+    return report(figures, ("bronze_5m_s", "silver_5m_s", "day_gold_pg_s", "stream_p50_s", "stream_p95_s",
+                            "pg_rows_per_s", "check_day_s", "quality_day_s", "quality_share_pct"))
+
+
+def report(figures: dict, keys: tuple[str, ...]) -> int:
+    print("bench-processing: " + " ".join(f"{k}={figures[k]:.1f}" for k in keys), flush=True)
     return 0
 
 
@@ -187,6 +228,7 @@ def cleanup(settings, admin, topics: list[str]) -> None:
     with connect(settings) as conn, conn.cursor() as cur:
         for mart in lake.MARTS:
             cur.execute(f"DELETE FROM gold.{mart} WHERE event_date = %s", (DAY,))
+        cur.execute("DELETE FROM gold.dq_results WHERE event_date = %s", (DAY,))  # written by the gate
     conn.close()
     for future in admin.delete_topics(topics, request_timeout=30).values():
         try:
