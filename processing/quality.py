@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import html
 import json
+import threading
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
@@ -82,6 +84,14 @@ def _gx():
     return gx
 
 
+def preload() -> threading.Thread:
+    """Import GE in a background thread: its import takes seconds of pure Python, which the gate's count
+    checks (mostly waiting on Spark through py4j, without the GIL) leave free to overlap."""
+    thread = threading.Thread(target=_gx, name="gx-import", daemon=True)
+    thread.start()
+    return thread
+
+
 def spec(name: str, severity: str, guards: str, kind: str, **kwargs) -> Spec:
     """An expectation of class gx.expectations.<kind>, tagged with our name and severity."""
     if severity not in SEVERITIES:
@@ -125,6 +135,38 @@ def event_date_specs(day: date) -> list[Spec]:
     equals the run's date (guards: a producer replaying another date's file into this day)."""
     return [spec("event_date_is_run_date", FAIL, "a producer replayed another date's file into this day",
                  "ExpectColumnValuesToBeInSet", column="_pipeline_date", value_set=[day.isoformat()])]
+
+
+def load_window(manifests: list[dict], lateness: timedelta) -> tuple[datetime, datetime] | None:
+    """[first started_at - lateness, last finished_at + lateness] of the date's producer manifests (UTC);
+    None when no manifest of the date carries both times."""
+    runs = [(_utc(m["started_at"]), _utc(m["finished_at"])) for m in manifests
+            if m.get("started_at") and m.get("finished_at")]
+    if not runs:
+        return None
+    return min(s for s, _ in runs) - lateness, max(f for _, f in runs) + lateness
+
+
+def _utc(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def load_time_specs(window: tuple[datetime, datetime] | None) -> list[Spec]:
+    """Load time within the day's window: every row's kafka_timestamp (when Kafka accepted it, kept through
+    Bronze) lies inside the date's producer runs, widened by QUALITY_LOAD_LATENESS_MINUTES (guards: rows of
+    the date that entered Kafka outside the day's runs, e.g. an old day's file replayed into a later run and
+    carried by the stream into that date's rebuilt Silver, or records of the date written by anything other
+    than the day's producers). The counts cannot see it: such rows pass validation and dedup like any other.
+    Without a manifest of the date the window is unknown: recorded, not compared (the manifest checks of
+    the same gate fail that day anyway)."""
+    if window is None:
+        return [spec("load_time_within_window", WARN, "no producer manifest of the date: load window unknown",
+                     "ExpectColumnToExist", column="kafka_timestamp")]
+    low, high = window
+    return [spec("load_time_within_window", FAIL,
+                 f"rows loaded outside the day's producer runs ({low:%Y-%m-%d %H:%M}..{high:%Y-%m-%d %H:%M} UTC)",
+                 "ExpectColumnValuesToBeBetween", column="kafka_timestamp", min_value=low, max_value=high)]
 
 
 def document_id_specs(column: str = "DocumentId") -> list[Spec]:
@@ -198,23 +240,52 @@ def observed(result) -> str:
     return json.dumps(body, default=str)[:200]
 
 
-def validate(frame: DataFrame, suite: str, specs: list[Spec]) -> list[Result]:
-    """Run one suite of expectations on a Spark DataFrame with an ephemeral GE context."""
+# GE's default (SUMMARY) adds, per column expectation, Spark jobs for a sample of unexpected values and their
+# row indices, even when nothing is unexpected: dozens of jobs per day whatever its size. BASIC without a
+# sample keeps what success and the observed value need (aggregates of one frame GE bundles into one select);
+# only the expectations that did not pass are run again with a sample, so a clean day never pays for it.
+CHEAP_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0}
+DETAIL_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 3}
+
+
+def new_context():
+    """One ephemeral GE context for all suites of a run (each costs ~0.3 s of set-up)."""
     gx = _gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    asset = context.data_sources.add_spark(name=f"lake_{suite}").add_dataframe_asset(name=suite)
-    batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(batch_parameters={"dataframe": frame})
-    by_name = {s.name: s for s in specs}
-    run = batch.validate(gx.ExpectationSuite(name=suite, expectations=[s.expectation for s in specs]))
-    out = []
-    for item in run.results:
-        name = item.expectation_config.meta["name"]
-        out.append(Result(suite, name, by_name[name].severity, bool(item.success), observed(item),
-                          by_name[name].guards))
-    return sorted(out, key=lambda r: [s.name for s in specs].index(r.expectation))
+    return context
+
+
+def batch_of(context, suite: str, frame):
+    """A GE batch of a Spark DataFrame (Spark engine) or of a pandas DataFrame (pandas engine)."""
+    if isinstance(frame, DataFrame):
+        # persist=False: GE would persist every frame and never release it; re-reading Silver's few checked
+        # columns from Parquet was measured faster than caching the partition.
+        source = context.data_sources.add_spark(name=f"lake_{suite}_{uuid.uuid4().hex[:8]}", persist=False)
+    else:
+        source = context.data_sources.add_pandas(name=f"lake_{suite}_{uuid.uuid4().hex[:8]}")
+    asset = source.add_dataframe_asset(name=suite)
+    return asset.add_batch_definition_whole_dataframe("whole").get_batch(batch_parameters={"dataframe": frame})
+
+
+def validate(frame, suite: str, specs: list[Spec], context=None) -> list[Result]:
+    """Run one suite of expectations on a Spark or pandas DataFrame; failures are re-run once for a sample."""
+    import copy
+
+    gx = _gx()
+    batch = batch_of(context or new_context(), suite, frame)
+    items = {i.expectation_config.meta["name"]: i for i in batch.validate(
+        gx.ExpectationSuite(name=suite, expectations=[s.expectation for s in specs]), result_format=CHEAP_FORMAT
+    ).results}
+    again = [copy.copy(s.expectation) for s in specs if not items[s.name].success]
+    if again:
+        detail = batch.validate(gx.ExpectationSuite(name=f"{suite}_detail", expectations=again),
+                                result_format=DETAIL_FORMAT)
+        items.update({i.expectation_config.meta["name"]: i for i in detail.results})
+    return [Result(suite, s.name, s.severity, bool(items[s.name].success), observed(items[s.name]), s.guards)
+            for s in specs]
 
 
 def silver_frame(silver: DataFrame, pipeline_tz: str) -> DataFrame:
@@ -223,11 +294,22 @@ def silver_frame(silver: DataFrame, pipeline_tz: str) -> DataFrame:
                                                              "yyyy-MM-dd"))
 
 
-def silver_specs(day: date, history: list[int], band: float, columns: tuple[str, ...]) -> list[Spec]:
-    return (schema_specs(SILVER_TYPES, exact=columns) + not_null_specs(("SessionId", "DocumentId", "event_ts",
-                                                                         "dedup_key"))
-            + unique_specs(("dedup_key",)) + event_date_specs(day) + document_id_specs()
-            + volume_specs(history, band))
+# The only Silver columns the row-level expectations read. Parquet then reads these columns alone, and GE's
+# few passes over them need no cache (measured: faster than caching the whole partition once). A new Silver
+# expectation on another column adds it here, else it reports "column not found" as its observed value.
+SILVER_CHECKED = ("SessionId", "DocumentId", "event_ts", "dedup_key", "kafka_timestamp", "_pipeline_date")
+
+
+def silver_schema_specs(columns: tuple[str, ...]) -> list[Spec]:
+    """Schema expectations: answered from the DataFrame's schema, no Spark job."""
+    return schema_specs(SILVER_TYPES, exact=columns)
+
+
+def silver_data_specs(day: date, history: list[int], band: float,
+                      window: tuple[datetime, datetime] | None = None) -> list[Spec]:
+    """Row-level expectations, on SILVER_CHECKED columns."""
+    return (not_null_specs(("SessionId", "DocumentId", "event_ts", "dedup_key")) + unique_specs(("dedup_key",))
+            + event_date_specs(day) + document_id_specs() + load_time_specs(window) + volume_specs(history, band))
 
 
 def mart_specs(mart: str, silver_rows: int, mart_rows: int) -> list[Spec]:
@@ -307,6 +389,15 @@ def volume_band(environ: dict[str, str] | None = None) -> float:
     return band
 
 
+def load_lateness_minutes(environ: dict[str, str] | None = None) -> int:
+    from infrastructure.settings import ConfigError, resolve
+
+    raw = resolve(environ)["QUALITY_LOAD_LATENESS_MINUTES"]
+    if not raw.isdigit():
+        raise ConfigError(f"QUALITY_LOAD_LATENESS_MINUTES must be a whole number of minutes >= 0, got {raw!r}")
+    return int(raw)
+
+
 def published_rows(spark, path: str) -> int | None:
     """Rows of a published partition from its completion marker (no Spark job); None if never published."""
     from processing import lake_io
@@ -318,31 +409,74 @@ def published_rows(spark, path: str) -> int | None:
     return rows if isinstance(rows, int) else None
 
 
-def run_suites(spark, settings, day: date, band: float) -> list[Result]:
-    """Every suite of one date on the published Silver partition and Gold marts."""
-    from processing import lake, lake_io, transforms
+# A mart holds one row per session/document/term of a day (~30k rows for a 160k-event day). On Spark, GE
+# needs one job per expectation that is not a plain aggregate (uniqueness is a window, pair comparisons a
+# filtered count): ~12 jobs per mart whatever its size. Collected once into pandas, the whole suite costs one
+# Spark job. Above this many rows a mart stays on Spark (driver memory), cached because it is read again.
+PANDAS_MAX_ROWS = 1_000_000
+
+
+def to_pandas(frame: DataFrame):
+    """One Spark job, through Arrow: without it pandas 2 refuses Spark's timestamps (unit-less datetime64).
+    The setting is restored because the session may be shared (the tests run every job in one process)."""
+    conf, key = frame.sparkSession.conf, "spark.sql.execution.arrow.pyspark.enabled"
+    before = conf.get(key, "false")
+    conf.set(key, "true")
+    try:
+        return frame.toPandas()
+    finally:
+        conf.set(key, before)
+
+
+def mart_frame(frame: DataFrame, rows: int | None):
+    """(the mart as GE validates it, its row count): pandas when small, else the cached Spark DataFrame."""
+    if rows is not None and rows <= PANDAS_MAX_ROWS:
+        table = to_pandas(frame)
+        return table, len(table)
+    frame = frame.cache()
+    return frame, frame.count()
+
+
+def run_suites(spark, settings, day: date, band: float, manifests: list[dict] | None = None) -> list[Result]:
+    """Every suite of one date on the published Silver partition and Gold marts (`manifests`: the date's
+    producer manifests, for the load window)."""
+    from processing import lake, lake_io
 
     root = settings.lake_root
     silver = lake_io.read_partition(spark, lake.partition(root, "silver", day))
     if silver is None:
         return [Result("silver", "partition_published", FAIL, False, "no published Silver partition",
                        "etl_to_gold did not run or did not publish")]
-    silver = silver_frame(silver, settings.pipeline_tz).cache()
-    silver_rows = silver.count()
-    history = trailing_volumes(lambda d: published_rows(spark, lake.partition(root, "silver", d)), day)
-    expected = tuple(c for c in transforms.SILVER_COLUMNS if c != "event_date") + ("_pipeline_date",)
-    results = validate(silver, "silver", silver_specs(day, history, band, expected))
-    silver.unpersist()
+    context = new_context()
+    results, silver_rows = silver_results(spark, settings, day, silver, band, manifests or [], context)
     for mart in lake.MARTS:
         frame = lake_io.read_partition(spark, lake.gold_partition(root, mart, day))
         if frame is None:
             results.append(Result(mart, "partition_published", FAIL, False, "no published partition",
                                   "a mart missing from the day's Gold"))
             continue
-        frame = frame.cache()
-        results += validate(frame, mart, mart_specs(mart, silver_rows, frame.count()))
-        frame.unpersist()
+        frame, rows = mart_frame(frame, published_rows(spark, lake.gold_partition(root, mart, day)))
+        results += validate(frame, mart, mart_specs(mart, silver_rows, rows), context)
+        if isinstance(frame, DataFrame):
+            frame.unpersist()
     return results
+
+
+def silver_results(spark, settings, day, silver, band, manifests, context) -> tuple[list[Result], int]:
+    """(the Silver suite's results, Silver rows as GE counted them for the volume expectation)."""
+    from processing import lake, transforms
+
+    full = silver_frame(silver, settings.pipeline_tz)
+    history = trailing_volumes(lambda d: published_rows(spark, lake.partition(settings.lake_root, "silver", d)),
+                               day)
+    window = load_window(manifests, timedelta(minutes=load_lateness_minutes()))
+    expected = tuple(c for c in transforms.SILVER_COLUMNS if c != "event_date") + ("_pipeline_date",)
+    results = validate(full, "silver", silver_schema_specs(expected), context)
+    results += validate(full.select(*SILVER_CHECKED), "silver", silver_data_specs(day, history, band, window),
+                        context)
+    volume = next(r for r in results if r.expectation == "volume_in_trailing_band")
+    # table.row_count is that expectation's observed value: no extra Spark job for the Gold totals.
+    return results, int(volume.observed) if volume.observed.isdigit() else full.count()
 
 
 def record(settings, day: date, results: list[Result], run_at: datetime) -> None:

@@ -2,7 +2,7 @@
 its severity) on rows that carry exactly the fault it guards against. One GE validation per test."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -62,6 +62,39 @@ def test_volume_band_fails_with_a_full_history_and_warns_before(spark):
     assert q.volume_specs([], 0.5)[0].severity == "warn"
 
 
+def test_load_time_must_lie_within_the_day_producer_runs(spark):
+    manifests = [{"started_at": "2031-06-02T06:00:00Z", "finished_at": "2031-06-02T07:00:00Z"},
+                 {"started_at": "2031-06-02T06:05:00+00:00", "finished_at": "2031-06-02T07:30:00Z"}, {}]
+    window = q.load_window(manifests, timedelta(minutes=30))
+    assert window == (datetime(2031, 6, 2, 5, 30, tzinfo=timezone.utc), datetime(2031, 6, 2, 8, tzinfo=timezone.utc))
+    inside, replayed = datetime(2031, 6, 2, 7, 50, tzinfo=timezone.utc), datetime(2031, 6, 5, 7, tzinfo=timezone.utc)
+    specs = q.load_time_specs(window)
+    assert outcome(spark, [(inside,)], "kafka_timestamp timestamp", specs) == {
+        "load_time_within_window": (True, "fail")}
+    assert outcome(spark, [(inside,), (replayed,)], "kafka_timestamp timestamp", specs) == {
+        "load_time_within_window": (False, "fail")}
+    assert q.load_window([{}], timedelta(0)) is None  # no manifest: recorded, not compared
+    assert outcome(spark, [(replayed,)], "kafka_timestamp timestamp", q.load_time_specs(None)) == {
+        "load_time_within_window": (True, "warn")}
+
+
+def test_a_mart_suite_gives_the_same_verdicts_on_pandas_and_on_spark(spark):
+    rows = [(1, 6, 3, 4), (3, 7, 2, 2), (4, 6, 1, 1)]  # rank gap at 2, sessions 4 > clicks 3
+    frame = spark.createDataFrame(rows, "rank int, total long, clicks long, sessions long")
+    specs = q.rank_specs(3) + q.sum_specs("clicks_sum", "clicks", 6, "g") + q.le_specs("sessions", "clicks")
+    on_spark = {r.expectation: r.success for r in q.validate(frame, "t", specs)}
+    table, rows_seen = q.mart_frame(frame, 3)
+    assert rows_seen == 3 and not hasattr(table, "rdd")  # small: validated on pandas
+    assert {r.expectation: r.success for r in q.validate(table, "t", specs)} == on_spark == {
+        "unique:rank": True, "min:rank": True, "max:rank": False, "clicks_sum": True, "sessions_le_clicks": False}
+
+
+def test_failed_expectations_carry_a_sample_of_what_was_unexpected(spark):
+    frame = spark.createDataFrame([("a",), ("a",), ("b",)], "k string")
+    (result,) = q.validate(frame, "t", q.unique_specs(("k",)))
+    assert not result.success and result.observed.startswith("2 unexpected of 3") and "'a'" in result.observed
+
+
 def test_ranks_gold_totals_and_counts(spark):
     schema = "rank int, total long, clicks long, sessions long"
     specs = (q.rank_specs(3) + q.equals_specs("total_eq_silver", "total", 6, "g")
@@ -94,6 +127,16 @@ def test_trailing_volumes_and_data_docs(tmp_path):
     assert "STOP: the load does not run" in page and "1 failed" in page and "1 warnings" in page
     assert "&lt;b&gt;" in page and "<b>STOP" in page
     assert q.docs_path("s3a://b/lake/", DAY) == "s3a://b/lake/quality/docs/event_date=2031-06-02/index.html"
+
+
+def test_load_lateness_setting():
+    from infrastructure.settings import ConfigError
+
+    assert q.load_lateness_minutes({"ENV_FILE": "/nonexistent"}) == 180
+    assert q.load_lateness_minutes({"ENV_FILE": "/nonexistent", "QUALITY_LOAD_LATENESS_MINUTES": "0"}) == 0
+    for bad in ("x", "-5", "1.5"):
+        with pytest.raises(ConfigError):
+            q.load_lateness_minutes({"ENV_FILE": "/nonexistent", "QUALITY_LOAD_LATENESS_MINUTES": bad})
 
 
 def test_volume_band_setting(monkeypatch):

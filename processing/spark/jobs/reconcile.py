@@ -109,11 +109,11 @@ def stages_of(stage: str) -> set[str]:
     return {LAKE, POSTGRES} if stage == ALL else {stage}
 
 
-def quality_gate(spark, settings, day) -> list[str]:
+def quality_gate(spark, settings, day, found: dict[str, bytes | None]) -> list[str]:
     """Run the data quality suites and record them (gold.dq_results, Data Docs); the names of what stops the
     day: failed "fail" expectations, and dq_results_recorded when the results could not be written."""
     started, run_at = time.monotonic(), quality.now()
-    results = quality.run_suites(spark, settings, day, quality.volume_band())
+    results = quality.run_suites(spark, settings, day, quality.volume_band(), day_manifests(day, found))
     for r in results:
         status = "OK  " if r.success else ("FAIL" if r.severity == quality.FAIL else "WARN")
         cli.log(JOB, f"DQ {status} {r.suite}/{r.expectation} [{r.severity}]: {r.observed}")
@@ -134,11 +134,25 @@ def quality_gate(spark, settings, day) -> list[str]:
     return stops
 
 
+def day_manifests(day, found: dict[str, bytes | None]) -> list[dict]:
+    """The date's parseable producer manifests (a broken one already fails manifest_complete)."""
+    out = []
+    for server in SOURCE_SERVERS:
+        raw = found.get(manifests.manifest_key(day, server))
+        try:
+            out += [manifests.parse(raw)] if raw else []
+        except ValueError:
+            continue
+    return out
+
+
 def body(settings, args) -> int:
     spark = build_session(settings, JOB)
     stages = stages_of(args.stage)
     results, dq_stops = [], []
     if LAKE in stages:
+        if not args.skip_quality:
+            quality.preload()
         counts, by_server = lake_counts(spark, settings, args)
         topic = manifests.manifest_topic(settings, args.manifest_topic)
         found = manifests.read_latest(settings, topic)
@@ -146,7 +160,7 @@ def body(settings, args) -> int:
                      + ",".join(f"{k}:{v}" for k, v in sorted(by_server.items())))
         results += manifests.manifest_checks(args.date, SOURCE_SERVERS, found, by_server)
         if not args.skip_quality:
-            dq_stops = quality_gate(spark, settings, args.date)
+            dq_stops = quality_gate(spark, settings, args.date, found)
     else:
         counts = gold_counts(spark, settings, args.date)
     if POSTGRES in stages:
