@@ -28,6 +28,7 @@ from messaging.contract import SOURCE_SERVERS as SERVERS
 from orchestration import airflow_local
 from orchestration.airflow_api import AirflowApi
 from orchestration.steps import BACKFILL_DAG_ID, DAG_ID, OUTPUT_PREFIX
+from processing.quality import docs_path
 
 PY = str(REPO_ROOT / ".venv" / "bin" / "python")
 MARTS = ("mart_daily_traffic", "mart_session_analysis", "mart_clinical_areas", "mart_popular_documents",
@@ -119,7 +120,7 @@ def quality_summary(s: Settings, day: str) -> list[str]:
     lines = [f"  expectations={len(rows)} passed={sum(1 for r in rows if r[3])} failed={len(failed)} "
              f"warnings={len(warned)} verdict={'STOP' if failed else 'PASS' if rows else 'no results'}"]
     lines += [f"  {sev.upper():<4} {suite}/{name}: {observed}" for suite, name, sev, _, observed in failed + warned]
-    return lines
+    return lines + [f"  data docs: {docs_path(s.lake_root, date.fromisoformat(day))}"]
 
 
 def reconcile_table(api: AirflowApi, run_id: str, task_id: str, try_number: int) -> list[str]:
