@@ -22,7 +22,6 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 from pyspark.errors import StreamingQueryException
 
 from processing import cli, lake, live, live_sink, transforms
@@ -77,13 +76,13 @@ def start_queries(spark, settings, args):
     return [silver, quarantine]
 
 
-def silver_file_schema(spark, settings):
-    """Columns in the Parquet files silver_stream commits (event_date is in the folder name, not the files)."""
+def silver_schema(spark, settings):
+    """Schema of the rows silver_stream commits, event_date included (the live file source declares it, so its
+    schema is the same whether or not Spark found partition folders when the query started)."""
     empty = spark.createDataFrame([], transforms.bronze_rows(
         spark.createDataFrame([], "key binary, value binary, topic string, partition int, offset long, "
                                   "timestamp timestamp"), settings.pipeline_tz).schema)
-    schema = transforms.valid_events(transforms.parse_events(empty)).schema
-    return T.StructType([f for f in schema.fields if f.name != "event_date"])
+    return transforms.valid_events(transforms.parse_events(empty)).schema
 
 
 def failure_reason(exception) -> str:
@@ -104,7 +103,7 @@ class LiveMarts:
 
     def __init__(self, spark, settings, args):
         self.spark, self.settings, self.args = spark, settings, args
-        self.schema = silver_file_schema(spark, settings)
+        self.schema = silver_schema(spark, settings)
         self.query = None
         self.query_id = None
         self.failures = 0
@@ -115,7 +114,7 @@ class LiveMarts:
     def start(self) -> None:
         root = self.settings.lake_root
         # event_date from each file's folder (event_date=D): Spark infers partition columns only from files
-        # present when the query starts, and a fresh lake has none.
+        # present when the query starts; on a fresh lake it would look for event_date inside the files (null).
         source = (self.spark.readStream.schema(self.schema).format("parquet").load(lake.silver_stream(root))
                   .withColumn("event_date", F.to_date(F.regexp_extract(F.input_file_name(), DATE_FOLDER, 1))))
         self.query = (source.writeStream.queryName(self.NAME).foreachBatch(self.write_batch)
@@ -126,6 +125,13 @@ class LiveMarts:
         cli.log(JOB, f"live_marts query id={self.query_id} trigger={self.args.live_trigger}s -> PostgreSQL "
                      f"{self.settings.postgres_host}:{self.settings.postgres_port}/{self.settings.postgres_db} "
                      f"schema {live_sink.SCHEMA}")
+
+    def silver_has_partitions(self) -> bool:
+        """Whether silver_stream has written a partition folder yet (local folder or s3a, through Hadoop)."""
+        jvm = self.spark._jvm
+        pattern = jvm.org.apache.hadoop.fs.Path(f"{lake.silver_stream(self.settings.lake_root)}/event_date=*")
+        found = pattern.getFileSystem(self.spark._jsc.hadoopConfiguration()).globStatus(pattern)
+        return found is not None and len(found) > 0
 
     def write_batch(self, frame, batch_id: int) -> None:
         started = time.monotonic()
@@ -148,8 +154,14 @@ class LiveMarts:
                      f"seconds={time.monotonic() - started:.2f}")
 
     def tend(self) -> None:
-        """Count and log a failure once; restart the query when its retry time has come."""
-        if self.query is not None and self.query.isActive:
+        """Start the query once Silver has a partition folder (Spark infers the event_date partition column
+        from the folders present when a file source starts: with none it reads event_date as a data column,
+        which the files do not have); count and log a failure once; restart when its retry time has come."""
+        if self.query is None:
+            if self.silver_has_partitions():
+                self.start()
+            return
+        if self.query.isActive:
             return
         if self.query is not None and self._failure_seen is not self.query:
             self._failure_seen = self.query
@@ -164,7 +176,9 @@ class LiveMarts:
     def drain(self, timeout: float) -> None:
         """After Silver stopped: count what it committed last (one restart if the query is down), then stop."""
         if self.query is None:
-            return
+            self.tend()
+            if self.query is None:  # Silver wrote nothing: nothing to count
+                return
         if not self.query.isActive:
             self.retry_at = 0.0
             self.tend()
@@ -226,7 +240,7 @@ def body(settings, args) -> int:
     queries = start_queries(spark, settings, args)
     marts = None if args.no_live else LiveMarts(spark, settings, args)
     if marts:
-        marts.start()
+        marts.tend()
     when = "never (until SIGTERM)" if deadline is None else datetime.fromtimestamp(deadline, timezone.utc).isoformat()
     cli.log(JOB, f"running; stop at {when}")
     tally = ProgressTally()
