@@ -124,8 +124,9 @@ bench-backfill: up ## 32 days x 162,500 generated events files -> PostgreSQL by 
 
 # --- processing ---
 .PHONY: bench-processing run-bronze run-etl run-check-lake run-validate run-load run-reconcile
-bench-processing: up ## Spark jobs: Bronze/Silver throughput (1 day, 5.2M events), stream latency, PostgreSQL load rate
+bench-processing: up ## Spark jobs: Bronze/Silver throughput (1 day, 5.2M events), stream latency, PostgreSQL load rate, live marts freshness
 	@$(PY) -m processing.bench
+	@$(PY) -m processing.bench_live
 
 run-bronze: ## Kafka -> Bronze for one date (a rerun reads the recorded offsets): DATE=YYYY-MM-DD [REBUILD=1]
 	@$(PY) -m processing.spark.jobs.batch_to_bronze --date $(DATE) $(if $(REBUILD),--rebuild-from-kafka)
