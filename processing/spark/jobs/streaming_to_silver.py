@@ -163,7 +163,7 @@ class LiveMarts:
             return
         if self.query.isActive:
             return
-        if self.query is not None and self._failure_seen is not self.query:
+        if self._failure_seen is not self.query:
             self._failure_seen = self.query
             self.failures += 1
             reason = failure_reason(self.query.exception())
@@ -180,8 +180,9 @@ class LiveMarts:
             if self.query is None:  # Silver wrote nothing: nothing to count
                 return
         if not self.query.isActive:
+            self.tend()  # counts a failure not seen yet
             self.retry_at = 0.0
-            self.tend()
+            self.tend()  # restarts now: the replayed batch may succeed
 
         def available():
             try:
