@@ -32,6 +32,7 @@ from pathlib import Path
 import orjson
 from confluent_kafka import Producer
 
+from infrastructure import benchmarks
 from infrastructure.settings import load
 from messaging import contract
 from messaging.topics import TopicSpec, admin_client, ensure_topic
@@ -176,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--day-only", action="store_true",
                         help="only the one-day figures (Bronze, ETL, gate, load): no 5.2M run, no stream")
     args = parser.parse_args(argv)
+    command = " ".join(["python -m processing.bench", *(argv if argv is not None else sys.argv[1:])])
+    load_at_start = benchmarks.load_average()
     settings = load()
     topic = f"bench-processing-{uuid.uuid4().hex[:8]}"
     admin = admin_client(settings)
@@ -200,8 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         figures["day_gold_pg_s"] = figures["etl_day_s"] + load_s
         figures["pg_rows_per_s"] = float(re.search(r"rows_per_s=(\d+)", out).group(1))
         if args.day_only:
-            return report(figures, ("bronze_day_s", "silver_day_s", "etl_day_s", "day_gold_pg_s", "check_day_s",
-                                    "quality_day_s", "quality_share_pct"))
+            return report(command, load_at_start, figures, DAY_ONLY_KEYS)
         ensure_topic(admin, TopicSpec(f"{topic}-stream", retention_ms=3600_000))
         latencies = stream_latency(settings, {**env, "KAFKA_TOPIC": f"{topic}-stream"}, root,
                                    args.stream_events, args.stream_seconds)
@@ -213,12 +215,20 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(root, ignore_errors=True)
     print("bench: " + " ".join(f"{k}={figures[k]:.1f}" for k in
                                ("bronze_day_s", "silver_day_s", "etl_day_s", "etl_5m_s")))
-    return report(figures, ("bronze_5m_s", "silver_5m_s", "day_gold_pg_s", "stream_p50_s", "stream_p95_s",
-                            "pg_rows_per_s", "check_day_s", "quality_day_s", "quality_share_pct"))
+    return report(command, load_at_start, figures, ALL_KEYS)
 
 
-def report(figures: dict, keys: tuple[str, ...]) -> int:
-    print("bench-processing: " + " ".join(f"{k}={figures[k]:.1f}" for k in keys), flush=True)
+# The last line's figures (all runs; --day-only runs).
+ALL_KEYS = ("bronze_5m_s", "silver_5m_s", "day_gold_pg_s", "stream_p50_s", "stream_p95_s", "pg_rows_per_s",
+            "check_day_s", "quality_day_s", "quality_share_pct")
+DAY_ONLY_KEYS = ("bronze_day_s", "silver_day_s", "etl_day_s", "day_gold_pg_s", "check_day_s", "quality_day_s",
+                 "quality_share_pct")
+
+
+def report(command: str, load_at_start: str, figures: dict, keys: tuple[str, ...]) -> int:
+    line = "bench-processing: " + " ".join(f"{k}={figures[k]:.1f}" for k in keys)
+    benchmarks.record(command, line, load_at_start)
+    print(line, flush=True)
     return 0
 
 

@@ -16,6 +16,7 @@ clicks were arriving, and steady_* = the same percentiles without the clicks of 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import signal
@@ -31,6 +32,7 @@ from pathlib import Path
 import orjson
 from confluent_kafka import Producer
 
+from infrastructure import benchmarks
 from infrastructure.settings import load
 from messaging import contract
 from messaging.topics import TopicSpec, admin_client, ensure_topic
@@ -85,12 +87,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="steady_* figures leave out clicks of the first seconds (default 20)")
     parser.add_argument("--keep-log", type=Path, help="copy the streaming job's log here (where the time goes)")
     args = parser.parse_args(argv)
+    command = " ".join(["python -m processing.bench_live", *(argv if argv is not None else sys.argv[1:])])
+    load_at_start = benchmarks.load_average()
     settings = load()
     topic = f"bench-live-{uuid.uuid4().hex[:8]}"
     ensure_topic(admin_client(settings), TopicSpec(topic, retention_ms=3600_000))
     root = tempfile.mkdtemp(prefix="tripclick-bench-live-")
     log_path = Path(root) / "stream.log"
-    env = {**__import__("os").environ, "LAKE_ROOT": root, "KAFKA_TOPIC": topic, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "LAKE_ROOT": root, "KAFKA_TOPIC": topic, "PYTHONUNBUFFERED": "1"}
     with live_sink.connect(settings, timeout=10) as conn, conn.cursor() as cur:
         live_sink.discard_date(cur, DAY)
     conn.close()
@@ -178,11 +182,12 @@ def main(argv: list[str] | None = None) -> int:
         gaps = [b - a for a, b in zip(changes, changes[1:])]
         print(f"bench-live: produced {sent} clicks in {produce_seconds:.1f}s ({len(handed)} waves); "
               f"live updates seen {len(changes)}", flush=True)
-        print(f"bench-live: events={sent} rate_per_s={sent / produce_seconds:.0f} "
-              f"fresh_p50_s={percentile(fresh, 0.50):.1f} fresh_p95_s={percentile(fresh, 0.95):.1f} "
-              f"fresh_max_s={max(fresh):.1f} steady_p50_s={percentile(steady, 0.50):.1f} "
-              f"steady_p95_s={percentile(steady, 0.95):.1f} update_gap_max_s={max(gaps, default=0.0):.1f}",
-              flush=True)
+        line = (f"bench-live: events={sent} rate_per_s={sent / produce_seconds:.0f} "
+                f"fresh_p50_s={percentile(fresh, 0.50):.1f} fresh_p95_s={percentile(fresh, 0.95):.1f} "
+                f"fresh_max_s={max(fresh):.1f} steady_p50_s={percentile(steady, 0.50):.1f} "
+                f"steady_p95_s={percentile(steady, 0.95):.1f} update_gap_max_s={max(gaps, default=0.0):.1f}")
+        benchmarks.record(command, line, load_at_start)
+        print(line, flush=True)
         return 0
     finally:
         if job.poll() is None:
