@@ -20,7 +20,7 @@ down: ## stop exactly what `make up` started
 status: ## table of local services and their health
 	@$(PY) -m infrastructure.local.platform status
 
-test: setup ## the whole suite against real services (what CI runs)
+test: setup lint ## ruff, then the whole suite against real services (what CI runs)
 	@bash infrastructure/local/setup.sh browser
 	@bash infrastructure/local/setup.sh compose
 	@bash infrastructure/local/setup.sh docker
