@@ -270,7 +270,9 @@ class BackfillReportOperator(BaseOperator):
             self.log.info("%s: ok=%d failed=%d %s", step.task_id, len(ok), len(bad),
                           ",".join(d.isoformat() for d in bad) if outcomes[step.task_id] else "(did not finish)")
         reasons = backfill.failed_dates(requested, self.steps, outcomes)
-        line = backfill.report_line(requested, reasons, 0.0)
+        started = getattr(context.get("dag_run"), "start_date", None)
+        seconds = (datetime.now(timezone.utc) - started).total_seconds() if started else 0.0
+        line = backfill.report_line(requested, reasons, seconds)
         self.log.info("%s", line)
         if reasons:
             raise AirflowException(f"backfill: {len(reasons)} of {len(requested)} dates failed: "
