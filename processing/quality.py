@@ -158,13 +158,15 @@ def load_time_specs(window: tuple[datetime, datetime] | None) -> list[Spec]:
     the date that entered Kafka outside the day's runs, e.g. an old day's file replayed into a later run and
     carried by the stream into that date's rebuilt Silver, or records of the date written by anything other
     than the day's producers). The counts cannot see it: such rows pass validation and dedup like any other.
+    WARN, not fail: a deliberate replay of the day (a second `make demo`, a producer retry after a rerun)
+    is allowed, and the exact Silver keeps each event's first copy, loaded by an earlier run.
     Without a manifest of the date the window is unknown: recorded, not compared (the manifest checks of
     the same gate fail that day anyway)."""
     if window is None:
         return [spec("load_time_within_window", WARN, "no producer manifest of the date: load window unknown",
                      "ExpectColumnToExist", column="kafka_timestamp")]
     low, high = window
-    return [spec("load_time_within_window", FAIL,
+    return [spec("load_time_within_window", WARN,
                  f"rows loaded outside the day's producer runs ({low:%Y-%m-%d %H:%M}..{high:%Y-%m-%d %H:%M} UTC)",
                  "ExpectColumnValuesToBeBetween", column="kafka_timestamp", min_value=low, max_value=high)]
 

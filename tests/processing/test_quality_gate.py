@@ -103,7 +103,7 @@ def test_the_clean_day_passes_records_and_writes_data_docs(loaded, capsys):
     rows = dq_rows(loaded["settings"], DAY)
     assert {suite for suite, _ in rows} == {"silver", *lake.MARTS}
     assert all(ok for sev, ok, _ in rows.values() if sev == "fail"), rows
-    assert rows[("silver", "load_time_within_window")][:2] == ("fail", True)  # compared with the manifests
+    assert rows[("silver", "load_time_within_window")][:2] == ("warn", True)  # compared with the manifests
     docs = re.search(r"data docs: (\S+)", out).group(1)
     assert docs == quality.docs_path(loaded["root"], DAY) and "PASS: the day loads" in Path(docs).read_text()
 
@@ -119,16 +119,18 @@ def test_a_row_of_another_date_stops_the_load(loaded, broken, spark, capsys):
     assert "mismatches=0" in out  # the count checks cannot see it: only the quality suite stops this day
 
 
-def test_rows_loaded_outside_the_day_producer_runs_stop_the_load(loaded, broken, spark, capsys):
+def test_rows_loaded_outside_the_day_producer_runs_warn_and_load(loaded, broken, spark, capsys):
     """As if an old copy of the day's file had been replayed into a run three days later and the stream had
-    carried one of its rows into the date's rebuilt Silver: same event, same date, a foreign load time."""
+    carried one of its rows into the date's rebuilt Silver: same event, same date, a foreign load time.
+    A warning, not a stop: replaying a day on purpose gives the same picture."""
     env, root = broken
     first = lake_io.read_partition(spark, lake.partition(root, "silver", DAY)).first().dedup_key
     republish(spark, root, "silver", lambda f: f.withColumn(
         "kafka_timestamp", F.when(F.col("dedup_key") == first, F.col("kafka_timestamp") + F.expr("INTERVAL 3 DAYS"))
         .otherwise(F.col("kafka_timestamp"))))
-    code, failed, _, out = gate_then_load(env, capsys)
-    assert_stopped(loaded, code, failed, out, "silver/load_time_within_window")
+    code, failed, warned, out = gate_then_load(env, capsys)
+    assert (code, failed) == (0, set()) and "silver/load_time_within_window" in warned, out[-4000:]
+    assert dq_rows(loaded["settings"], DAY)[("silver", "load_time_within_window")][:2] == ("warn", False)
     assert "mismatches=0" in out  # the counts cannot see it
 
 
