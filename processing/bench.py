@@ -65,17 +65,22 @@ def records(day: date, count: int, seed: int):
         }
 
 
+def send(producer: Producer, topic: str, value: bytes) -> None:
+    """produce(), waiting for room while the client's queue is full."""
+    while True:
+        try:
+            producer.produce(topic, value=value)
+            return
+        except BufferError:
+            producer.poll(0.05)
+
+
 def produce(settings, topic: str, values, on_sent=None) -> int:
     producer = Producer({"bootstrap.servers": settings.kafka_brokers, "enable.idempotence": True,
                          "linger.ms": 50, "batch.num.messages": 10000, "compression.type": "lz4"})
     sent = 0
     for value in values:
-        while True:
-            try:
-                producer.produce(topic, value=value)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        send(producer, topic, value)
         if on_sent:
             on_sent(value)
         sent += 1
@@ -165,7 +170,8 @@ def stream_latency(settings, env: dict, root: str, events: int, seconds: float) 
 
 
 def percentile(values: list[float], q: float) -> float:
-    return values[min(len(values) - 1, int(q * len(values)))]
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def main(argv: list[str] | None = None) -> int:

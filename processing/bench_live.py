@@ -37,6 +37,7 @@ from infrastructure.settings import load
 from messaging import contract
 from messaging.topics import TopicSpec, admin_client, ensure_topic
 from processing import lake, live_sink
+from processing.bench import percentile, send
 
 DAY = date(2031, 6, 4)  # a date no other benchmark or test uses
 FIRST_DOCUMENT = 900_000_000  # wave w uses document FIRST_DOCUMENT + w
@@ -59,11 +60,6 @@ def wave_records(wave: int, size: int, total: int, offset: int):
             "dedup_key": contract.dedup_key(session, document, event_ts),
             "source_server": contract.SOURCE_SERVERS[n % 2],
         })
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def cleanup(settings, topic: str, root: str, query_id: str | None) -> None:
@@ -152,12 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             wave_size[wave] = count
             handed[wave] = time.time()
             for value in wave_records(wave, count, args.events, sent):
-                while True:
-                    try:
-                        producer.produce(topic, value=value)
-                        break
-                    except BufferError:
-                        producer.poll(0.01)
+                send(producer, topic, value)
             producer.poll(0)
             sent += count
             last_sent[0] = time.time()

@@ -3,10 +3,9 @@ owned by the loader (the stream writes as it), comments everywhere, and a reader
 from __future__ import annotations
 
 import pytest
-from psycopg2 import errors
 
 from infrastructure.local.postgres import apply_init_sql
-from tests.gold.test_postgres import connect, fetch
+from tests.gold.test_postgres import assert_reader_refused, fetch
 
 pytestmark = pytest.mark.integration
 
@@ -70,10 +69,4 @@ def test_reader_can_select_every_live_table_and_view(initialised):
     "DROP VIEW live.top_clinical_areas_15m",
 ])
 def test_reader_cannot_write_or_create_in_live(initialised, statement):
-    conn = connect(initialised, reader=True)
-    try:
-        with conn.cursor() as cur, pytest.raises(errors.InsufficientPrivilege):
-            cur.execute(statement)
-    finally:
-        conn.rollback()
-        conn.close()
+    assert_reader_refused(initialised, statement)

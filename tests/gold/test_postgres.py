@@ -108,7 +108,11 @@ def test_reader_can_select_every_mart(initialised):
     "DROP TABLE gold.mart_session_analysis",
 ])
 def test_reader_cannot_write_or_create(initialised, statement):
-    conn = connect(initialised, reader=True)
+    assert_reader_refused(initialised, statement)
+
+
+def assert_reader_refused(settings, statement: str) -> None:
+    conn = connect(settings, reader=True)
     try:
         with conn.cursor() as cur, pytest.raises(errors.InsufficientPrivilege):
             cur.execute(statement)
