@@ -1,7 +1,7 @@
 """Deterministic SAMPLE rows for the six Gold marts, for tests and demos before processing runs.
 
 The rows are aggregated from synthetic click events (fixed seed per date) with the definitions of
-gold/gold.md, so the marts agree with each other exactly like real ones: a day's total_events equals
+gold/README.md, so the marts agree with each other exactly like real ones: a day's total_events equals
 the sum of its sessions' click_count and of its areas' click_share, every clicked document is ranked,
 and so on. A sample click has one time, used as its original click time (DateCreated); unlike real data
 it lies on the pipeline date. Titles and queries carry a "[sample]" marker so nobody mistakes them for

@@ -13,7 +13,7 @@ Every run ends with a completeness manifest (messaging/manifest.py) sent to KAFK
 written to RUN_DIR/ingestion/manifests/<server>_<date>.json. Configuration comes from arguments and the
 environment only (KAFKA_*, RUN_DIR, TIME_SCALE, PIPELINE_TZ, MAX_EVENT_BYTES, PRODUCER_MAX_REJECT_SHARE),
 so the same entry point runs in a container. The last stdout line is a JSON summary; exit codes are the
-EXIT_* constants below (documented in ingestion/ingestion.md).
+EXIT_* constants below (documented in ingestion/README.md).
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ POLL_EVERY = 1000  # produce() calls between two polls of the delivery-report qu
 PACING_SLICE_S = 0.1  # longest uninterrupted sleep in realtime mode, so a stop signal is seen quickly
 MANIFEST_TIMEOUT_MS = 30_000  # a manifest not acknowledged by then is reported (the topic may be missing)
 
-# Exit codes (ingestion/ingestion.md). Every non-zero exit logs one line "producer: FAILED (code) why".
+# Exit codes (ingestion/README.md). Every non-zero exit logs one line "producer: FAILED (code) why".
 EXIT_OK = 0
 EXIT_DELIVERY_FAILED = 1  # some sent record was not acknowledged
 EXIT_USAGE = 2  # bad arguments or settings, missing file

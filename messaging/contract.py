@@ -55,7 +55,7 @@ SOURCE_SERVERS = ("server0", "server1")
 # copy of a rejected one truncated to this size. A typical event is about 420 bytes.
 DEFAULT_MAX_EVENT_BYTES = 65_536
 
-# Reason tokens of the rules beyond field presence and type (see messaging.md).
+# Reason tokens of the rules beyond field presence and type (see messaging/README.md).
 TOO_LARGE = "too_large:record"
 CONTROL_CHARS = "\x00-\x08\x0b\x0c\x0e-\x1f"  # C0 controls except \t, \n, \r; DEL and C1 are allowed
 _CONTROL_CHAR = re.compile(f"[{CONTROL_CHARS}]").search
@@ -166,7 +166,7 @@ def day_bounds(event_date: str, pipeline_tz: str) -> tuple[str, str]:
 
 def _compile_validator(fields: tuple[Field, ...], pipeline_tz: str) -> Callable[..., str | None]:
     """Straight-line code for one field set. The producer validates every record, and a generic loop
-    over Field objects cost ~4x more per record than this generated function (see ingestion.md).
+    over Field objects cost ~4x more per record than this generated function (see ingestion/README.md).
     Rules that need more than a type check stay cheap on the common record: the control-character scan
     runs only when the raw bytes hold a backslash (a raw control character inside a JSON string is
     invalid JSON, so only an escape can put one into a parsed string) or when no raw bytes are given;

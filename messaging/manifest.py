@@ -37,7 +37,7 @@ FIELDS: tuple[str, ...] = (
     "delivery_failed",  # sent but not acknowledged (delivery error, or still queued at the final flush)
     "rejected_by_reason",  # reason token -> dead-lettered lines
     "complete",        # the whole file was read and every sent message was acknowledged
-    "exit_code",       # the producer's exit code (see ingestion/ingestion.md)
+    "exit_code",       # the producer's exit code (see ingestion/README.md)
 )
 COUNT_FIELDS = ("lines_read", "blank_lines", "sent", "acknowledged", "dead_lettered", "delivery_failed")
 TEXT_FIELDS = ("server", "file", "mode", "run_id", "started_at", "finished_at")

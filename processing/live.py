@@ -4,7 +4,7 @@ Input: rows the `silver_stream` query committed to silver/_stream (valid, dedupl
 watermark), one micro-batch at a time. Each function aggregates that batch at a one-minute grain on the
 REPLAY clock `event_ts` (the time the click reaches the pipeline, UTC); processing/live_sink.py adds the
 result to the `live` tables of PostgreSQL. The 15-minute top-N views are computed in PostgreSQL from these
-per-minute rows (gold/postgres/init/30_live.sql). Definitions: gold/gold.md, "Live marts".
+per-minute rows (gold/postgres/init/30_live.sql). Definitions: gold/README.md, "Live marts".
 """
 from __future__ import annotations
 

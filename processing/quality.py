@@ -5,7 +5,7 @@ exact Silver and Gold are published and before load_to_postgres. Every expectati
 function below, with the failure it guards against written beside it, and carries a severity:
   fail  the day must not reach analysts: the gate exits 1 and the load never runs
   warn  the day loads; the warning is recorded (gold.dq_results, Data Docs, task log)
-How to add one: see "Data quality gate" in processing/processing.md.
+How to add one: see "Data quality gate" in processing/README.md.
 """
 from __future__ import annotations
 

@@ -119,7 +119,7 @@ def stream_dedup(events: DataFrame, watermark: str) -> DataFrame:
 
 
 # ---- Gold marts: each takes the exact Silver rows of one date and returns the PostgreSQL column order.
-# Definitions (grain, formulas, clocks, normalisation, ties) are written out in gold/gold.md; keep both in step.
+# Definitions (grain, formulas, clocks, normalisation, ties) are written out in gold/README.md; keep both in step.
 
 NO_AREA = "(none)"  # clinical-area bucket of clicks whose ClinicalAreas has no non-empty entry
 _WHITESPACE_RUN = r"\s+"  # Java regex \s: space, \t, \n, \x0B, \f, \r

@@ -1,6 +1,6 @@
 """The deployment artifacts under test and small readers for them (no Docker engine needed).
 
-One compose file is one host of the deployment (infrastructure/infrastructure.md); the DAG's step hosts
+One compose file is one host of the deployment (infrastructure/README.md); the DAG's step hosts
 map onto them through COMPOSE_OF_STEP_HOST.
 """
 from __future__ import annotations

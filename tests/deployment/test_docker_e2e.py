@@ -1,6 +1,6 @@
 """Docker mode for real: one day through Airflow -> TLS Docker API -> containers, from the compose files.
 
-What the deployment guide (infrastructure/infrastructure.md, "The sequence") does on five hosts, on
+What the deployment guide (infrastructure/README.md, "The sequence") does on five hosts, on
 this machine: a private Docker engine stands for the web servers and the Spark host (TCP 2376, TLS,
 certificates from make-docker-certs.sh); the project images are built by `make images` on the local
 Debian base; the unmodified compose files start the Spark master and two workers, Airflow and

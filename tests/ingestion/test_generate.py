@@ -82,7 +82,7 @@ def test_prepared_mode_writes_ready_to_produce_day_files(tmp_path, capsys):
 
 
 def test_committed_sample_is_exactly_what_the_documented_commands_produce(tmp_path):
-    """ingestion/sample_data was made with the commands in ingestion/ingestion.md; it must stay reproducible."""
+    """ingestion/sample_data was made with the commands in ingestion/README.md; it must stay reproducible."""
     sample = Path(gen.__file__).parent / "sample_data"
     gen.generate(tmp_path / "raw", date(2026, 1, 1), days=2, events_per_day=600, seed=42, duplicates=2, malformed=7)
     timeline = prep.Timeline(date(2026, 1, 1), date(2026, 1, 2), date(2026, 1, 1), date(2026, 1, 2),

@@ -138,7 +138,7 @@ def live_run(platform, spark, tmp_path_factory):
 def test_live_marts_fill_within_seconds_on_a_fresh_lake(live_run):
     assert live_run["catch_up_s"] is not None, live_run["running_log"][-3000:]
     # The second phase is in PostgreSQL within seconds of its last click being produced. The bound is loose
-    # because the suite shares 2 cores; `make bench-processing` measures the freshness (processing.md).
+    # because the suite shares 2 cores; `make bench-processing` measures the freshness (processing/README.md).
     assert live_run["fresh_s"] is not None and live_run["fresh_s"] < 60, live_run["running_log"][-3000:]
     assert live_run["total_while_running"] == live_run["first_two"]  # duplicates and empty triggers add nothing
 

@@ -1,6 +1,6 @@
 -- Live marts: near-real-time counts the streaming job (streaming_to_silver) keeps while the day is replayed.
 -- NOT exact and NOT the daily marts: schema `live`, separate from `gold`. load_to_postgres deletes a date's
--- live rows in the transaction that loads its exact marts. Definitions: gold/gold.md, "Live marts".
+-- live rows in the transaction that loads its exact marts. Definitions: gold/README.md, "Live marts".
 -- Runs as the cluster superuser in the Gold database after 01_schema_and_grants.sql; re-runnable.
 -- Writer: the loader role (processing/live_sink.py). Reader: USAGE + SELECT only.
 \set ON_ERROR_STOP on
