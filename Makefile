@@ -32,7 +32,7 @@ lint: setup ## ruff over the whole code base (rules in pyproject.toml)
 test-fast: setup ## unit tests only (no services)
 	@$(PY) -m pytest -m unit
 
-bench: bench-ingestion bench-processing bench-backfill ## every benchmark script (figures go into the layer docs)
+bench: bench-ingestion bench-processing bench-backfill ## every benchmark script (each appends its result to BENCHMARKS.md)
 
 # --- ingestion ---
 .PHONY: prepare generate produce bench-ingestion

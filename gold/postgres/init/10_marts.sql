@@ -1,7 +1,6 @@
 -- The six Gold marts. Runs as the cluster superuser in the Gold database after 01_schema_and_grants.sql;
 -- re-runnable. Tables are created as the loader role so it owns them (load_to_postgres replaces rows);
 -- the reader gets SELECT through the default privileges of 01 and the explicit GRANT at the end.
--- Column order is the fixed interface with processing/spark/jobs/load_to_postgres.py: do not reorder.
 \set ON_ERROR_STOP on
 
 SET ROLE :"loader";
