@@ -4,42 +4,17 @@ from __future__ import annotations
 
 import uuid
 
-import psycopg2
 import pytest
 from psycopg2 import errors
 
+from gold import marts
+from gold.database import connect_loader, connect_reader
 from infrastructure.local.postgres import apply_init_sql
 
 pytestmark = pytest.mark.integration
 
-# The fixed interface of the conventions (column order matters to load_to_postgres).
-MARTS = {
-    "mart_daily_traffic": [("event_date", "date"), ("total_events", "bigint"), ("unique_sessions", "bigint"),
-                           ("unique_documents", "bigint"), ("peak_hour", "smallint")],
-    "mart_session_analysis": [("event_date", "date"), ("session_id", "text"), ("click_count", "integer"),
-                              ("unique_docs", "integer"), ("first_click_ts", "timestamp with time zone"),
-                              ("last_click_ts", "timestamp with time zone"),
-                              ("session_duration_sec", "double precision")],
-    "mart_clinical_areas": [("event_date", "date"), ("clinical_area", "text"), ("click_count", "bigint"),
-                            ("unique_sessions", "bigint"), ("click_share", "double precision")],
-    "mart_popular_documents": [("event_date", "date"), ("document_id", "bigint"), ("title", "text"),
-                               ("view_count", "bigint"), ("unique_sessions", "bigint"), ("rank", "integer")],
-    "mart_search_keywords": [("event_date", "date"), ("query", "text"), ("sessions", "bigint"),
-                             ("clicks", "bigint"), ("unique_documents", "bigint")],
-    "mart_search_terms": [("event_date", "date"), ("term", "text"), ("sessions", "bigint"), ("clicks", "bigint"),
-                          ("queries", "bigint"), ("unique_documents", "bigint")],
-}
-PRIMARY_KEYS = {"mart_daily_traffic": ["event_date"], "mart_session_analysis": ["event_date", "session_id"],
-                "mart_clinical_areas": ["event_date", "clinical_area"],
-                "mart_popular_documents": ["event_date", "document_id"],
-                "mart_search_keywords": ["event_date", "query"], "mart_search_terms": ["event_date", "term"]}
-
-
 def connect(settings, reader: bool = False):
-    user, password = ((settings.postgres_ro_user, settings.postgres_ro_password) if reader
-                      else (settings.postgres_user, settings.postgres_password))
-    return psycopg2.connect(host=settings.postgres_host, port=settings.postgres_port, dbname=settings.postgres_db,
-                            user=user, password=password, connect_timeout=10)
+    return (connect_reader if reader else connect_loader)(settings, "pytest")
 
 
 @pytest.fixture(scope="module")
@@ -60,39 +35,40 @@ def fetch(settings, sql, params=(), reader=False):
         conn.close()
 
 
-def test_marts_have_the_fixed_columns_in_order_and_the_loader_owns_them(initialised):
-    for table, columns in MARTS.items():
+def test_marts_have_the_defined_columns_in_order_and_the_loader_owns_them(initialised):
+    for mart in marts.MARTS:
         rows = fetch(initialised, "SELECT column_name, data_type FROM information_schema.columns "
-                                  "WHERE table_schema = 'gold' AND table_name = %s ORDER BY ordinal_position", (table,))
-        assert rows == columns, table
+                                  "WHERE table_schema = 'gold' AND table_name = %s ORDER BY ordinal_position",
+                     (mart.name,))
+        assert rows == [(c.name, c.type) for c in mart.columns], mart.name
         (owner,), = fetch(initialised, "SELECT tableowner FROM pg_tables WHERE schemaname = 'gold' AND tablename = %s",
-                          (table,))
+                          (mart.name,))
         assert owner == initialised.postgres_user
 
 
 def test_primary_keys(initialised):
-    for table, key in PRIMARY_KEYS.items():
+    for mart in marts.MARTS:
         rows = fetch(initialised, """
             SELECT a.attname FROM pg_index i
             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
             WHERE i.indrelid = %s::regclass AND i.indisprimary
-            ORDER BY array_position(i.indkey, a.attnum)""", (f"gold.{table}",))
-        assert [r[0] for r in rows] == key, table
+            ORDER BY array_position(i.indkey, a.attnum)""", (mart.table,))
+        assert tuple(r[0] for r in rows) == mart.key, mart.name
 
 
-def test_every_table_and_column_has_a_comment(initialised):
-    for table, columns in MARTS.items():
-        (table_comment,), = fetch(initialised, "SELECT obj_description(%s::regclass, 'pg_class')", (f"gold.{table}",))
-        assert table_comment, table
+def test_every_table_and_column_has_its_defined_comment(initialised):
+    for mart in marts.MARTS:
+        (table_comment,), = fetch(initialised, "SELECT obj_description(%s::regclass, 'pg_class')", (mart.table,))
+        assert table_comment == mart.description, mart.name
         comments = dict(fetch(initialised, """
             SELECT a.attname, col_description(a.attrelid, a.attnum) FROM pg_attribute a
-            WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped""", (f"gold.{table}",)))
-        assert all(comments[name] for name, _ in columns), (table, comments)
+            WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped""", (mart.table,)))
+        assert comments == {c.name: c.description for c in mart.columns}, mart.name
 
 
 def test_reader_can_select_every_mart(initialised):
-    for table in MARTS:
-        (count,), = fetch(initialised, f"SELECT count(*) FROM gold.{table}", reader=True)
+    for mart in marts.MARTS:
+        (count,), = fetch(initialised, f"SELECT count(*) FROM {mart.table}", reader=True)
         assert count >= 0
 
 
