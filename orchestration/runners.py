@@ -2,7 +2,9 @@
 
 Both take the same Step and the same placeholder values (Jinja templates rendered per task
 instance), so the command line a step runs cannot differ between them except for the data path.
-Imported by the DAG only, inside Airflow's environment.
+Also what the two DAG files share: their common arguments, the macros the templates call, the daily
+DAG's clock sensors and markers, the backfill's report. Imported by the DAGs only, inside Airflow's
+environment.
 """
 from __future__ import annotations
 
@@ -12,12 +14,16 @@ import signal
 import subprocess
 import time
 from collections import deque
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
+import pendulum
 from airflow.exceptions import AirflowException
 from airflow.hooks.base import BaseHook
 from airflow.models import BaseOperator, Variable
+from airflow.operators.empty import EmptyOperator
 from airflow.providers.docker.operators.docker import DockerOperator
+from airflow.sensors.date_time import DateTimeSensorAsync
+from airflow.utils.trigger_rule import TriggerRule
 from docker.types import Mount
 
 from infrastructure import dates as date_options
@@ -125,7 +131,7 @@ def summary_of(lines) -> str | None:
 
 
 def placeholder_values(cfg: DagConfig, step: Step | None = None) -> dict[str, str]:
-    """The Jinja templates that fill a Step's argv placeholders (macros defined by the DAG)."""
+    """The Jinja templates that fill a Step's argv placeholders (macros: daily_macros, step_dates)."""
     values = {
         "date": "{{ pipeline_date(logical_date, params) }}",
         "speed": "{{ '%g' % params.time_scale }}",
@@ -249,6 +255,61 @@ def docker_task(step: Step, cfg: DagConfig, **task_args) -> DockerOperator:
 def step_task(step: Step, cfg: DagConfig, **task_args) -> BaseOperator:
     return docker_task(step, cfg, **task_args) if cfg.runner == "docker" else local_task(step, cfg, **task_args)
 
+
+def dag_arguments(cfg: DagConfig) -> dict:
+    """The DAG arguments both DAGs share: one run at a time, no catch-up, a 12 h limit, the retry delays."""
+    return {
+        "start_date": pendulum.datetime(2026, 1, 1, tz=cfg.pipeline_tz),
+        "catchup": False,
+        "max_active_runs": 1,
+        "dagrun_timeout": timedelta(hours=12),
+        "default_args": {
+            "owner": "tripclick-pipeline",
+            # Retries wait 30 s, then 60 s, ... (capped): transient faults (a broker restart, a busy Spark) pass
+            # quickly at any TIME_SCALE; Airflow fixes these at parse time, so they cannot follow a run's scale.
+            "retry_delay": timedelta(seconds=30),
+            "retry_exponential_backoff": True,
+            "max_retry_delay": timedelta(minutes=10),
+        },
+    }
+
+
+# ---- the daily DAG's clock: the macros behind placeholder_values' templates, its waits -------------------------
+
+def daily_macros(cfg: DagConfig) -> dict:
+    def pipeline_date(logical_date, params) -> str:
+        """The date whose files the run processes (see orchestration.timeline.processed_date)."""
+        return timeline.processed_date(logical_date, cfg.pipeline_tz, params.get("date"))
+
+    return {"pipeline_date": pipeline_date, "timeline_at": timeline_at, "stream_seconds": stream_seconds}
+
+
+def timeline_at(dag_run, params, clock: str) -> str:
+    """ISO moment of a clock time of the seed's day on this run's (compressed) timeline."""
+    return timeline.timeline_point(dag_run.start_date, clock, float(params["time_scale"])).isoformat()
+
+
+def stream_seconds(dag_run, params) -> int:
+    """The streaming job's --max-runtime, evaluated when the task (or its retry) starts."""
+    return timeline.stream_seconds(dag_run.start_date, pendulum.now("UTC"), float(params["time_scale"]))
+
+
+def wait_until(clock: str) -> DateTimeSensorAsync:
+    """`wait_until_1700` for '17:00': deferred to the triggerer, so the wait holds no worker slot."""
+    timeline.clock_offset(clock)  # a clock time before the day's start fails the parse, not the run
+    return DateTimeSensorAsync(
+        task_id=f"wait_until_{clock.replace(':', '')}",
+        target_time=f"{{{{ timeline_at(dag_run, params, '{clock}') }}}}",
+        doc_md=f"Deferred (holds no worker slot) until {clock} of the run's timeline.")
+
+
+def finished(task: BaseOperator) -> EmptyOperator:
+    """A marker that succeeds once `task` has finished in any state: what waits for it is not stopped by
+    a failure of `task`, which still fails the run if `task` also leads to the DAG's end."""
+    marker = EmptyOperator(task_id=f"{task.task_id}_finished", trigger_rule=TriggerRule.ALL_DONE,
+                           doc_md=f"Succeeds once `{task.task_id}` has finished in any state (all_done).")
+    task >> marker
+    return marker
 
 
 class BackfillReportOperator(BaseOperator):

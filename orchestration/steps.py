@@ -1,4 +1,4 @@
-"""The one declarative list of the pipeline's daily steps.
+"""The one declarative list of the pipeline's steps: what each runs (argv) and where (host, image).
 
 Both runners are built from `STEPS`: the docker runner starts `image:IMAGE_TAG` on the step's host
 through that host's remote Docker API with `python <argv>` as the command; the local runner runs
@@ -15,8 +15,13 @@ import) so other layers' static checks can import it from any environment.
                     the first steps, else the dates every step it comes after finished ok; see
                     orchestration.backfill)
 
-`BACKFILL_STEPS` is the second list, for the DAG `tripclick_backfill` and `make backfill`: the same jobs
-over a range of dates without the real-time replay (producers in batch mode, no streaming, no clock).
+When a daily step runs is the DAG's business: dags/tripclick_daily_pipeline.py states the day's order
+and clock times. `BACKFILL_STEPS` is the second list, for the DAG `tripclick_backfill` and `make backfill`:
+the same jobs over a range of dates without the real-time replay (producers in batch mode, no streaming,
+no clock), ordered by `after`, which also decides which dates each step takes.
+
+`markdown_table` renders a list for people: the DAGs' doc_md and orchestration/README.md (kept equal by
+`python -m orchestration.doc_tables`) show it rather than a retyped copy.
 """
 from __future__ import annotations
 
@@ -33,12 +38,6 @@ SPARK_JOB_IMAGE = "tripclick-pipeline/spark-job"
 IMAGES = (PRODUCER_IMAGE, SPARK_JOB_IMAGE)
 PLACEHOLDERS = frozenset({"date", "data_dir", "speed", "stream_seconds", "dates"})
 
-# The seed's day, as clock times in PIPELINE_TZ. The run starts at DAY_START.
-DAY_START = "15:00"
-PRODUCERS_END = "16:00"
-BATCH_AT = "17:00"
-GOLD_AT = "18:00"
-
 
 @dataclass(frozen=True)
 class Step:
@@ -46,11 +45,9 @@ class Step:
     host: str  # one of HOSTS: whose Docker API runs the container in docker mode
     image: str  # one of IMAGES, without tag
     argv: tuple[str, ...]  # the command after `python`, with {placeholders}
-    starts_at: str = DAY_START  # the step never starts before this clock time of the run's timeline
-    after: tuple[str, ...] = ()  # task ids that must have succeeded first
-    # Task ids that must have finished in ANY state first: their failure does not block this step, but it
-    # is still reported (the DAG's final `end` task also waits for them, so the run ends failed).
-    after_finished: tuple[str, ...] = ()
+    # Backfill only: the steps this one comes after; it takes the dates all of them finished ok. The daily
+    # DAG states its own order and clock times (dags/tripclick_daily_pipeline.py).
+    after: tuple[str, ...] = ()
     retries: int = 2
     doc: str = ""
 
@@ -90,7 +87,7 @@ def _producer(server: str, host: str) -> Step:
         image=PRODUCER_IMAGE,
         argv=("-m", "ingestion.producer", "--file", f"{{data_dir}}/{server}/date={{date}}/events.json",
               "--server", server, "--mode", "realtime", "--speed", "{speed}"),
-        doc=f"15:00-16:00: replays {server}'s click log of the processed date into Kafka at its event_ts "
+        doc=f"Replays {server}'s click log of the processed date into Kafka at its event_ts "
             "pacing (compressed by TIME_SCALE). A retry replays the whole file; Silver/Gold stay exact "
             "because the processing jobs deduplicate on dedup_key.",
     )
@@ -101,32 +98,28 @@ def _spark_job(job: str, *extra: str, task_id: str | None = None, **fields) -> S
                 argv=("-m", f"processing.spark.jobs.{job}", "--date", "{date}", *extra), **fields)
 
 
-PRODUCERS = ("producer_server0", "producer_server1")
-
 STEPS: tuple[Step, ...] = (
     _producer("server0", "webserver0"),
     _producer("server1", "webserver1"),
     _spark_job(
         "streaming_to_silver", "--max-runtime", "{stream_seconds}",
         retries=1,
-        doc="15:00-16:00: Structured Streaming Kafka -> Silver; stops by itself at the 16:00 point of the "
+        doc="Structured Streaming Kafka -> Silver; stops by itself at the 16:00 point of the "
             "run's timeline plus a drain margin (a retry resumes from its checkpoint).",
     ),
     _spark_job(
-        "batch_to_bronze", starts_at=BATCH_AT, after=PRODUCERS, after_finished=("streaming_to_silver",),
-        doc="17:00: the processed date's messages from Kafka -> Bronze (raw value + Kafka metadata). The first "
+        "batch_to_bronze",
+        doc="The processed date's messages from Kafka -> Bronze (raw value + Kafka metadata). The first "
             "run records the Kafka offset range per partition that holds the date; a rerun reads exactly "
-            "those ranges (and refuses if Kafka no longer holds them). Waits for the producers to succeed "
-            "and for streaming to finish in any state: Bronze alone is enough for the exact Silver, so a "
-            "streaming failure is reported (the run ends failed) but does not stop the day.",
+            "those ranges (and refuses if Kafka no longer holds them).",
     ),
     _spark_job(
-        "etl_to_gold", starts_at=GOLD_AT, after=("batch_to_bronze",),
-        doc="18:00: exact Silver (stream rows, if any, UNION Bronze, deduplicated), quarantine and the five "
+        "etl_to_gold",
+        doc="Exact Silver (stream rows, if any, UNION Bronze, deduplicated), quarantine and the five "
             "Gold marts (Parquet) for the processed date.",
     ),
     _spark_job(
-        "reconcile", "--stage", "lake", task_id="check_lake", after=("etl_to_gold",), retries=0,
+        "reconcile", "--stage", "lake", task_id="check_lake", retries=0,
         doc="The one gate before serving, two kinds of checks. Counts: producer manifests complete and "
             "balanced, acknowledged <= Bronze per server, Kafka (recorded offsets) = Bronze, valid + "
             "quarantined = Bronze, exact Silver, Gold = Silver. Data quality (Great Expectations suites of "
@@ -136,11 +129,11 @@ STEPS: tuple[Step, ...] = (
             "numbers; 'warn' expectations are recorded and the day loads.",
     ),
     _spark_job(
-        "load_to_postgres", after=("check_lake",),
+        "load_to_postgres",
         doc="Gold marts of the processed date -> PostgreSQL schema gold (replaces the date's rows).",
     ),
     _spark_job(
-        "reconcile", "--stage", "postgres", after=("load_to_postgres",), retries=0,
+        "reconcile", "--stage", "postgres", retries=0,
         doc="After the load: PostgreSQL rows = Gold rows for every mart of the date; fails on any mismatch "
             "(a retry cannot fix a mismatch, so none is configured).",
     ),
@@ -149,12 +142,9 @@ STEPS: tuple[Step, ...] = (
 STEPS_BY_ID = {step.task_id: step for step in STEPS}
 
 
-def waits() -> tuple[str, ...]:
-    """The clock times after DAY_START some step waits for, in timeline order (one sensor each)."""
-    return tuple(sorted({step.starts_at for step in STEPS if step.starts_at != DAY_START}))
-
-
 # ---- the backfill: the same jobs for a range of dates, one process (one Spark application) per step ----------
+
+PRODUCERS = ("producer_server0", "producer_server1")
 
 def _range_producer(server: str, host: str) -> Step:
     return Step(
@@ -192,3 +182,15 @@ BACKFILL_STEPS: tuple[Step, ...] = (
                doc="PostgreSQL = Gold per mart for every loaded date."),
 )
 BACKFILL_STEPS_BY_ID = {step.task_id: step for step in BACKFILL_STEPS}
+
+
+def markdown_table(steps: tuple[Step, ...]) -> str:
+    """One row per step: task, host, image, command, retries (and `after` when the list has an order)."""
+    ordered = any(step.after for step in steps)
+    head = ["task", "host", "image", "command (after `python`)", *(["after"] if ordered else []), "retries"]
+    rows = [f"| {' | '.join(head)} |", f"|{'---|' * len(head)}"]
+    for step in steps:
+        cells = [f"`{step.task_id}`", step.host, f"`{step.image}`", f"`{' '.join(step.argv)}`",
+                 *([", ".join(f"`{t}`" for t in step.after) or "-"] if ordered else []), str(step.retries)]
+        rows.append(f"| {' | '.join(cells)} |")
+    return "\n".join(rows)

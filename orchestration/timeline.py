@@ -13,13 +13,16 @@ import re
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from orchestration.steps import DAY_START, PRODUCERS_END
+# The seed's day, as clock times in PIPELINE_TZ: the run starts at DAY_START (the DAG's cron "0 15 * * *",
+# asserted equal by tests/orchestration/test_dag.py), the producers' hour ends at PRODUCERS_END.
+DAY_START = "15:00"
+PRODUCERS_END = "16:00"
+# The `date` the daily DAG's trigger form and the backfill's `start`/`end` accept (YYYY-MM-DD).
+DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 
 # Extra wall-clock seconds the streaming job keeps running after the producers' hour so the last
 # micro-batches reach Silver (its trigger interval plus Spark's batch time on a busy 2-core box).
 STREAM_DRAIN_SECONDS = 60
-
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def clock_offset(clock: str) -> timedelta:
@@ -53,7 +56,7 @@ def processed_date(logical_date: datetime, tz_name: str, override: str | None = 
     run's logical date in PIPELINE_TZ. The daily trigger fires at 15:00 of day D, so its logical
     date is D 15:00 and it processes day D's files."""
     if override:
-        if not _DATE.match(override):
+        if not re.match(DATE_PATTERN, override):
             raise ValueError(f"date must be YYYY-MM-DD, got {override!r}")
         return date.fromisoformat(override).isoformat()
     if logical_date.tzinfo is None:

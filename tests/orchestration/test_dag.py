@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from infrastructure.settings import DEFAULTS, LOCAL_ONLY_DEFAULTS, REPO_ROOT
+from orchestration import timeline
 
 pytestmark = pytest.mark.unit
 AIRFLOW_PYTHON = REPO_ROOT / ".venvs" / "airflow" / "bin" / "python"
@@ -93,6 +94,8 @@ def test_docker_schedule_is_daily_1500_seoul_and_processes_its_own_day(scratch, 
     dag = docker_scheduled["dag"]
     assert (dag["timetable"], dag["cron"], dag["timetable_timezone"]) == (
         "CronTriggerTimetable", "0 15 * * *", "Asia/Seoul")
+    hours, minutes = timeline.DAY_START.split(":")  # the clock every timeline point counts from
+    assert dag["cron"] == f"{int(minutes)} {int(hours)} * * *"
     # From midnight KST of 03-10 the next trigger is 15:00 KST that day, and its logical date is that moment.
     earlier = describe(scratch, {"PIPELINE_RUNNER": "docker"}, "--logical-date", "2026-03-10T00:00:00+09:00")
     assert earlier["next_scheduled_logical_date"] == "2026-03-10T06:00:00+00:00"

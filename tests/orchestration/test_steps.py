@@ -8,22 +8,24 @@ import pytest
 from infrastructure.settings import ConfigError
 from orchestration import timeline
 from orchestration.config import dag_config
-from orchestration.steps import PRODUCER_IMAGE, SPARK_JOB_IMAGE, STEPS, STEPS_BY_ID, Step, waits
+from orchestration.steps import (
+    BACKFILL_STEPS, PRODUCER_IMAGE, SPARK_JOB_IMAGE, STEPS, STEPS_BY_ID, Step, markdown_table,
+)
 
 pytestmark = pytest.mark.unit
 KST = timezone(timedelta(hours=9))
 
 
-def test_step_list_is_the_seeds_day_in_order():
+def test_step_lists_are_in_the_days_order():
+    # The daily DAG states its order and clock times itself (tests/orchestration/test_dag.py); its steps come
+    # after nothing, the backfill's come after earlier steps only (a topological order).
     assert [s.task_id for s in STEPS] == [
         "producer_server0", "producer_server1", "streaming_to_silver",
         "batch_to_bronze", "etl_to_gold", "check_lake", "load_to_postgres", "reconcile"]
-    assert {s.task_id: s.starts_at for s in STEPS if s.starts_at != "15:00"} == {
-        "batch_to_bronze": "17:00", "etl_to_gold": "18:00"}
-    assert waits() == ("17:00", "18:00")
+    assert not any(s.after for s in STEPS)
     seen: set[str] = set()
-    for step in STEPS:  # every dependency names an earlier step: the list is already a topological order
-        assert set(step.after) | set(step.after_finished) <= seen, step.task_id
+    for step in BACKFILL_STEPS:
+        assert set(step.after) <= seen, step.task_id
         seen.add(step.task_id)
 
 
@@ -54,15 +56,18 @@ def test_commands_follow_the_cli_contract():
         "-m", "processing.spark.jobs.reconcile", "--date", "2026-01-01", "--stage", "postgres"]
 
 
-def test_the_lake_gate_runs_before_the_load_and_streaming_never_blocks_the_day():
-    assert STEPS_BY_ID["check_lake"].after == ("etl_to_gold",)
-    assert STEPS_BY_ID["load_to_postgres"].after == ("check_lake",)
-    assert STEPS_BY_ID["reconcile"].after == ("load_to_postgres",)
-    bronze = STEPS_BY_ID["batch_to_bronze"]
-    assert (bronze.after, bronze.after_finished) == (("producer_server0", "producer_server1"),
-                                                     ("streaming_to_silver",))
-    assert {s.task_id for s in STEPS if s.after_finished} == {"batch_to_bronze"}
+def test_a_check_is_never_retried():
     assert (STEPS_BY_ID["check_lake"].retries, STEPS_BY_ID["reconcile"].retries) == (0, 0)
+
+
+def test_the_markdown_table_has_a_row_per_step_and_an_after_column_only_for_an_ordered_list():
+    daily = markdown_table(STEPS).splitlines()
+    assert daily[0] == "| task | host | image | command (after `python`) | retries |" and len(daily) == 2 + len(STEPS)
+    assert daily[-1] == ("| `reconcile` | spark | `tripclick-pipeline/spark-job` "
+                         "| `-m processing.spark.jobs.reconcile --date {date} --stage postgres` | 0 |")
+    backfill = markdown_table(BACKFILL_STEPS).splitlines()
+    assert backfill[0].endswith("| after | retries |")
+    assert "| `producer_server0`, `producer_server1` | 1 |" in backfill[4]  # batch_to_bronze
 
 
 def test_missing_or_unknown_placeholders_are_errors():
