@@ -122,6 +122,10 @@ backfill: up ## prepared files of a range of dates -> PostgreSQL, no real-time r
 bench-backfill: up ## 32 days x 162,500 generated events files -> PostgreSQL by backfill; 1/8/32-day cost per event
 	@$(PY) -m orchestration.bench_backfill
 
+.PHONY: docs
+docs: ## regenerate the step tables of orchestration/README.md from orchestration/steps.py (a unit test keeps them equal)
+	@$(PY) -m orchestration.doc_tables
+
 # --- processing ---
 .PHONY: bench-processing run-bronze run-etl run-check-lake run-validate run-load run-reconcile
 bench-processing: up ## Spark jobs: Bronze/Silver throughput (1 day, 5.2M events), stream latency, PostgreSQL load rate, live marts freshness

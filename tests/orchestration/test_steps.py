@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from infrastructure.settings import ConfigError
-from orchestration import timeline
+from orchestration import doc_tables, timeline
 from orchestration.config import dag_config
 from orchestration.steps import (
     BACKFILL_STEPS, PRODUCER_IMAGE, SPARK_JOB_IMAGE, STEPS, STEPS_BY_ID, Step, markdown_table,
@@ -68,6 +68,13 @@ def test_the_markdown_table_has_a_row_per_step_and_an_after_column_only_for_an_o
     backfill = markdown_table(BACKFILL_STEPS).splitlines()
     assert backfill[0].endswith("| after | retries |")
     assert "| `producer_server0`, `producer_server1` | 1 |" in backfill[4]  # batch_to_bronze
+
+
+def test_the_readme_shows_the_step_lists_as_they_are():
+    text = doc_tables.README.read_text()
+    assert doc_tables.refreshed(text) == text, "stale step tables: run make docs (python -m orchestration.doc_tables)"
+    with pytest.raises(ValueError, match="BACKFILL_STEPS"):
+        doc_tables.refreshed("<!-- STEPS: x -->\n<!-- /STEPS -->")
 
 
 def test_missing_or_unknown_placeholders_are_errors():
