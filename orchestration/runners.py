@@ -304,8 +304,8 @@ def wait_until(clock: str) -> DateTimeSensorAsync:
 
 
 def finished(task: BaseOperator) -> EmptyOperator:
-    """A marker that succeeds once `task` has finished in any state: what waits for it is not stopped by
-    a failure of `task`, which still fails the run if `task` also leads to the DAG's end."""
+    """A marker that succeeds once `task` has finished in any state (all_done): what waits for the marker
+    goes on when `task` fails."""
     marker = EmptyOperator(task_id=f"{task.task_id}_finished", trigger_rule=TriggerRule.ALL_DONE,
                            doc_md=f"Succeeds once `{task.task_id}` has finished in any state (all_done).")
     task >> marker
