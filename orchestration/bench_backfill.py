@@ -68,11 +68,11 @@ def events_of(data_dir: Path, days: list[date]) -> int:
 
 
 def delete_rows(settings, first: date, last: date) -> None:
-    from processing import lake
-    from processing.spark.jobs.load_to_postgres import connect
+    from gold import marts
+    from gold.database import connect_loader
 
-    with connect(settings) as conn, conn.cursor() as cur:
-        for table in (*(f"gold.{m}" for m in lake.MARTS), "gold.dq_results"):
+    with connect_loader(settings, "bench_backfill") as conn, conn.cursor() as cur:
+        for table in (*(m.table for m in marts.MARTS), "gold.dq_results"):
             cur.execute(f"DELETE FROM {table} WHERE event_date BETWEEN %s AND %s", (first, last))
     conn.close()
 

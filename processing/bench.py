@@ -239,11 +239,12 @@ def report(command: str, load_at_start: str, figures: dict, keys: tuple[str, ...
 
 
 def cleanup(settings, admin, topics: list[str]) -> None:
-    from processing.spark.jobs.load_to_postgres import connect
+    from gold import marts
+    from gold.database import connect_loader
 
-    with connect(settings) as conn, conn.cursor() as cur:
-        for mart in lake.MARTS:
-            cur.execute(f"DELETE FROM gold.{mart} WHERE event_date = %s", (DAY,))
+    with connect_loader(settings, "bench") as conn, conn.cursor() as cur:
+        for mart in marts.MARTS:
+            cur.execute(f"DELETE FROM {mart.table} WHERE event_date = %s", (DAY,))
         cur.execute("DELETE FROM gold.dq_results WHERE event_date = %s", (DAY,))  # written by the gate
     conn.close()
     for future in admin.delete_topics(topics, request_timeout=30).values():

@@ -3,16 +3,6 @@ from __future__ import annotations
 
 from datetime import date
 
-MARTS = (
-    "mart_daily_traffic",
-    "mart_session_analysis",
-    "mart_clinical_areas",
-    "mart_popular_documents",
-    "mart_search_keywords",
-    "mart_search_terms",
-)
-
-
 def layer(root: str, name: str) -> str:
     return f"{root.rstrip('/')}/{name}"
 

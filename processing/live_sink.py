@@ -13,9 +13,9 @@ One transaction per micro-batch (schema `live`, gold/postgres/init/30_live.sql),
 """
 from __future__ import annotations
 
-import psycopg2
 from psycopg2.extras import execute_values
 
+from gold.database import connect_loader
 from processing.live import TABLES
 
 SCHEMA = "live"
@@ -31,9 +31,7 @@ _MERGE = {  # how a batch's value is combined with the stored one
 
 
 def connect(settings, timeout: int = 5):
-    return psycopg2.connect(host=settings.postgres_host, port=settings.postgres_port, dbname=settings.postgres_db,
-                            user=settings.postgres_user, password=settings.postgres_password,
-                            application_name=APPLICATION, connect_timeout=timeout)
+    return connect_loader(settings, APPLICATION, timeout)
 
 
 def upsert_sql(table: str) -> str:

@@ -19,6 +19,8 @@ from datetime import date, datetime, timedelta, timezone
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from gold import marts
+
 FAIL, WARN = "fail", "warn"
 SEVERITIES = (FAIL, WARN)
 TRAILING_DAYS = 7
@@ -42,14 +44,8 @@ SILVER_TYPES = {  # column -> Spark type name as GE reports it; a change breaks 
     "SessionId": "StringType", "DocumentId": "LongType", "event_ts": "TimestampType",
     "original_ts": "TimestampType", "dedup_key": "StringType", "source_server": "StringType",
 }
-MART_KEYS = {  # mart -> key columns (never null; the PostgreSQL primary key after event_date)
-    "mart_daily_traffic": (),
-    "mart_session_analysis": ("session_id",),
-    "mart_clinical_areas": ("clinical_area",),
-    "mart_popular_documents": ("document_id",),
-    "mart_search_keywords": ("query",),
-    "mart_search_terms": ("term",),
-}
+# mart -> key columns of its rows (never null; the primary key after event_date, which the folder carries)
+MART_KEYS = {m.name: m.key[1:] for m in marts.MARTS}
 
 
 @dataclass(frozen=True)
@@ -451,7 +447,7 @@ def run_suites(spark, settings, day: date, band: float, manifests: list[dict] | 
                        "etl_to_gold did not run or did not publish")]
     context = new_context()
     results, silver_rows = silver_results(spark, settings, day, silver, band, manifests or [], context)
-    for mart in lake.MARTS:
+    for mart in marts.NAMES:
         frame = lake_io.read_partition(spark, lake.gold_partition(root, mart, day))
         if frame is None:
             results.append(Result(mart, "partition_published", FAIL, False, "no published partition",
@@ -483,14 +479,14 @@ def silver_results(spark, settings, day, silver, band, manifests, context) -> tu
 
 def record(settings, day: date, results: list[Result], run_at: datetime) -> None:
     """Replace the date's rows of gold.dq_results in one transaction."""
-    from processing.spark.jobs.load_to_postgres import SCHEMA, connect
+    from gold.database import connect_loader
 
-    conn = connect(settings)
+    conn = connect_loader(settings, "reconcile:quality")
     try:
         with conn, conn.cursor() as cur:
-            cur.execute(f"DELETE FROM {SCHEMA}.dq_results WHERE event_date = %s", (day,))
+            cur.execute(f"DELETE FROM {marts.SCHEMA}.dq_results WHERE event_date = %s", (day,))
             cur.executemany(
-                f"INSERT INTO {SCHEMA}.dq_results (event_date, suite, expectation, severity, success, "
+                f"INSERT INTO {marts.SCHEMA}.dq_results (event_date, suite, expectation, severity, success, "
                 "observed_value, run_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 [(day, r.suite, r.expectation, r.severity, r.success, r.observed, run_at) for r in results])
     finally:

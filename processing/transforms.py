@@ -11,6 +11,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from gold import marts
 from messaging import contract
 
 # Reasons beyond contract.validate()'s '<problem>:<field>' tokens (those are used verbatim).
@@ -118,8 +119,9 @@ def stream_dedup(events: DataFrame, watermark: str) -> DataFrame:
     return events.withWatermark("event_ts", watermark).dropDuplicates(["dedup_key", "event_ts"])
 
 
-# ---- Gold marts: each takes the exact Silver rows of one date and returns the PostgreSQL column order.
-# Definitions (grain, formulas, clocks, normalisation, ties) are written out in gold/README.md; keep both in step.
+# ---- Gold marts: each builder takes the exact Silver rows of one date and returns the columns of its mart in
+# gold/marts.py; mart_rows puts them in the defined order and types. Grain, formulas, clocks, normalisation and
+# ties are written out in gold/README.md; keep both in step.
 
 NO_AREA = "(none)"  # clinical-area bucket of clicks whose ClinicalAreas has no non-empty entry
 _WHITESPACE_RUN = r"\s+"  # Java regex \s: space, \t, \n, \x0B, \f, \r
@@ -136,7 +138,7 @@ def daily_traffic(silver: DataFrame, day: date) -> DataFrame:
     """peak_hour is the UTC hour of the ORIGINAL click (DateCreated) with most events, lowest on ties:
     the replay squeezes every event into 15:00-16:00, so the replay clock carries no hourly signal."""
     by_hour = silver.groupBy(F.hour("original_ts").alias("hour")).count()
-    peak = by_hour.orderBy(F.desc("count"), "hour").limit(1).select(F.col("hour").cast("smallint").alias("peak_hour"))
+    peak = by_hour.orderBy(F.desc("count"), "hour").limit(1).select(F.col("hour").alias("peak_hour"))
     totals = silver.agg(
         F.count(F.lit(1)).alias("total_events"),
         F.countDistinct("SessionId").alias("unique_sessions"),
@@ -151,8 +153,8 @@ def session_analysis(silver: DataFrame, day: date) -> DataFrame:
     original_ts), so the duration is in real seconds: the replay clock (event_ts) squeezes 24 h into one
     hour, which would make every duration 24x too short."""
     sessions = silver.groupBy(F.col("SessionId").alias("session_id")).agg(
-        F.count(F.lit(1)).cast("int").alias("click_count"),
-        F.countDistinct("DocumentId").cast("int").alias("unique_docs"),
+        F.count(F.lit(1)).alias("click_count"),
+        F.countDistinct("DocumentId").alias("unique_docs"),
         F.min("original_ts").alias("first_click_ts"),
         F.max("original_ts").alias("last_click_ts"),
     )
@@ -246,7 +248,7 @@ def search_terms(silver: DataFrame, day: date) -> DataFrame:
     ).select(F.lit(day).alias("event_date"), "term", "sessions", "clicks", "queries", "unique_documents")
 
 
-MART_BUILDERS = {
+MART_BUILDERS = {  # mart of gold/marts.py -> its builder
     "mart_daily_traffic": daily_traffic,
     "mart_session_analysis": session_analysis,
     "mart_clinical_areas": clinical_areas,
@@ -254,3 +256,14 @@ MART_BUILDERS = {
     "mart_search_keywords": search_keywords,
     "mart_search_terms": search_terms,
 }
+
+# Spark type of each PostgreSQL type gold/marts.py uses.
+SPARK_TYPES = {"date": "date", "text": "string", "smallint": "smallint", "integer": "int", "bigint": "bigint",
+               "double precision": "double", "timestamp with time zone": "timestamp"}
+
+
+def mart_rows(mart: str, silver: DataFrame, day: date) -> DataFrame:
+    """The mart's rows of `day`: its defined columns, in table order, cast to their types, so the Gold partitions,
+    the COPY into PostgreSQL and the tables agree by construction."""
+    built = MART_BUILDERS[mart](silver, day)
+    return built.select(*(F.col(c.name).cast(SPARK_TYPES[c.type]).alias(c.name) for c in marts.BY_NAME[mart].columns))

@@ -21,8 +21,8 @@ from datetime import date
 
 import pytest
 
+from gold.database import connect_loader
 from orchestration import backfill
-from processing.spark.jobs.load_to_postgres import connect
 from tests.processing.conftest import delete_day, delete_topic, new_topic, postgres_rows
 
 pytestmark = pytest.mark.integration
@@ -52,7 +52,7 @@ def in_process(step, argv, log_dir):
 
 
 def delete_results(settings, days) -> None:
-    with connect(settings) as conn, conn.cursor() as cur:
+    with connect_loader(settings) as conn, conn.cursor() as cur:
         cur.execute("DELETE FROM gold.dq_results WHERE event_date = ANY(%s)", (list(days),))
     conn.close()
 

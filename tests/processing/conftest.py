@@ -6,9 +6,9 @@ from datetime import datetime, timezone
 import orjson
 import pytest
 
+from gold import marts
+from gold.database import connect_loader
 from messaging import contract
-from processing import lake
-from processing.spark.jobs.load_to_postgres import connect
 
 
 def make_event(session: str, document: int, ts: datetime, *, created_ms: int = 1420113600000,
@@ -126,19 +126,19 @@ def run_in_process(job: str, args: list[str], env: dict[str, str]) -> int:
 
 def delete_day(settings, day) -> None:
     """Remove a test date's rows from every mart in PostgreSQL."""
-    with connect(settings) as conn, conn.cursor() as cur:
-        for mart in lake.MARTS:
-            cur.execute(f"DELETE FROM gold.{mart} WHERE event_date = %s", (day,))
+    with connect_loader(settings) as conn, conn.cursor() as cur:
+        for mart in marts.MARTS:
+            cur.execute(f"DELETE FROM {mart.table} WHERE event_date = %s", (day,))
     conn.close()
 
 
 def postgres_rows(settings, day) -> dict[str, list[tuple]]:
     """Every mart's rows of a date, ordered by the mart's key columns (date, then the first key)."""
-    with connect(settings) as conn, conn.cursor() as cur:
+    with connect_loader(settings) as conn, conn.cursor() as cur:
         rows = {}
-        for mart in lake.MARTS:
-            cur.execute(f"SELECT * FROM gold.{mart} WHERE event_date = %s ORDER BY 1, 2", (day,))
-            rows[mart] = cur.fetchall()
+        for mart in marts.MARTS:
+            cur.execute(f"SELECT * FROM {mart.table} WHERE event_date = %s ORDER BY 1, 2", (day,))
+            rows[mart.name] = cur.fetchall()
     conn.close()
     return rows
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from gold.database import connect_loader
 from processing import live_sink
-from processing.spark.jobs.load_to_postgres import connect
 from tests.processing.conftest import delete_day, delete_topic, encode, job_env, new_topic, produce, \
     produce_paced, run_in_process
 from tests.processing.scenario import generate_events
@@ -29,7 +29,7 @@ DAY = date(2098, 5, 7)
 
 
 def query(settings, sql, params=()):
-    with connect(settings) as conn, conn.cursor() as cur:
+    with connect_loader(settings) as conn, conn.cursor() as cur:
         cur.execute(sql, params)
         rows = cur.fetchall()
     conn.close()
@@ -42,7 +42,7 @@ def live_total(settings) -> int:
 
 
 def discard(settings) -> None:
-    with connect(settings) as conn, conn.cursor() as cur:
+    with connect_loader(settings) as conn, conn.cursor() as cur:
         live_sink.discard_date(cur, DAY)
     conn.close()
     delete_day(settings, DAY)
@@ -189,7 +189,7 @@ def test_the_live_writer_skips_replays_replaces_on_batch_zero_and_ignores_loaded
     query_id = f"test-{time.time_ns()}"
     rows = {"clicks_per_minute": [(day, minute, "server0", 2), (loaded_day, minute, "server0", 5)],
             "document_minutes": [(day, minute, 7, None, 2)], "area_minutes": [(day, minute, "(none)", 2, 2.0)]}
-    with connect(settings) as conn, conn.cursor() as cur:
+    with connect_loader(settings) as conn, conn.cursor() as cur:
         for d in (day, loaded_day):
             live_sink.discard_date(cur, d)
         cur.execute("DELETE FROM gold.mart_daily_traffic WHERE event_date = %s", (loaded_day,))
@@ -207,7 +207,7 @@ def test_the_live_writer_skips_replays_replaces_on_batch_zero_and_ignores_loaded
         assert query(settings, "SELECT clicks FROM live.clicks_per_minute WHERE event_date = %s", (day,)) == [(2,)]
         conn.close()
     finally:
-        with connect(settings) as conn, conn.cursor() as cur:
+        with connect_loader(settings) as conn, conn.cursor() as cur:
             for d in (day, loaded_day):
                 live_sink.discard_date(cur, d)
             cur.execute("DELETE FROM gold.mart_daily_traffic WHERE event_date = %s", (loaded_day,))

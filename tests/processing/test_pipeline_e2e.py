@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from gold import marts
 from processing import lake, lake_io
 from tests.processing.conftest import (delete_day, delete_topic, job_env, new_topic, postgres_rows, produce,
                                        produce_keyed, produce_paced, run_in_process)
@@ -87,7 +88,7 @@ def pipeline_run(platform, spark, tmp_path_factory):
     outcome["reconcile_exit"] = run_in_process("reconcile", ["--date", DAY.isoformat(), "--stage", "postgres"], env)
     outcome["postgres"] = postgres_rows(settings, DAY)
     outcome["layers"] = {layer: lake_rows(spark, root, layer) for layer in
-                         ("bronze", "silver", "quarantine", *(f"gold/{m}" for m in lake.MARTS))}
+                         ("bronze", "silver", "quarantine", *(f"gold/{m}" for m in marts.NAMES))}
     yield outcome
     delete_day(settings, DAY)
     delete_topic(settings, topic)

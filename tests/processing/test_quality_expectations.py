@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from gold import marts
 from processing import quality as q
 
 pytestmark = pytest.mark.unit
@@ -107,9 +108,7 @@ def test_ranks_gold_totals_and_counts(spark):
 
 
 def test_every_mart_has_a_suite_and_severities_are_known():
-    from processing import lake
-
-    for mart in lake.MARTS:
+    for mart in marts.NAMES:
         specs = q.mart_specs(mart, 10, 3)
         assert specs and {s.severity for s in specs} <= set(q.SEVERITIES), mart
         assert len({s.name for s in specs}) == len(specs), mart

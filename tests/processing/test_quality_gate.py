@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
+from gold import marts
+from gold.database import connect_loader
 from processing import lake, lake_io, quality
-from processing.spark.jobs.load_to_postgres import connect
 from tests.processing.conftest import delete_day, delete_topic, postgres_rows, run_in_process, stage_day
 
 pytestmark = pytest.mark.integration
@@ -23,7 +24,7 @@ DAY = date(2031, 5, 12)
 
 
 def dq_rows(settings, day: date) -> dict[tuple[str, str], tuple[str, bool, str]]:
-    with connect(settings) as conn, conn.cursor() as cur:
+    with connect_loader(settings) as conn, conn.cursor() as cur:
         cur.execute("SELECT suite, expectation, severity, success, observed_value FROM gold.dq_results "
                     "WHERE event_date = %s", (day,))
         rows = {(s, e): (sev, ok, obs) for s, e, sev, ok, obs in cur.fetchall()}
@@ -32,7 +33,7 @@ def dq_rows(settings, day: date) -> dict[tuple[str, str], tuple[str, bool, str]]
 
 
 def delete_results(settings, day: date) -> None:
-    with connect(settings) as conn, conn.cursor() as cur:
+    with connect_loader(settings) as conn, conn.cursor() as cur:
         cur.execute("DELETE FROM gold.dq_results WHERE event_date = %s", (day,))
     conn.close()
 
@@ -101,7 +102,7 @@ def test_the_clean_day_passes_records_and_writes_data_docs(loaded, capsys):
     code, failed, _, out = gate_then_load(loaded["env"], capsys)
     assert (code, failed) == (0, set()), out[-4000:]
     rows = dq_rows(loaded["settings"], DAY)
-    assert {suite for suite, _ in rows} == {"silver", *lake.MARTS}
+    assert {suite for suite, _ in rows} == {"silver", *marts.NAMES}
     assert all(ok for sev, ok, _ in rows.values() if sev == "fail"), rows
     assert rows[("silver", "load_time_within_window")][:2] == ("warn", True)  # compared with the manifests
     docs = re.search(r"data docs: (\S+)", out).group(1)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
+from gold.database import connect_loader
 from processing import kafka_source, lake, lake_io
-from processing.spark.jobs.load_to_postgres import connect
 from tests.processing.conftest import (delete_day, delete_topic, job_env, new_topic, produce, produce_keyed,
                                       run_in_process, stage_day)
 from tests.processing.scenario import build_day, manifests
@@ -147,7 +147,7 @@ def test_exact_silver_needs_no_stream_output(broken, capsys):
 
 def test_a_deleted_postgres_row_fails_postgres_eq_gold(built, capsys):
     settings = built["settings"]
-    with connect(settings) as conn, conn.cursor() as cur:
+    with connect_loader(settings) as conn, conn.cursor() as cur:
         cur.execute("DELETE FROM gold.mart_clinical_areas WHERE ctid IN (SELECT ctid FROM gold.mart_clinical_areas "
                     "WHERE event_date = %s LIMIT 1)", (DAY,))
         assert cur.rowcount == 1

@@ -5,6 +5,7 @@ from datetime import date, datetime
 
 import pytest
 
+from gold import marts
 from processing import transforms as tf
 from tests.processing.conftest import encode, make_event, utc
 
@@ -88,6 +89,14 @@ def tiny_day(spark):
                    keywords='  "Asthma"  (children) asthma', title="Doc three"),
     ]
     return silver_of(spark, records).cache()
+
+
+def test_every_mart_has_a_builder_and_its_rows_have_the_defined_columns_and_types(tiny_day):
+    assert set(tf.MART_BUILDERS) == set(marts.NAMES)
+    for mart in marts.MARTS:
+        rows = tf.mart_rows(mart.name, tiny_day, DAY)
+        assert rows.dtypes == [(c.name, tf.SPARK_TYPES[c.type]) for c in mart.columns], mart.name
+        assert rows.count() > 0, mart.name
 
 
 def test_daily_traffic_peak_hour_from_original_time(tiny_day):

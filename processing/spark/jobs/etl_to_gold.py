@@ -14,6 +14,7 @@ import time
 from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
 
+from gold import marts
 from processing import cli, lake, lake_io, transforms
 from processing.spark.session import build_session
 
@@ -59,9 +60,9 @@ def build_marts(spark, settings, day) -> dict[str, int]:
     root = settings.lake_root
     silver = lake_io.require_partition(spark, lake.partition(root, "silver", day), "build Silver first").cache()
     counts = {}
-    for mart, build in transforms.MART_BUILDERS.items():
+    for mart in marts.NAMES:
         target = lake.gold_partition(root, mart, day)
-        version = lake_io.replace_partition(build(silver, day), target, files=1)
+        version = lake_io.replace_partition(transforms.mart_rows(mart, silver, day), target, files=1)
         counts[mart] = lake_io.read_version(spark, version).count()
     silver.unpersist()
     return counts
@@ -75,11 +76,11 @@ def body(settings, args) -> int:
     cli.log(JOB, "silver " + " ".join(f"{k}={v}" for k, v in silver.items())
             + f" seconds={time.monotonic() - started:.1f}")
     started = time.monotonic()
-    marts = build_marts(spark, settings, args.date)
-    counts = " ".join(f"{k}={v}" for k, v in marts.items())
+    gold = build_marts(spark, settings, args.date)
+    counts = " ".join(f"{k}={v}" for k, v in gold.items())
     cli.log(JOB, f"gold {counts} seconds={time.monotonic() - started:.1f}")
     cli.log(JOB, f"summary date={args.date} silver_rows={silver['silver_rows']} "
-                 f"quarantined={silver['quarantined']} gold_rows={sum(marts.values())}")
+                 f"quarantined={silver['quarantined']} gold_rows={sum(gold.values())}")
     return 0
 
 

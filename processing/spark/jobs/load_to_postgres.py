@@ -11,15 +11,15 @@ import io
 import sys
 import time
 
-import psycopg2
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from gold import marts
+from gold.database import connect_loader
 from processing import cli, lake, lake_io, live_sink
 from processing.spark.session import build_session
 
 JOB = "load_to_postgres"
-SCHEMA = "gold"
 
 
 def text_field(value) -> str:
@@ -40,37 +40,29 @@ def copy_buffer(rows) -> io.StringIO:
 
 
 def gold_rows(spark, settings, mart: str, day):
-    """(columns, rows) of a mart's date partition; timestamps rendered in UTC with an explicit offset."""
+    """Rows of a mart's date partition in its defined column order (the folder gives event_date);
+    timestamps rendered in UTC with an explicit offset."""
     frame = lake_io.require_partition(spark, lake.gold_partition(settings.lake_root, mart, day),
                                       f"no Gold {mart} for {day}: run etl_to_gold first")
+    stored = frame.select(*marts.BY_NAME[mart].column_names[1:])
     rendered = [F.date_format(c.name, "yyyy-MM-dd HH:mm:ss.SSSSSSxxx").alias(c.name)
-                if isinstance(c.dataType, T.TimestampType) else F.col(c.name) for c in frame.schema.fields]
-    columns = ["event_date", *frame.columns]
-    return columns, ([day.isoformat(), *row] for row in frame.select(*rendered).toLocalIterator())
+                if isinstance(c.dataType, T.TimestampType) else F.col(c.name) for c in stored.schema.fields]
+    return ([day.isoformat(), *row] for row in stored.select(*rendered).toLocalIterator())
 
 
-def connect(settings):
-    return psycopg2.connect(host=settings.postgres_host, port=settings.postgres_port, dbname=settings.postgres_db,
-                            user=settings.postgres_user, password=settings.postgres_password,
-                            application_name=JOB, connect_timeout=10)
-
-
-def load_date(spark, settings, day, marts) -> tuple[dict[str, int], float]:
+def load_date(spark, settings, day, names) -> tuple[dict[str, int], float]:
     """Replace the date's rows of every mart in one transaction, deleting its live rows in it too;
     returns rows loaded per table and the seconds the transaction took."""
-    buffers = {}
-    for mart in marts:
-        columns, rows = gold_rows(spark, settings, mart, day)
-        buffers[mart] = (columns, copy_buffer(rows))
+    buffers = {mart: copy_buffer(gold_rows(spark, settings, mart, day)) for mart in names}
     loaded = {}
     started = time.monotonic()
-    with connect(settings) as conn, conn.cursor() as cur:  # `with conn` = one transaction, rolled back on error
+    with connect_loader(settings, JOB) as conn, conn.cursor() as cur:  # `with conn` = one transaction
         live_rows = live_sink.discard_date(cur, day)
-        for mart, (columns, buffer) in buffers.items():
-            table = f"{SCHEMA}.{mart}"
-            cur.execute(f"DELETE FROM {table} WHERE event_date = %s", (day,))
-            cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
-            loaded[mart] = cur.rowcount
+        for name, buffer in buffers.items():
+            mart = marts.BY_NAME[name]
+            cur.execute(f"DELETE FROM {mart.table} WHERE event_date = %s", (day,))
+            cur.copy_expert(f"COPY {mart.table} ({', '.join(mart.column_names)}) FROM STDIN", buffer)
+            loaded[name] = cur.rowcount
     conn.close()
     cli.log(JOB, f"replaced live rows={live_rows} of {day} (schema {live_sink.SCHEMA}) by the exact marts")
     return loaded, time.monotonic() - started
@@ -79,10 +71,10 @@ def load_date(spark, settings, day, marts) -> tuple[dict[str, int], float]:
 def body(settings, args) -> int:
     spark = build_session(settings, JOB)
     target = f"{settings.postgres_user}@{settings.postgres_host}:{settings.postgres_port}/{settings.postgres_db}"
-    cli.log(JOB, f"input {settings.lake_root}/gold date={args.date} -> output {target} schema {SCHEMA}")
-    loaded, seconds = load_date(spark, settings, args.date, lake.MARTS)
+    cli.log(JOB, f"input {settings.lake_root}/gold date={args.date} -> output {target} schema {marts.SCHEMA}")
+    loaded, seconds = load_date(spark, settings, args.date, marts.NAMES)
     for mart, rows in loaded.items():
-        cli.log(JOB, f"loaded table={SCHEMA}.{mart} rows={rows}")
+        cli.log(JOB, f"loaded table={marts.SCHEMA}.{mart} rows={rows}")
     total = sum(loaded.values())
     cli.log(JOB, f"summary date={args.date} tables={len(loaded)} rows={total} transaction_s={seconds:.2f} "
                  f"rows_per_s={total / max(seconds, 1e-6):.0f}")

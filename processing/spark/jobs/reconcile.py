@@ -23,9 +23,10 @@ import time
 
 from pyspark.sql import functions as F
 
+from gold import marts
+from gold.database import connect_loader, rows_of_date
 from messaging.contract import SOURCE_SERVERS
 from processing import cli, kafka_source, lake, lake_io, manifests, quality, transforms
-from processing.spark.jobs.load_to_postgres import SCHEMA, connect
 from processing.spark.session import build_session
 
 JOB = "reconcile"
@@ -76,15 +77,12 @@ def lake_counts(spark, settings, args) -> tuple[dict[str, int], dict[str, int]]:
 
 
 def gold_counts(spark, settings, day) -> dict[str, int]:
-    return {f"gold:{mart}": partition_count(spark, settings, f"gold/{mart}", day) for mart in lake.MARTS}
+    return {f"gold:{mart}": partition_count(spark, settings, f"gold/{mart}", day) for mart in marts.NAMES}
 
 
 def postgres_counts(settings, day) -> dict[str, int]:
-    with connect(settings) as conn, conn.cursor() as cur:
-        counts = {}
-        for mart in lake.MARTS:
-            cur.execute(f"SELECT count(*) FROM {SCHEMA}.{mart} WHERE event_date = %s", (day,))
-            counts[f"postgres:{mart}"] = cur.fetchone()[0]
+    with connect_loader(settings, JOB) as conn, conn.cursor() as cur:
+        counts = {f"postgres:{mart}": rows for mart, rows in rows_of_date(cur, day).items()}
     conn.close()
     return counts
 
@@ -101,7 +99,7 @@ def checks(c: dict[str, int], stages: set[str]) -> list[tuple[str, bool, str]]:
             ("gold_total_events_eq_silver", c["gold_total_events"], c["silver_rows"]),
         ]
     if POSTGRES in stages:
-        pairs += [(f"postgres_eq_gold:{m}", c[f"postgres:{m}"], c[f"gold:{m}"]) for m in lake.MARTS]
+        pairs += [(f"postgres_eq_gold:{m}", c[f"postgres:{m}"], c[f"gold:{m}"]) for m in marts.NAMES]
     return [(name, left == right and left != MISSING, f"{left} vs {right}") for name, left, right in pairs]
 
 
