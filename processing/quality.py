@@ -81,8 +81,8 @@ def _gx():
 
 
 def preload() -> threading.Thread:
-    """Import GE in a background thread: its import takes seconds of pure Python, which the gate's count
-    checks (mostly waiting on Spark through py4j, without the GIL) leave free to overlap."""
+    """Import GE in a background thread: its import takes seconds of pure Python, which the JVM's start and
+    the gate's count checks (the driver waits on Spark through py4j, without the GIL) leave free to overlap."""
     thread = threading.Thread(target=_gx, name="gx-import", daemon=True)
     thread.start()
     return thread

@@ -145,12 +145,12 @@ def day_manifests(day, found: dict[str, bytes | None]) -> list[dict]:
 
 
 def body(settings, args) -> int:
-    spark = build_session(settings, JOB)
     stages = stages_of(args.stage)
+    if LAKE in stages and not args.skip_quality:
+        quality.preload()  # before the JVM starts: GE's import (seconds of Python) overlaps the whole set-up
+    spark = build_session(settings, JOB)
     results, dq_stops = [], []
     if LAKE in stages:
-        if not args.skip_quality:
-            quality.preload()
         counts, by_server = lake_counts(spark, settings, args)
         topic = manifests.manifest_topic(settings, args.manifest_topic)
         found = manifests.read_latest(settings, topic)
