@@ -5,16 +5,12 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from psycopg2 import errors
 
 from gold import marts
-from gold.database import connect_loader, connect_reader
 from infrastructure.local.postgres import apply_init_sql
+from tests.gold.pg_helpers import assert_reader_refused, connect, fetch
 
 pytestmark = pytest.mark.integration
-
-def connect(settings, reader: bool = False):
-    return (connect_reader if reader else connect_loader)(settings, "pytest")
 
 
 @pytest.fixture(scope="module")
@@ -23,16 +19,6 @@ def initialised(platform):
     first, second = apply_init_sql(platform), apply_init_sql(platform)
     assert "10_marts.sql" in first and first == second
     return platform
-
-
-def fetch(settings, sql, params=(), reader=False):
-    conn = connect(settings, reader)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
 
 
 def test_marts_have_the_defined_columns_in_order_and_the_loader_owns_them(initialised):
@@ -85,16 +71,6 @@ def test_reader_can_select_every_mart(initialised):
 ])
 def test_reader_cannot_write_or_create(initialised, statement):
     assert_reader_refused(initialised, statement)
-
-
-def assert_reader_refused(settings, statement: str) -> None:
-    conn = connect(settings, reader=True)
-    try:
-        with conn.cursor() as cur, pytest.raises(errors.InsufficientPrivilege):
-            cur.execute(statement)
-    finally:
-        conn.rollback()
-        conn.close()
 
 
 def test_tables_the_loader_creates_later_are_readable_by_the_reader(initialised):

@@ -1,4 +1,4 @@
-"""The native platform against real services: status, topic layout, replication, roles, S3."""
+"""The native platform against real services: status, replication, roles, S3."""
 from __future__ import annotations
 
 import subprocess
@@ -7,12 +7,11 @@ import uuid
 
 import psycopg2
 import pytest
-from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from infrastructure.local import s3
 from infrastructure.settings import REPO_ROOT
-from messaging import topics
+from tests.platform.kafka_helpers import consume, produce
 
 pytestmark = pytest.mark.integration
 
@@ -30,19 +29,6 @@ def test_status_reports_every_service_healthy(platform):
     assert result.stdout.splitlines()[-1] == "platform: 8/8 services healthy"
 
 
-def test_pipeline_topic_layout(platform):
-    layout = topics.describe(topics.admin_client(platform), platform.kafka_topic)
-    assert layout == {"topic": "tripclick_raw_logs", "partitions": 3, "replication_factor": 3,
-                      "min_insync_replicas": 2, "retention_ms": 7 * 24 * 3600 * 1000,
-                      "unclean_leader_election": False}
-
-
-def test_topic_creation_is_idempotent(platform):
-    result = run_cli("messaging.topics", "create")
-    assert result.returncode == 0, result.stderr
-    assert f"topic {platform.kafka_topic}: exists" in result.stdout
-
-
 def test_record_produced_with_acks_all_is_consumed_back(platform):
     topic = f"test_roundtrip_{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": platform.kafka_brokers})
@@ -52,50 +38,6 @@ def test_record_produced_with_acks_all_is_consumed_back(platform):
         assert consume(platform.kafka_brokers, topic, 50) == sent
     finally:
         admin.delete_topics([topic])[topic].result()
-
-
-def produce(brokers: str, topic: str, count: int, extra: dict | None = None, tag: str = "") -> set[str]:
-    """Produce count records with acks=all; return the values acknowledged, raise on any failure."""
-    errors, acked = [], set()
-    producer = Producer({"bootstrap.servers": brokers, "acks": "all", "enable.idempotence": True,
-                         **(extra or {})})
-
-    def on_delivery(err, msg):
-        if err is not None:
-            errors.append(err)
-        else:
-            acked.add(msg.value().decode())
-
-    for i in range(count):
-        producer.produce(topic, key=f"k{i}", value=f"{topic}-{tag}{i}", on_delivery=on_delivery)
-    producer.flush(60)
-    if errors:
-        raise DeliveryFailed(errors)
-    return acked
-
-
-class DeliveryFailed(Exception):
-    def __init__(self, errors):
-        super().__init__(f"{len(errors)} deliveries failed, first: {errors[0]}")
-        self.errors = errors
-
-
-def consume(brokers: str, topic: str, expected: int, timeout: float = 60.0) -> set[str]:
-    import time
-
-    consumer = Consumer({"bootstrap.servers": brokers, "group.id": f"test-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe([topic])
-    values: set[str] = set()
-    deadline = time.monotonic() + timeout
-    try:
-        while len(values) < expected and time.monotonic() < deadline:
-            msg = consumer.poll(1.0)
-            if msg is not None and msg.error() is None:
-                values.add(msg.value().decode())
-    finally:
-        consumer.close()
-    return values
 
 
 def test_loader_writes_and_reader_only_reads(platform):

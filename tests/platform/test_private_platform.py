@@ -19,7 +19,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from infrastructure.local import kafka, processes
 from infrastructure.settings import REPO_ROOT, load
-from tests.platform.test_platform import DeliveryFailed, consume, produce
+from tests.platform.kafka_helpers import DeliveryFailed, consume, produce
 
 pytestmark = pytest.mark.integration
 

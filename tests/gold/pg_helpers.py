@@ -1,0 +1,31 @@
+"""Queries as the loader or the reader against the shared platform's PostgreSQL, for the schema tests."""
+from __future__ import annotations
+
+import pytest
+from psycopg2 import errors
+
+from gold.database import connect_loader, connect_reader
+
+
+def connect(settings, reader: bool = False):
+    return (connect_reader if reader else connect_loader)(settings, "pytest")
+
+
+def fetch(settings, sql, params=(), reader=False):
+    conn = connect(settings, reader)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def assert_reader_refused(settings, statement: str) -> None:
+    conn = connect(settings, reader=True)
+    try:
+        with conn.cursor() as cur, pytest.raises(errors.InsufficientPrivilege):
+            cur.execute(statement)
+    finally:
+        conn.rollback()
+        conn.close()
