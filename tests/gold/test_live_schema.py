@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from infrastructure.local.postgres import apply_init_sql
-from tests.gold.test_postgres import assert_reader_refused, fetch
+from tests.gold.pg_helpers import assert_reader_refused, fetch
 
 pytestmark = pytest.mark.integration
 
