@@ -29,8 +29,8 @@ test: setup lint ## ruff, then the whole suite against real services (what CI ru
 lint: setup ## ruff over the whole code base (rules in pyproject.toml)
 	@.venv/bin/ruff check .
 
-test-fast: setup ## unit tests only (no services)
-	@$(PY) -m pytest -m unit
+test-fast: setup ## unit tests without the slow ones (no services, no JVM)
+	@$(PY) -m pytest -m "unit and not slow"
 
 bench: bench-ingestion bench-processing bench-backfill ## every benchmark script (each appends its result to BENCHMARKS.md)
 

@@ -64,9 +64,17 @@ def throwaway_postgres():
         shutil.rmtree(home, ignore_errors=True)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Every test is either `unit` or `integration`, so `make test-fast` can never skip one by accident."""
+    """Every test is either `unit` or `integration`, so `make test-fast` can never skip one by accident.
+
+    A test that takes the `spark` fixture starts a JVM, so it is `slow` by that alone: the mark cannot be
+    forgotten on a new Spark test. Runs before `-m` selects, so `-m "unit and not slow"` sees it.
+    """
     unmarked = [item.nodeid for item in items
                 if not ({"unit", "integration"} & {m.name for m in item.iter_markers()})]
     if unmarked:
         raise pytest.UsageError("tests without a unit/integration marker:\n  " + "\n  ".join(unmarked))
+    for item in items:
+        if "spark" in item.fixturenames:
+            item.add_marker(pytest.mark.slow)

@@ -15,7 +15,8 @@ import pytest
 from infrastructure.settings import DEFAULTS, LOCAL_ONLY_DEFAULTS, REPO_ROOT
 from orchestration import timeline
 
-pytestmark = pytest.mark.unit
+# Each case starts Airflow's own interpreter and imports Airflow: seconds apiece.
+pytestmark = [pytest.mark.unit, pytest.mark.slow]
 AIRFLOW_PYTHON = REPO_ROOT / ".venvs" / "airflow" / "bin" / "python"
 STEP_IDS = {"producer_server0", "producer_server1", "streaming_to_silver", "batch_to_bronze",
             "etl_to_gold", "check_lake", "load_to_postgres", "reconcile"}
