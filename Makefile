@@ -11,14 +11,14 @@ help: ## list the targets
 setup: ## install environments, jars and PostgreSQL 15 (idempotent)
 	@bash infrastructure/local/setup.sh core
 
-up: setup ## start Kafka x3 (KRaft), PostgreSQL 15 and the S3 API server; create topics, roles, bucket
-	@$(PY) -m infrastructure.local.platform up
+up: setup ## start Kafka x3 (KRaft), PostgreSQL 15 and the S3 API server; create topics, roles, bucket [GROUP=platform|airflow|superset|all]
+	@$(PY) -m infrastructure.local.services up $(GROUP)
 
-down: ## stop exactly what `make up` started
-	@$(PY) -m infrastructure.local.platform down
+down: ## stop exactly what `make up` started [GROUP=platform|airflow|superset|all]
+	@$(PY) -m infrastructure.local.services down $(GROUP)
 
-status: ## table of local services and their health
-	@$(PY) -m infrastructure.local.platform status
+status: ## every local service (platform, Airflow, Superset) and its health [GROUP=...]
+	@$(PY) -m infrastructure.local.services status $(GROUP)
 
 test: setup lint ## ruff, then the whole suite against real services (what CI runs)
 	@bash infrastructure/local/setup.sh browser
@@ -62,10 +62,10 @@ bench-ingestion: up ## producer throughput vs Kafka's ProducerPerformance (1M ev
 .PHONY: superset superset-down superset-export sample-marts
 
 superset: up ## provision Superset from gold/superset/assets and serve it on 127.0.0.1:8088 (idempotent)
-	@$(PY) -m gold.superset.provision up
+	@$(PY) -m infrastructure.local.services up superset
 
 superset-down: ## stop the Superset server `make superset` started
-	@$(PY) -m gold.superset.provision down
+	@$(PY) -m infrastructure.local.services down superset
 
 superset-export: ## write the live dashboard (charts, datasets, database; password masked) back into gold/superset/assets
 	@$(PY) -m gold.superset.provision export
@@ -104,13 +104,13 @@ docker-certs: ## CA + TLS certificates for the remote Docker APIs: OUT=<dir> HOS
 # --- orchestration ---
 .PHONY: airflow airflow-down airflow-status demo backfill bench-backfill
 airflow: up ## local Airflow (LocalExecutor, metadata in PostgreSQL): scheduler, triggerer, UI on 127.0.0.1:8080
-	@$(PY) -m orchestration.airflow_local up
+	@$(PY) -m infrastructure.local.services up airflow
 
 airflow-down: ## stop exactly the Airflow processes `make airflow` started
-	@$(PY) -m orchestration.airflow_local down
+	@$(PY) -m infrastructure.local.services down airflow
 
 airflow-status: ## Airflow processes and health
-	@$(PY) -m orchestration.airflow_local status
+	@$(PY) -m infrastructure.local.services status airflow
 
 demo: up ## one day end to end under Airflow at TIME_SCALE=60, then Gold summary + reconcile + URLs: [DATE=2026-01-01] [DAYS=1: the next DAYS-1 dates by backfill]
 	@$(PY) -m orchestration.demo --date $(or $(DATE),2026-01-01) $(if $(DAYS),--days $(DAYS))

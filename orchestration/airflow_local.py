@@ -1,19 +1,18 @@
 """Local Airflow: scheduler (LocalExecutor) + triggerer + webserver as background processes.
 
-    .venv/bin/python -m orchestration.airflow_local up|down|status
+The `airflow` group of `infrastructure.local.services` (`make airflow` is `make up GROUP=airflow`).
 
 AIRFLOW_HOME is <RUN_DIR>/airflow; metadata lives in the local PostgreSQL database AIRFLOW_DB (created by
 `make up`), which is what lets LocalExecutor run the producers and streaming truly in parallel. The UI
 and the stable REST API listen on 127.0.0.1:AIRFLOW_PORT (basic auth, AIRFLOW_ADMIN_USER/PASSWORD).
 Each process is a session leader with a PID file under <AIRFLOW_HOME>/pids; `down` stops exactly those.
+A private instance (its own home, port and schema) runs beside it through the same `up` and `down`.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import secrets
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,12 +21,12 @@ from urllib.parse import quote
 import requests
 
 from infrastructure.local import processes
+from infrastructure.local.services import Group
 from infrastructure.settings import REPO_ROOT, Settings, load, resolve
 from orchestration.config import DAG_ENV_KEYS
 
 AIRFLOW_BIN = REPO_ROOT / ".venvs" / "airflow" / "bin"
 DAGS_FOLDER = REPO_ROOT / "orchestration" / "dags"
-SERVICES = ("scheduler", "triggerer", "webserver")
 STOP_GRACE_SECONDS = 30
 
 
@@ -50,16 +49,6 @@ class Instance:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid_dir(self) -> Path:
-        return self.home / "pids"
-
-    def pid_file(self, service: str) -> Path:
-        return self.pid_dir / f"{service}.pid"
-
-    def log_file(self, service: str) -> Path:
-        return self.home / "logs" / f"{service}.out"
 
 
 def db_url(s: Settings, schema: str | None = None) -> str:
@@ -130,11 +119,6 @@ def _checked(run: subprocess.CompletedProcess, what: str) -> None:
         raise RuntimeError(f"{what} failed (exit {run.returncode}):\n{(run.stdout + run.stderr)[-3000:]}")
 
 
-def running_pid(inst: Instance, service: str) -> int | None:
-    """The PID recorded for `service` if that process is alive and is an Airflow process."""
-    return processes.read_pid(inst.pid_file(service), expect="airflow")
-
-
 def prepare(inst: Instance) -> None:
     """Schema migration, admin user, Connections/Variables: all idempotent."""
     inst.home.mkdir(parents=True, exist_ok=True)
@@ -155,15 +139,6 @@ def prepare(inst: Instance) -> None:
     log(run.stdout.strip().splitlines()[-1])
 
 
-def start(inst: Instance, service: str) -> None:
-    if running_pid(inst, service):
-        log(f"{service} already running (pid {running_pid(inst, service)})")
-        return
-    pid = processes.start_daemon([str(AIRFLOW_BIN / "airflow"), service], inst.pid_file(service),
-                                 inst.log_file(service), env=airflow_env(inst), cwd=REPO_ROOT)
-    log(f"{service} started (pid {pid}, log {inst.log_file(service)})")
-
-
 def health(inst: Instance) -> dict | None:
     try:
         return requests.get(f"{inst.base_url}/health", timeout=5).json()
@@ -171,71 +146,38 @@ def health(inst: Instance) -> dict | None:
         return None
 
 
-def _all_healthy(state: dict | None) -> bool:
-    return bool(state) and all(state.get(name, {}).get("status") == "healthy"
-                               for name in ("metadatabase", "scheduler", "triggerer"))
+def _reports_healthy(inst: Instance, component: str) -> bool:
+    return (health(inst) or {}).get(component, {}).get("status") == "healthy"
 
 
-def wait_healthy(inst: Instance, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if _all_healthy(health(inst)):
-            return
-        for service in SERVICES:
-            if not running_pid(inst, service):
-                raise RuntimeError(f"{service} exited; see {inst.log_file(service)}")
-        time.sleep(2)
-    raise RuntimeError(f"Airflow not healthy after {timeout:.0f}s: {health(inst)}")
+def services(inst: Instance) -> list[processes.Service]:
+    """The webserver answers /health for itself and the metadata DB, and reports the others' heartbeats."""
+    probes = {"scheduler": lambda: _reports_healthy(inst, "scheduler"),
+              "triggerer": lambda: _reports_healthy(inst, "triggerer"),
+              "webserver": lambda: _reports_healthy(inst, "metadatabase")}
+    return [processes.Service(f"airflow-{name}", inst.home, [str(AIRFLOW_BIN / "airflow"), name], probes[name],
+                              expect="airflow", address=("127.0.0.1", inst.port) if name == "webserver" else None,
+                              pid_name=f"pids/{name}.pid", log_name=f"logs/{name}.out", timeout=180,
+                              env=lambda: airflow_env(inst), cwd=REPO_ROOT)
+            for name in ("scheduler", "triggerer", "webserver")]
 
 
 def up(inst: Instance) -> None:
     started = time.monotonic()
-    if all(running_pid(inst, service) for service in SERVICES) and _all_healthy(health(inst)):
+    airflow = services(inst)
+    if all(service.healthy() for service in airflow):
         log(f"already up: UI {inst.base_url}")
         return
     prepare(inst)
-    for service in SERVICES:
-        start(inst, service)
-    wait_healthy(inst)
+    for service in airflow:
+        log(f"{service.name} running (pid {service.start()}, log {service.log_file})")
+    processes.wait_healthy(airflow)
     log(f"up in {time.monotonic() - started:.0f}s: UI {inst.base_url} (user {inst.admin_user})")
 
 
-def down(inst: Instance) -> None:
-    ours = [inst.pid_file(service) for service in SERVICES if running_pid(inst, service)]
-    stopped = processes.stop_pid_files(ours, STOP_GRACE_SECONDS)
-    for service in SERVICES:
-        inst.pid_file(service).unlink(missing_ok=True)
-    log(f"down: {len(stopped)} process(es) stopped")
+def down(inst: Instance) -> list[str]:
+    return processes.stop(services(inst), STOP_GRACE_SECONDS)
 
 
-def status(inst: Instance) -> bool:
-    state = health(inst) or {}
-    ok = True
-    for service in SERVICES:
-        pid = running_pid(inst, service)
-        ok &= pid is not None
-        print(f"  {service:<10} {'running pid ' + str(pid) if pid else 'stopped'}")
-    print(f"  health     {state or 'unreachable'}")
-    return ok
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="local Airflow (LocalExecutor on PostgreSQL)")
-    parser.add_argument("command", choices=("up", "down", "status"))
-    args = parser.parse_args(argv)
-    inst = local_instance()
-    try:
-        if args.command == "up":
-            up(inst)
-        elif args.command == "down":
-            down(inst)
-        else:
-            return 0 if status(inst) else 1
-    except RuntimeError as error:
-        log(f"ERROR: {error}")
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+GROUP = Group("airflow", lambda s: services(local_instance(s)), lambda s: up(local_instance(s)),
+              lambda s: down(local_instance(s)), needs=("platform",))

@@ -1,9 +1,8 @@
 """Provision Superset from the committed assets, and run it on 127.0.0.1:SUPERSET_PORT.
 
-    .venv/bin/python -m gold.superset.provision up      # `make superset`: idempotent
-    .venv/bin/python -m gold.superset.provision down    # `make superset-down`
     .venv/bin/python -m gold.superset.provision export [--into DIR]  # running dashboards -> assets/
 
+The `superset` group of `infrastructure.local.services` (`make superset` is `make up GROUP=superset`):
 `up` upgrades the metadata DB, runs `superset init`, starts gunicorn unless it is already running,
 waits for /health, creates the admin (or resets its password) when its login fails, imports every
 YAML asset under gold/superset/assets/ (the `tripclick_gold` database as the read-only role, its
@@ -30,6 +29,7 @@ import yaml
 
 from gold.superset.api import SupersetClient, SupersetError
 from infrastructure.local import processes
+from infrastructure.local.services import Group
 from infrastructure.settings import REPO_ROOT, Settings, load
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
@@ -49,10 +49,6 @@ def log(message: str) -> None:
 
 def home(settings: Settings) -> Path:
     return settings.run_dir / "superset"
-
-
-def pid_file(settings: Settings) -> Path:
-    return home(settings) / "gunicorn.pid"
 
 
 def base_url(settings: Settings) -> str:
@@ -86,11 +82,6 @@ def ensure_admin(settings: Settings) -> None:
         run_superset(["fab", "reset-password", "--username", user], stdin=typed)
 
 
-def running_pid(settings: Settings) -> int | None:
-    """PID of our gunicorn master from the PID file, if that process is alive and is gunicorn."""
-    return processes.read_pid(pid_file(settings), expect="gunicorn")
-
-
 def healthy(settings: Settings) -> bool:
     try:
         return requests.get(f"{base_url(settings)}/health", timeout=5).status_code == 200
@@ -98,45 +89,14 @@ def healthy(settings: Settings) -> bool:
         return False
 
 
-def log_file(settings: Settings) -> Path:
-    return home(settings) / "gunicorn.log"
-
-
-def start_server(settings: Settings) -> int:
-    """Start gunicorn detached (own process group, PID file) unless it is already running."""
-    pid = running_pid(settings)
-    if pid:
-        log(f"gunicorn already running (pid {pid})")
-        return pid
-    if processes.port_open("127.0.0.1", settings.superset_port):  # else someone else's /health looks like ours
-        raise SupersetError(f"127.0.0.1:{settings.superset_port} is in use by a process this run dir did not "
-                            f"start; stop it or set SUPERSET_PORT")
+def service(settings: Settings) -> processes.Service:
+    """gunicorn serving Superset's app; its master's PID file is the one we write."""
     argv = [str(SUPERSET_BIN / "gunicorn"), "--bind", f"127.0.0.1:{settings.superset_port}",
             "--workers", "2", "--worker-class", "gthread", "--threads", "4", "--timeout", "120",
             "--limit-request-line", "0", "--limit-request-field_size", "0", "superset.app:create_app()"]
-    pid = processes.start_daemon(argv, pid_file(settings), log_file(settings), env=superset_env(), cwd=REPO_ROOT)
-    log(f"gunicorn started (pid {pid}, log {log_file(settings)})")
-    return pid
-
-
-def wait_healthy(settings: Settings) -> float:
-    started = time.monotonic()
-    try:
-        processes.wait_until(lambda: healthy(settings), f"Superset on {base_url(settings)}/health",
-                             HEALTH_TIMEOUT_SEC, pid_file(settings), log_file(settings))
-    except processes.StartError as exc:
-        raise SupersetError(str(exc)) from None
-    return time.monotonic() - started
-
-
-def stop_server(settings: Settings, timeout: float = 30.0) -> int | None:
-    """SIGTERM our gunicorn's process group, SIGKILL it after `timeout`; returns the PID stopped."""
-    pid = running_pid(settings)
-    if pid is None:
-        pid_file(settings).unlink(missing_ok=True)
-        return None
-    processes.stop_pid_files([pid_file(settings)], timeout)
-    return pid
+    return processes.Service("superset", home(settings), argv, probe=lambda: healthy(settings), expect="gunicorn",
+                             address=("127.0.0.1", settings.superset_port), pid_name="gunicorn.pid",
+                             log_name="gunicorn.log", timeout=HEALTH_TIMEOUT_SEC, env=superset_env, cwd=REPO_ROOT)
 
 
 def check_gold_database(settings: Settings) -> None:
@@ -208,14 +168,16 @@ def admin_client(settings: Settings) -> SupersetClient:
 
 
 def up(settings: Settings) -> dict[str, int]:
+    """Idempotent: a running server is kept, the assets imported again over what it holds."""
     started = time.monotonic()
     home(settings).mkdir(parents=True, exist_ok=True)
     assets = read_assets()
     check_gold_database(settings)
     run_superset(["db", "upgrade"])
     run_superset(["init"])
-    start_server(settings)
-    log(f"/health ok after {wait_healthy(settings):.1f}s")
+    server = service(settings)
+    log(f"gunicorn running (pid {server.start()}, log {server.log_file})")
+    processes.wait_healthy([server])
     client = admin_client(settings)
     before = client.counts()
     client.import_assets(build_bundle(settings, assets), {DATABASE_FILE: settings.postgres_ro_password})
@@ -277,21 +239,21 @@ def export(settings: Settings, into: Path = ASSETS_DIR) -> int:
     return len(exported)
 
 
+def down(settings: Settings) -> list[str]:
+    return processes.stop([service(settings)])
+
+
+GROUP = Group("superset", lambda s: [service(s)], up, down, needs=("platform",))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gold.superset.provision", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=("up", "down", "export"))
+    parser.add_argument("command", choices=("export",))
     parser.add_argument("--into", type=Path, default=ASSETS_DIR,
-                        help=f"export: folder to (re)write, default {ASSETS_DIR.relative_to(REPO_ROOT)}")
+                        help=f"folder to (re)write, default {ASSETS_DIR.relative_to(REPO_ROOT)}")
     args = parser.parse_args(argv)
-    settings = load()
     try:
-        if args.command == "up":
-            up(settings)
-        elif args.command == "down":
-            pid = stop_server(settings)
-            log(f"stopped gunicorn (pid {pid})" if pid else "not running")
-        else:
-            export(settings, args.into.resolve())
+        export(load(), args.into.resolve())
     except (SupersetError, requests.RequestException) as exc:
         log(f"ERROR: {exc}")
         return 1

@@ -50,14 +50,6 @@ class Engine:
     def tcp_url(self) -> str:
         return f"tcp://{self.ip}:{TLS_PORT}"
 
-    @property
-    def pid_file(self) -> Path:
-        return self.home / "dockerd.pid"
-
-    @property
-    def log_file(self) -> Path:
-        return self.home / "dockerd.log"
-
     def client_env(self) -> dict[str, str]:
         """Environment for the docker CLI and docker-compose on this machine (Unix socket)."""
         return {**os.environ, "DOCKER_HOST": self.unix_url}
@@ -75,30 +67,37 @@ def _make_bridge(address: str) -> None:
     _ip("link", "set", BRIDGE, "up")
 
 
-def start(engine: Engine, server_host: str = "spark") -> None:
-    """Start dockerd unless it runs; wait until the TLS socket accepts connections."""
-    if processes.read_pid(engine.pid_file, expect="dockerd"):
-        return
-    if os.geteuid() != 0:
-        raise processes.StartError("a Docker engine needs root")
-    engine.home.mkdir(parents=True, exist_ok=True)
-    engine.data_root.mkdir(parents=True, exist_ok=True)
-    _make_bridge(engine.address)
-    tls = engine.certs / "server" / server_host
+def service(engine: Engine) -> processes.Service:
+    tls = engine.certs / "server" / "spark"  # standing for every host, it shows one host's certificate
     command = ["dockerd", "--data-root", str(engine.data_root), "--exec-root", str(engine.home / "exec"),
                "--pidfile", str(engine.home / "dockerd.own.pid"), "--bridge", BRIDGE,
                "-H", engine.unix_url, "-H", f"tcp://{engine.ip}:{TLS_PORT}",
                "--tlsverify", "--tlscacert", str(tls / "ca.pem"), "--tlscert", str(tls / "server-cert.pem"),
                "--tlskey", str(tls / "server-key.pem"),
                "--log-driver", "json-file", "--log-opt", "max-size=20m", "--log-opt", "max-file=5"]
-    processes.start_daemon(command, engine.pid_file, engine.log_file)
-    processes.wait_until(lambda: engine.socket.exists() and processes.port_open(engine.ip, TLS_PORT),
-                         f"dockerd on {engine.unix_url} and {engine.tcp_url}", 60, engine.pid_file, engine.log_file)
+    return processes.Service("dockerd", engine.home, command,
+                             probe=lambda: engine.socket.exists() and processes.port_open(engine.ip, TLS_PORT),
+                             expect="dockerd", address=(engine.ip, TLS_PORT), pid_name="dockerd.pid",
+                             log_name="dockerd.log", prepare=lambda: _prepare(engine))
+
+
+def _prepare(engine: Engine) -> None:
+    if os.geteuid() != 0:
+        raise processes.StartError("a Docker engine needs root")
+    engine.data_root.mkdir(parents=True, exist_ok=True)
+    _make_bridge(engine.address)
+
+
+def start(engine: Engine) -> None:
+    """Start dockerd unless it runs; wait until the TLS socket accepts connections."""
+    dockerd = service(engine)
+    dockerd.start()
+    processes.wait_healthy([dockerd])
 
 
 def stop(engine: Engine) -> bool:
     """Stop dockerd (its containers stop with it) and remove the bridge."""
-    stopped = bool(processes.stop_pid_files([engine.pid_file], timeout=60))
+    stopped = bool(processes.stop([service(engine)], timeout=60))
     _ip("link", "delete", BRIDGE, check=False)
     return stopped
 

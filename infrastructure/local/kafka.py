@@ -37,6 +37,7 @@ class KafkaNode:
     host: str
     port: int
     run_dir: Path
+    heap: str
 
     @property
     def name(self) -> str:
@@ -45,14 +46,6 @@ class KafkaNode:
     @property
     def home(self) -> Path:
         return self.run_dir / "kafka" / self.name
-
-    @property
-    def pid_file(self) -> Path:
-        return self.home / "pid"
-
-    @property
-    def log_file(self) -> Path:
-        return self.home / "server.log"
 
     @property
     def properties_file(self) -> Path:
@@ -64,10 +57,11 @@ def nodes(settings: Settings) -> list[KafkaNode]:
     out = []
     for index, address in enumerate(settings.broker_list, start=1):
         host, _, port = address.rpartition(":")
-        out.append(KafkaNode(index, "controller", host, int(port) + CONTROLLER_PORT_OFFSET, settings.run_dir))
+        out.append(KafkaNode(index, "controller", host, int(port) + CONTROLLER_PORT_OFFSET, settings.run_dir,
+                             CONTROLLER_HEAP))
     for index, address in enumerate(settings.broker_list, start=1):
         host, _, port = address.rpartition(":")
-        out.append(KafkaNode(10 + index, "broker", host, int(port), settings.run_dir))
+        out.append(KafkaNode(10 + index, "broker", host, int(port), settings.run_dir, settings.kafka_heap))
     return out
 
 
@@ -123,31 +117,23 @@ def _cluster_id(run_dir: Path) -> str:
     path = run_dir / "kafka" / "cluster.id"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+        cluster_id = "-"
+        while cluster_id.startswith("-"):  # StorageTool would read it as an option; Kafka's own ids never do
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        path.write_text(cluster_id)
     return path.read_text().strip()
 
 
-def start(settings: Settings) -> list[KafkaNode]:
-    """Format (first time only) and start every node not already running."""
+def _prepare(node: KafkaNode, all_nodes: list[KafkaNode]) -> None:
+    """Configuration files and, the first time only, the storage format of the cluster."""
     if not any(JARS.glob("kafka_2.13-*.jar")):
         raise processes.StartError(f"Kafka jars missing in {JARS}: run `make setup`")
-    all_nodes = nodes(settings)
-    (settings.run_dir / "kafka").mkdir(parents=True, exist_ok=True)
-    (settings.run_dir / "kafka" / "log4j.properties").write_text(LOG4J)
-    cluster_id = _cluster_id(settings.run_dir)
-    for node in all_nodes:
-        if processes.read_pid(node.pid_file):
-            continue
-        node.home.mkdir(parents=True, exist_ok=True)
-        node.properties_file.write_text(_properties(node, all_nodes))
-        if not (node.home / "data" / "meta.properties").exists():
-            subprocess.run(_java(node, "128m", ["kafka.tools.StorageTool", "format", "-t", cluster_id,
-                                                "-c", str(node.properties_file), "--ignore-formatted"]),
-                           check=True, capture_output=True)
-        heap = CONTROLLER_HEAP if node.role == "controller" else settings.kafka_heap
-        processes.start_daemon(_java(node, heap, ["kafka.Kafka", str(node.properties_file)]),
-                               node.pid_file, node.log_file)
-    return all_nodes
+    (node.run_dir / "kafka" / "log4j.properties").write_text(LOG4J)
+    node.properties_file.write_text(_properties(node, all_nodes))
+    if not (node.home / "data" / "meta.properties").exists():
+        subprocess.run(_java(node, "128m", ["kafka.tools.StorageTool", "format", "-t", _cluster_id(node.run_dir),
+                                            "-c", str(node.properties_file), "--ignore-formatted"]),
+                       check=True, capture_output=True)
 
 
 def registered_brokers(bootstrap: str, timeout: float = 3.0) -> set[int]:
@@ -157,24 +143,27 @@ def registered_brokers(bootstrap: str, timeout: float = 3.0) -> set[int]:
     return set(admin.list_topics(timeout=timeout).brokers)
 
 
-def wait_healthy(settings: Settings, timeout: float = 90.0) -> None:
+def _serves(node: KafkaNode) -> bool:
+    """A controller answers on its port; a broker also sees itself in the cluster metadata, which it
+    learns from the controllers: all brokers serving means the quorum has them all registered."""
+    if not processes.port_open(node.host, node.port):
+        return False
+    return node.role == "controller" or node.node_id in registered_brokers(f"{node.host}:{node.port}", timeout=2)
+
+
+def _service(node: KafkaNode, all_nodes: list[KafkaNode]) -> processes.Service:
+    return processes.Service(node.name, node.home, _java(node, node.heap, ["kafka.Kafka", str(node.properties_file)]),
+                             probe=lambda: _serves(node), expect="kafka.Kafka", address=(node.host, node.port),
+                             timeout=90, prepare=lambda: _prepare(node, all_nodes))
+
+
+def services(settings: Settings) -> list[processes.Service]:
     all_nodes = nodes(settings)
-    for node in all_nodes:
-        processes.wait_until(lambda n=node: processes.port_open(n.host, n.port),
-                             f"{node.name} on {node.host}:{node.port}", timeout, node.pid_file, node.log_file)
-    brokers = [n for n in all_nodes if n.role == "broker"]
-    want = {n.node_id for n in brokers}
-    for node in brokers:
-        processes.wait_until(lambda n=node: want <= registered_brokers(f"{n.host}:{n.port}"),
-                             f"{node.name} on {node.host}:{node.port} (cluster metadata with all brokers)",
-                             timeout, node.pid_file, node.log_file)
+    return [_service(node, all_nodes) for node in all_nodes]
 
 
 def stop(settings: Settings) -> list[str]:
     """Stop brokers first (their controlled shutdown needs the controllers), then controllers."""
-    stopped = []
-    for role in ("broker", "controller"):
-        group = [n for n in nodes(settings) if n.role == role]
-        done = set(processes.stop_pid_files([n.pid_file for n in group], timeout=30))
-        stopped += [n.name for n in group if n.pid_file in done]
-    return stopped
+    all_nodes = nodes(settings)
+    return [name for role in ("broker", "controller")
+            for name in processes.stop([_service(n, all_nodes) for n in all_nodes if n.role == role])]

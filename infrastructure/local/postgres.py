@@ -73,20 +73,11 @@ def _let_owner_traverse(folder: Path) -> None:
             parent.chmod(mode | stat.S_IXOTH)
 
 
-def postmaster_pid(settings: Settings) -> int | None:
-    try:
-        pid = int((_data_dir(settings) / "postmaster.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    return pid if processes.pid_alive(pid) else None
-
-
-def start(settings: Settings) -> None:
+def _prepare(settings: Settings) -> None:
     if not (PG_BIN / "initdb").exists():
         raise processes.StartError(f"PostgreSQL 15 not found in {PG_BIN}: run `make setup` "
                                    "(as root it installs postgresql-15; otherwise: apt-get install postgresql-15)")
     root = home(settings)
-    root.mkdir(parents=True, exist_ok=True)
     if AS_ROOT:
         shutil.chown(root, OS_USER, OS_USER)
         _let_owner_traverse(root.parent)
@@ -94,13 +85,27 @@ def start(settings: Settings) -> None:
     if not (data / "PG_VERSION").exists():
         _run([str(PG_BIN / "initdb"), "-D", str(data), "-U", OS_USER, "-E", "UTF8", "--no-locale",
               "--auth-local=peer", "--auth-host=scram-sha-256"])
-    if postmaster_pid(settings):
-        return
     if server_settings(settings) is not SERVER_SETTINGS:
         _allow_same_subnets(data)
+
+
+def _launch(settings: Settings) -> None:
     options = " ".join(f"-c {k}={v}" for k, v in server_settings(settings).items())
-    _run([str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w", "-t", "60",
-          "-o", f"-p {settings.postgres_port} -k {root} {options}", "start"])
+    _run([str(PG_BIN / "pg_ctl"), "-D", str(_data_dir(settings)), "-l", str(home(settings) / "server.log"),
+          "-w", "-t", "60", "-o", f"-p {settings.postgres_port} -k {home(settings)} {options}", "start"])
+
+
+def _halt(settings: Settings) -> None:
+    _run([str(PG_BIN / "pg_ctl"), "-D", str(_data_dir(settings)), "-m", "fast", "-w", "stop"])
+
+
+def service(settings: Settings) -> processes.Service:
+    """The server through pg_ctl, which daemonizes it and waits for it: a fast shutdown (SIGINT), not
+    SIGTERM's, which would wait for every client to leave."""
+    return processes.Service("postgresql", home(settings), (), probe=lambda: healthy(settings), expect="postgres",
+                             address=("127.0.0.1", settings.postgres_port), pid_name="data/postmaster.pid",
+                             prepare=lambda: _prepare(settings), launch=lambda: _launch(settings),
+                             halt=lambda: _halt(settings))
 
 
 def healthy(settings: Settings) -> bool:
@@ -139,10 +144,3 @@ def apply_init_sql(settings: Settings) -> list[str]:
                                        f"127.0.0.1:{settings.postgres_port}: {result.stderr.strip()}")
         applied.append(sql_file.name)
     return applied
-
-
-def stop(settings: Settings) -> bool:
-    if not postmaster_pid(settings):
-        return False
-    _run([str(PG_BIN / "pg_ctl"), "-D", str(_data_dir(settings)), "-m", "fast", "-w", "stop"])
-    return True

@@ -1,4 +1,10 @@
-"""Background processes with PID files, and waiting on real health checks."""
+"""One way to run a local service: a background process with a PID file, and waiting on its real health.
+
+A `Service` is what Kafka nodes, PostgreSQL, the S3 API server, Airflow, Superset and docker mode's test
+engine have in common: a command, a home folder (PID file, log), a health probe and the word of its
+command line that proves a PID still names it. The groups that start and stop together are in
+`infrastructure.local.services`.
+"""
 from __future__ import annotations
 
 import os
@@ -6,12 +12,116 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 
 
 class StartError(RuntimeError):
     """A service did not become healthy; the message names the service and its port."""
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    home: Path
+    command: Sequence[str]  # run detached in its own session, output to log_file
+    probe: Callable[[], bool]  # does it really serve (a port answers, a health endpoint says so)
+    expect: str  # in the command line of the PID file's process, else that PID was reused by another program
+    address: tuple[str, int] | None = None  # where it listens, if anywhere
+    pid_name: str = "pid"
+    log_name: str = "server.log"
+    timeout: float = 60.0  # to become healthy after a start
+    env: Callable[[], Mapping[str, str]] | None = None  # built at start: it may create the service's secrets
+    cwd: Path | None = None
+    prepare: Callable[[], object] | None = None  # first-run work before each start (config files, formats)
+    # A server that daemonizes itself (PostgreSQL through pg_ctl) replaces `command` and the stop signal.
+    launch: Callable[[], object] | None = None
+    halt: Callable[[], object] | None = None
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / self.pid_name
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / self.log_name
+
+    @property
+    def where(self) -> str:
+        return f"{self.name} on {self.address[0]}:{self.address[1]}" if self.address else self.name
+
+    def pid(self) -> int | None:
+        return read_pid(self.pid_file, self.expect)
+
+    def answers(self) -> bool:
+        try:
+            return bool(self.probe())
+        except Exception:  # a probe that errors is simply not healthy (yet)
+            return False
+
+    def healthy(self) -> bool:
+        return self.pid() is not None and self.answers()
+
+    def start(self) -> int | None:
+        """Start unless running; refuses a port held by a process this home did not start (its health
+        probe would answer for us). Returns the PID."""
+        running = self.pid()
+        if running:
+            return running
+        if self.address and port_open(*self.address):
+            raise StartError(f"{self.where}: the port is in use by a process this run dir did not start; "
+                             f"stop it or configure another port")
+        self.home.mkdir(parents=True, exist_ok=True)
+        if self.prepare:
+            self.prepare()
+        if self.launch:
+            self.launch()
+            return self.pid()
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_file, "ab") as log:
+            proc = subprocess.Popen(list(self.command), stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, env=self.env() if self.env else None, cwd=self.cwd,
+                                    start_new_session=True)
+        self.pid_file.write_text(str(proc.pid))
+        return proc.pid
+
+    def log_tail(self) -> str:
+        if not self.log_file.exists():
+            return ""
+        tail = self.log_file.read_text(errors="replace").splitlines()[-5:]
+        return f"; see {self.log_file}; last lines:\n  " + "\n  ".join(tail)
+
+
+def wait_healthy(services: Sequence[Service]) -> None:
+    """Poll every probe until all answer; fail as soon as one's process exits or its timeout passes."""
+    began = time.monotonic()
+    waiting = list(services)
+    while waiting:
+        waiting = [s for s in waiting if not s.answers()]
+        for service in waiting:
+            # Alive is enough: until its exec the new process still shows our own command line.
+            if read_pid(service.pid_file) is None:
+                raise StartError(f"{service.where} exited during start-up{service.log_tail()}")
+            if time.monotonic() - began > service.timeout:
+                raise StartError(f"{service.where} not healthy after {service.timeout:.0f}s{service.log_tail()}")
+        if waiting:
+            time.sleep(0.5)
+
+
+def stop(services: Sequence[Service], timeout: float = 30.0) -> list[str]:
+    """Stop the running ones together (SIGTERM to each process group, SIGKILL after timeout); remove
+    stale PID files. Returns the names of those that were running."""
+    running = [s for s in services if s.pid() is not None]
+    for service in running:
+        if service.halt:
+            service.halt()
+    stop_pid_files([s.pid_file for s in running if not s.halt], timeout)
+    for service in services:
+        if not service.halt:  # a self-daemonizing server owns its PID file
+            service.pid_file.unlink(missing_ok=True)
+    return [s.name for s in running]
 
 
 def pid_alive(pid: int) -> bool:
@@ -30,10 +140,11 @@ def pid_alive(pid: int) -> bool:
 
 
 def read_pid(pid_file: Path, expect: str | None = None) -> int | None:
-    """The live PID in pid_file; with `expect`, only if that text is in its command line (PID reuse)."""
+    """The live PID on pid_file's first line (PostgreSQL's postmaster.pid has more lines); with `expect`,
+    only if that text is in its command line (PID reuse)."""
     try:
-        pid = int(pid_file.read_text().strip())
-    except (OSError, ValueError):
+        pid = int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
         return None
     if not pid_alive(pid):
         return None
@@ -44,21 +155,6 @@ def read_pid(pid_file: Path, expect: str | None = None) -> int | None:
         except OSError:
             return None
     return pid
-
-
-def start_daemon(argv: list[str], pid_file: Path, log_file: Path, env: dict[str, str] | None = None,
-                 cwd: Path | None = None) -> int:
-    """Start argv detached (own session, output to log_file) unless pid_file names a live process."""
-    running = read_pid(pid_file)
-    if running:
-        return running
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    pid_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_file, "ab") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, cwd=cwd, start_new_session=True)
-    pid_file.write_text(str(proc.pid))
-    return proc.pid
 
 
 def stop_pid_files(pid_files: list[Path], timeout: float = 30.0) -> list[Path]:
@@ -100,26 +196,3 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
             return True
     except OSError:
         return False
-
-
-def wait_until(check: Callable[[], bool], what: str, timeout: float, pid_file: Path | None = None,
-               log_file: Path | None = None) -> None:
-    """Poll check() until true; fail fast if the process died; name `what` (service and port) on failure."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except Exception:  # a health probe that errors is simply not healthy yet
-            pass
-        if pid_file is not None and read_pid(pid_file) is None:
-            raise StartError(f"{what} exited during start-up{_log_hint(log_file)}")
-        time.sleep(0.5)
-    raise StartError(f"{what} not healthy after {timeout:.0f}s{_log_hint(log_file)}")
-
-
-def _log_hint(log_file: Path | None) -> str:
-    if log_file is None or not log_file.exists():
-        return ""
-    tail = log_file.read_text(errors="replace").splitlines()[-5:]
-    return f"; see {log_file}; last lines:\n  " + "\n  ".join(tail)

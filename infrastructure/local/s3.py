@@ -24,14 +24,6 @@ def home(settings: Settings) -> Path:
     return settings.run_dir / "s3"
 
 
-def pid_file(settings: Settings) -> Path:
-    return home(settings) / "pid"
-
-
-def log_file(settings: Settings) -> Path:
-    return home(settings) / "server.log"
-
-
 def address(settings: Settings) -> tuple[str, int]:
     url = urlparse(settings.s3_endpoint)
     return url.hostname or "127.0.0.1", url.port or 80
@@ -52,15 +44,14 @@ def client(settings: Settings):
                                       response_checksum_validation="when_required"))
 
 
-def start(settings: Settings) -> None:
+def _prepare(settings: Settings) -> None:
     if not any(JARS.glob("s3proxy-*.jar")):
         raise processes.StartError(f"S3Proxy jars missing in {JARS}: run `make setup`")
     root = home(settings)
     (root / "data").mkdir(parents=True, exist_ok=True)
     host, port = address(settings)
-    properties = root / "s3proxy.properties"
     # Holds the credential: owner-only, inside the git-ignored run folder.
-    fd = os.open(properties, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(root / "s3proxy.properties", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(f"s3proxy.endpoint=http://{host}:{port}\n"
                   "s3proxy.authorization=aws-v2-or-v4\n"
@@ -72,10 +63,16 @@ def start(settings: Settings) -> None:
                   f"jclouds.credential={settings.aws_secret_access_key}\n"
                   f"jclouds.filesystem.basedir={root / 'data'}\n")
     (root / "logback.xml").write_text(LOGBACK)
-    processes.start_daemon(["java", f"-Xmx{HEAP}", "-XX:+UseSerialGC",
-                            f"-Dlogback.configurationFile={root / 'logback.xml'}", "-cp", f"{JARS}/*",
-                            "org.gaul.s3proxy.Main", "--properties", str(properties)],
-                           pid_file(settings), log_file(settings))
+
+
+def service(settings: Settings) -> processes.Service:
+    root = home(settings)
+    return processes.Service("s3proxy", root, ["java", f"-Xmx{HEAP}", "-XX:+UseSerialGC",
+                                               f"-Dlogback.configurationFile={root / 'logback.xml'}",
+                                               "-cp", f"{JARS}/*", "org.gaul.s3proxy.Main",
+                                               "--properties", str(root / "s3proxy.properties")],
+                             probe=lambda: healthy(settings), expect="org.gaul.s3proxy", address=address(settings),
+                             prepare=lambda: _prepare(settings))
 
 
 def healthy(settings: Settings) -> bool:
@@ -90,7 +87,3 @@ def ensure_bucket(settings: Settings) -> None:
     s3 = client(settings)
     if settings.s3_bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
         s3.create_bucket(Bucket=settings.s3_bucket)
-
-
-def stop(settings: Settings) -> bool:
-    return bool(processes.stop_pid_files([pid_file(settings)], timeout=15))

@@ -187,7 +187,7 @@ def deployment():
         if d.docker("network", "inspect", NETWORK, check=False).returncode != 0:
             d.docker("network", "create", "--subnet", NETWORK_SUBNET, NETWORK)
         make_env_file(d)
-        d.timed("private platform", lambda: run([sys.executable, "-m", "infrastructure.local.platform", "up"],
+        d.timed("private platform", lambda: run([sys.executable, "-m", "infrastructure.local.services", "up"],
                                                 platform_env(d)))
         create_superset_database(d)
         generate_day(d)
@@ -203,7 +203,7 @@ def deployment():
             d.docker("rm", "-f", cid, check=False)
         d.docker("network", "rm", NETWORK, check=False)
         docker_engine.stop(d.engine)
-        run([sys.executable, "-m", "infrastructure.local.platform", "down"], platform_env(d), check=False)
+        run([sys.executable, "-m", "infrastructure.local.services", "down"], platform_env(d), check=False)
         log(f"timings: {json.dumps(d.timings)}")
 
 

@@ -5,7 +5,8 @@ import socket
 
 import pytest
 
-from gold.superset.provision import SupersetError, pid_file, running_pid, start_server
+from gold.superset.provision import service
+from infrastructure.local.processes import StartError
 from infrastructure.settings import load
 
 pytestmark = pytest.mark.unit
@@ -17,13 +18,14 @@ def test_refuses_a_port_held_by_a_process_it_did_not_start(tmp_path):
         foreign.listen()
         settings = load({"ENV_FILE": str(tmp_path / "none"), "RUN_DIR": str(tmp_path),
                          "SUPERSET_PORT": str(foreign.getsockname()[1])})
-        with pytest.raises(SupersetError, match="in use"):
-            start_server(settings)
-    assert not pid_file(settings).exists()
+        with pytest.raises(StartError, match="in use"):
+            service(settings).start()
+    assert not service(settings).pid_file.exists()
 
 
 def test_a_pid_file_naming_another_program_is_not_our_server(tmp_path):
     settings = load({"ENV_FILE": str(tmp_path / "none"), "RUN_DIR": str(tmp_path)})
-    pid_file(settings).parent.mkdir(parents=True)
-    pid_file(settings).write_text("1")  # init, alive but not gunicorn
-    assert running_pid(settings) is None
+    server = service(settings)
+    server.pid_file.parent.mkdir(parents=True)
+    server.pid_file.write_text("1")  # init, alive but not gunicorn
+    assert server.pid() is None

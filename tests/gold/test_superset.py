@@ -98,8 +98,8 @@ def free_port() -> int:
 
 
 def provision(env: dict[str, str], command: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "gold.superset.provision", command], env=env, cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run([sys.executable, "-m", "infrastructure.local.services", command, "superset"], env=env,
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 

@@ -49,8 +49,8 @@ def test_installation_secrets_are_generated_once_and_private(tmp_path):
 
 
 def test_no_pid_file_means_not_running(tmp_path):
-    inst = instance(tmp_path)
-    assert airflow_local.running_pid(inst, "scheduler") is None
-    inst.pid_dir.mkdir(parents=True)
-    inst.pid_file("scheduler").write_text("1")  # PID 1 is alive but not an Airflow process
-    assert airflow_local.running_pid(inst, "scheduler") is None
+    scheduler = airflow_local.services(instance(tmp_path))[0]
+    assert scheduler.name == "airflow-scheduler" and scheduler.pid() is None
+    scheduler.pid_file.parent.mkdir(parents=True)
+    scheduler.pid_file.write_text("1")  # PID 1 is alive but not an Airflow process
+    assert scheduler.pid() is None

@@ -22,10 +22,10 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 
 def test_status_reports_every_service_healthy(platform):
-    result = run_cli("infrastructure.local.platform", "status")
+    result = run_cli("infrastructure.local.services", "status", "platform")
     assert result.returncode == 0, result.stdout + result.stderr
     body = result.stdout.splitlines()[1:-1]
-    assert len(body) == 8 and all(line.endswith("healthy") for line in body), result.stdout
+    assert len(body) == 8 and all(line.endswith(" healthy") for line in body), result.stdout
     assert result.stdout.splitlines()[-1] == "platform: 8/8 services healthy"
 
 

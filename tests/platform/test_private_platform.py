@@ -28,7 +28,7 @@ PORTS = {"KAFKA_BROKERS": "127.0.0.1:29092,127.0.0.1:29093,127.0.0.1:29094",
 
 
 def cli(command: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "infrastructure.local.platform", command], cwd=REPO_ROOT,
+    return subprocess.run([sys.executable, "-m", "infrastructure.local.services", command, "platform"], cwd=REPO_ROOT,
                           env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -58,8 +58,8 @@ def test_up_from_nothing_is_healthy(private):
     assert status.returncode == 0 and status.stdout.splitlines()[-1] == "platform: 8/8 services healthy"
 
 
-def broker(settings, node_id: int) -> kafka.KafkaNode:
-    return next(n for n in kafka.nodes(settings) if n.node_id == node_id)
+def broker(settings, node_id: int) -> processes.Service:
+    return next(s for s in kafka.services(settings) if s.name == f"kafka-broker-{node_id}")
 
 
 def wait_for_isr(settings, topic: str, size: int, timeout: float = 60.0) -> None:
@@ -81,13 +81,13 @@ def test_acks_all_survives_one_broker_and_refuses_with_two_down(private):
     admin.create_topics([NewTopic(topic, 3, 3, config={"min.insync.replicas": "2"})])[topic].result()
     before = produce(bootstrap, topic, 100, tag="before-")
 
-    processes.stop_pid_files([broker(settings, 13).pid_file])
+    processes.stop([broker(settings, 13)])
     wait_for_isr(settings, topic, 2)
     during = produce(bootstrap, topic, 100, {"message.timeout.ms": 30000}, tag="during-")
     assert len(before | during) == 200
     assert consume(bootstrap, topic, 200) == before | during
 
-    processes.stop_pid_files([broker(settings, 12).pid_file])
+    processes.stop([broker(settings, 12)])
     wait_for_isr(settings, topic, 1)
     # No retries, so the broker's own verdict reaches the delivery report unchanged.
     with pytest.raises(DeliveryFailed) as failure:
