@@ -107,6 +107,7 @@ def test_ranks_gold_totals_and_counts(spark):
         "max:rank", "total_eq_silver", "sessions_le_clicks"}, bad
 
 
+@pytest.mark.slow  # building the specs imports Great Expectations: seconds on its own
 def test_every_mart_has_a_suite_and_severities_are_known():
     for mart in marts.NAMES:
         specs = q.mart_specs(mart, 10, 3)
