@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import sys
 import time
 import traceback
 from datetime import date
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from infrastructure import dates
 from infrastructure.settings import ConfigError, Settings, load
+
+OptionsT = TypeVar("OptionsT")
 
 
 class DateParser(argparse.ArgumentParser):
@@ -37,6 +40,13 @@ def parser(job: str, description: str, several: bool = False) -> argparse.Argume
     p = DateParser(prog=prog, description=description)
     dates.add_date_arguments(p)
     return p
+
+
+def options(kind: type[OptionsT], args: argparse.Namespace, **given: Any) -> OptionsT:
+    """A job's typed options (a dataclass) from its parsed arguments: each field reads the argument of its
+    name, unless `given` sets it."""
+    return kind(**{f.name: given[f.name] if f.name in given else getattr(args, f.name)
+                   for f in dataclasses.fields(kind)})
 
 
 def log(job: str, message: str) -> None:
@@ -67,14 +77,14 @@ def _first_line(exc: BaseException) -> str:
 
 def run_per_date(job: str, args: argparse.Namespace, body: Callable[..., int],
                  setup: Callable[[Settings, list], Any] | None = None) -> int:
-    """One date: exactly `run(job, body(settings, args))` (the daily step). Several dates: `body(settings,
-    day_args, context)` per date in this one process (day_args = args with .date set), where `context` is
-    what the optional context manager `setup(settings, dates)` yields once for the whole range (e.g. one
-    Kafka read shared by every date). A date whose body raises or returns non-zero is logged and the next
-    date runs; exit 1 if any failed (0 with --keep-going), the last line is infrastructure.dates'
-    summary line."""
+    """Run `body(settings, day)` for the dates `args` selected: one date, exactly `run(job, ...)` (the daily
+    step); several, each date in this one process, with `body(settings, day, context)` when the optional
+    context manager `setup(settings, dates)` yields something shared by the whole range (e.g. one Kafka read).
+    The body gets no argument namespace: a job binds its typed options (see `options`) before calling this.
+    A date whose body raises or returns non-zero is logged and the next date runs; exit 1 if any failed
+    (0 with --keep-going), the last line is infrastructure.dates' summary line."""
     if not args.range_mode:
-        return run(job, lambda settings: body(settings, args, None) if setup else body(settings, args))
+        return run(job, lambda settings: body(settings, args.date, None) if setup else body(settings, args.date))
     started = time.monotonic()
     days: list = args.dates
     failed: dict = {}
@@ -87,10 +97,9 @@ def run_per_date(job: str, args: argparse.Namespace, body: Callable[..., int],
             for i, day in enumerate(days, 1):
                 day_started = time.monotonic()
                 log(job, f"date {day} ({i}/{len(days)}) started")
-                day_args = argparse.Namespace(**{**vars(args), "date": day, "range_mode": False})
                 attempted.add(day)
                 try:
-                    code = body(settings, day_args, context) if setup else body(settings, day_args)
+                    code = body(settings, day, context) if setup else body(settings, day)
                     reason = f"exit code {code}"
                 except Exception as exc:  # noqa: BLE001 - one bad date must not stop the others
                     traceback.print_exc(file=sys.stderr)

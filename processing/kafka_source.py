@@ -125,8 +125,11 @@ def count_problems(ranges: list[OffsetRange], counted: dict[int, int]) -> list[s
 
 # ---- Kafka and lake access
 
-def kafka_options(settings: Settings, topic: str) -> dict[str, str]:
-    return {"kafka.bootstrap.servers": settings.kafka_brokers, "subscribe": topic}
+def kafka_options(settings: Settings, **selection: str) -> dict[str, str]:
+    """Options of Spark's Kafka source, batch or streaming: the brokers, a refusal to skip messages Kafka no
+    longer holds (the pipeline loses nothing silently), and `selection`: which messages (subscribe or
+    assign, starting/ending offsets, ...)."""
+    return {"kafka.bootstrap.servers": settings.kafka_brokers, "failOnDataLoss": "true", **selection}
 
 
 def watermarks(settings: Settings, topic: str, timeout: float = 15.0) -> dict[int, tuple[int, int]]:
@@ -188,7 +191,7 @@ def read_dates(spark: SparkSession, settings: Settings, topic: str, days: list[d
     ends = watermarks(settings, topic)
     if not ends:
         raise RuntimeError(f"Kafka topic {topic} does not exist or has no partitions")
-    reader = (spark.read.format("kafka").options(**kafka_options(settings, topic))
+    reader = (spark.read.format("kafka").options(**kafka_options(settings, subscribe=topic))
               .option("endingOffsets", json.dumps({topic: {str(p): high for p, (_, high) in ends.items()}})))
     if from_earliest:
         reader = reader.option("startingOffsets", "earliest")
@@ -217,10 +220,16 @@ def read_ranges(spark: SparkSession, settings: Settings, topic: str, day: date,
     if problems:
         raise OffsetsUnavailable(f"Kafka topic {topic} no longer holds the recorded offsets of {day}: "
                                  + "; ".join(problems))
-    reader = spark.read.format("kafka").option("kafka.bootstrap.servers", settings.kafka_brokers)
-    for key, value in range_options(topic, ranges).items():
-        reader = reader.option(key, value)
-    return _of_day(spark, settings, reader.option("failOnDataLoss", "true").load(), day)
+    reader = spark.read.format("kafka").options(**kafka_options(settings, **range_options(topic, ranges)))
+    return _of_day(spark, settings, reader.load(), day)
+
+
+@dataclass(frozen=True)
+class Window:
+    """What add_window_arguments parses: the topic (None: KAFKA_TOPIC) and where a first run looks for a date."""
+    topic: str | None
+    lookback_hours: float
+    from_earliest: bool
 
 
 def add_window_arguments(parser) -> None:

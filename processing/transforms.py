@@ -112,6 +112,16 @@ def exact_dedup(events: DataFrame) -> DataFrame:
     return events.withColumn("_copy", F.row_number().over(first)).where("_copy = 1").drop("_copy")
 
 
+def exact_silver(parsed_bronze: DataFrame, stream: DataFrame | None = None) -> DataFrame:
+    """Exact Silver of a date: its valid Bronze rows UNION the rows the stream committed for it, one row per
+    dedup_key (exact_dedup). Bronze holds every message of the date, so what the stream dropped behind its
+    watermark, or never saw, is recovered; a stream copy only matters when Kafka coordinates rank it first."""
+    candidates = valid_events(parsed_bronze)
+    if stream is not None:
+        candidates = candidates.unionByName(stream.select(*SILVER_COLUMNS))
+    return exact_dedup(candidates)
+
+
 def stream_dedup(events: DataFrame, watermark: str) -> DataFrame:
     """Streaming dedup with bounded state: event_ts is a dedup column, so state older than the
     watermark is evicted (Spark 3.4 has no dropDuplicatesWithinWatermark). dedup_key already

@@ -92,9 +92,9 @@ def test_run_per_date_goes_on_after_a_bad_date_and_names_it(capsys):
     parser = cli.parser("fake", "fake job", several=True)
     seen = []
 
-    def body(_settings, day_args):
-        seen.append(day_args.date)
-        if day_args.date == D2:
+    def body(_settings, day):
+        seen.append(day)
+        if day == D2:
             raise ValueError("corrupt day")
         return 0
 
@@ -109,5 +109,5 @@ def test_run_per_date_goes_on_after_a_bad_date_and_names_it(capsys):
 
 def test_run_per_date_with_one_date_is_the_single_date_run(capsys):
     args = cli.parser("fake", "fake job", several=True).parse_args(["--date", "2026-01-02"])
-    assert cli.run_per_date("fake", args, lambda _s, a: 0 if a.date == D2 else 1) == 0
+    assert cli.run_per_date("fake", args, lambda _s, day: 0 if day == D2 else 1) == 0
     assert "summary dates=" not in capsys.readouterr().out

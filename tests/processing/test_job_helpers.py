@@ -1,14 +1,13 @@
 """Pure helpers of the jobs: stop deadline, Kafka read window, COPY text escaping."""
 from __future__ import annotations
 
-import argparse
 from datetime import date, datetime, timezone
 
 import pytest
 
 from processing.kafka_source import window_start_ms
 from processing.spark.jobs.load_to_postgres import copy_buffer, text_field
-from processing.spark.jobs.streaming_to_silver import deadline_of
+from processing.spark.jobs.streaming_to_silver import StreamOptions, deadline_of
 
 pytestmark = pytest.mark.unit
 
@@ -29,7 +28,9 @@ def test_window_of_a_future_day_starts_before_now():
 
 
 def args(**kw):
-    return argparse.Namespace(**{"date": date(2031, 3, 1), "until": None, "max_runtime": None, **kw})
+    return StreamOptions(**{"date": date(2031, 3, 1), "until": None, "max_runtime": None, "trigger": 5.0,
+                            "watermark": "10 minutes", "topic": None, "max_offsets_per_trigger": 1000,
+                            "drain_timeout": 60.0, "live_trigger": 2.0, "live_retry": 10.0, "no_live": True, **kw})
 
 
 def test_deadline_from_until_is_on_the_date_in_pipeline_tz():

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
+from pyspark.sql import functions as F
 
 from gold import marts
 from processing import transforms as tf
@@ -65,6 +66,24 @@ def test_exact_dedup_keeps_lowest_offset_copy(spark):
     parsed = tf.parse_events(tf.bronze_rows(kafka_frame(spark, values), "UTC"))
     rows = sorted((r.SessionId, r.kafka_offset) for r in tf.exact_dedup(tf.valid_events(parsed)).collect())
     assert rows == [("s1", 0), ("s2", 1)]
+
+
+def test_exact_silver_is_bronze_union_stream_one_row_per_key(spark):
+    one = make_event("s1", 7, utc(2030, 1, 2, 6, 30))
+    two = make_event("s2", 8, utc(2030, 1, 2, 6, 31))
+    late = make_event("s3", 9, utc(2030, 1, 2, 6, 32))  # behind the stream's watermark: only Bronze has it
+    bronze = tf.parse_events(tf.bronze_rows(kafka_frame(spark, [encode(one), encode(two), b"{bad", encode(late),
+                                                                  encode(one)]), "UTC"))
+    # The stream committed s1 and s2 from the same messages (same coordinates) and a copy of s2 read earlier
+    # from another partition, which ranks first.
+    stream = tf.valid_events(bronze).where("SessionId != 's3' AND kafka_offset < 4")
+    earlier = stream.where("SessionId = 's2'").withColumn("kafka_partition", F.lit(0)).withColumn("kafka_offset",
+                                                                                                F.lit(-1).cast("long"))
+    rows = sorted((r.SessionId, r.kafka_partition, r.kafka_offset)
+                  for r in tf.exact_silver(bronze, stream.unionByName(earlier)).collect())
+    assert rows == [("s1", 0, 0), ("s2", 0, -1), ("s3", 0, 3)]
+    assert sorted(r.SessionId for r in tf.exact_silver(bronze).collect()) == ["s1", "s2", "s3"]
+    assert tf.exact_silver(bronze).columns == list(tf.SILVER_COLUMNS)
 
 
 def silver_of(spark, records: list[dict]):

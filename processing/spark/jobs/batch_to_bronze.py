@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from dataclasses import dataclass
+from datetime import date
 
 from pyspark.sql import functions as F
 
+from infrastructure.settings import Settings
 from processing import cli, kafka_source, lake, lake_io
 from processing.spark.session import build_session
 
@@ -33,13 +36,18 @@ def stored_ranges(spark, folder: str) -> list[kafka_source.OffsetRange]:
     return sorted(kafka_source.OffsetRange(r.partition, r.first, r.last, r.messages) for r in grouped)
 
 
-def stage_discovery(spark, settings, args, days) -> str:
+@dataclass(frozen=True)
+class BronzeOptions(kafka_source.Window):
+    rebuild_from_kafka: bool
+
+
+def stage_discovery(spark, settings, options: BronzeOptions, days) -> str:
     """One discovery read of every date in `days`, written once partitioned by event_date; returns its folder."""
-    topic = args.topic or settings.kafka_topic
+    topic = options.topic or settings.kafka_topic
     folder = f"{settings.lake_root.rstrip('/')}/bronze/_staging/{lake_io.new_version_id()}"
     cli.log(JOB, f"input topic={topic} dates={len(days)} first runs: one timestamp window from "
                  f"{min(days)} -> staging {folder}")
-    rows = kafka_source.read_dates(spark, settings, topic, days, args.lookback_hours, args.from_earliest)
+    rows = kafka_source.read_dates(spark, settings, topic, days, options.lookback_hours, options.from_earliest)
     rows.write.partitionBy("event_date").parquet(folder)
     return folder
 
@@ -53,12 +61,12 @@ def staged_rows(spark, settings, folder: str, day):
 
 
 @contextlib.contextmanager
-def range_setup(settings, days, args):
+def range_setup(settings, days, options: BronzeOptions):
     """Several dates: stage one shared discovery read for the dates that need one (no record yet, or
     --rebuild-from-kafka); yields the staging folder (None when fewer than two need it), deleted after."""
     spark = build_session(settings, JOB)
-    discover = [d for d in days if args.rebuild_from_kafka or kafka_source.read_record(spark, settings, d) is None]
-    folder = stage_discovery(spark, settings, args, discover) if len(discover) > 1 else None
+    discover = [d for d in days if options.rebuild_from_kafka or kafka_source.read_record(spark, settings, d) is None]
+    folder = stage_discovery(spark, settings, options, discover) if len(discover) > 1 else None
     try:
         yield {"staging": folder, "discover": set(discover)}
     finally:
@@ -66,21 +74,21 @@ def range_setup(settings, days, args):
             lake_io.delete_path(spark, folder)
 
 
-def body(settings, args, shared=None) -> int:
-    topic = args.topic or settings.kafka_topic
+def run_date(settings: Settings, day: date, options: BronzeOptions, shared=None) -> int:
+    topic = options.topic or settings.kafka_topic
     spark = build_session(settings, JOB)
-    target = lake.partition(settings.lake_root, "bronze", args.date)
-    record = kafka_source.read_record(spark, settings, args.date)
-    if record is not None and not args.rebuild_from_kafka:
+    target = lake.partition(settings.lake_root, "bronze", day)
+    record = kafka_source.read_record(spark, settings, day)
+    if record is not None and not options.rebuild_from_kafka:
         recorded_topic, _, ranges = record
         if recorded_topic != topic:
             raise kafka_source.OffsetsUnavailable(
                 f"refusing to overwrite {target}: its offsets were recorded on topic {recorded_topic}, not {topic} "
                 "(use --rebuild-from-kafka to rebuild it from this topic)")
-        cli.log(JOB, f"input topic={topic} date={args.date} recorded ranges "
+        cli.log(JOB, f"input topic={topic} date={day} recorded ranges "
                      + " ".join(f"{r.partition}:{r.first}-{r.last}" for r in ranges) + f" -> output {target}")
         try:
-            day_rows = kafka_source.read_ranges(spark, settings, topic, args.date, ranges)
+            day_rows = kafka_source.read_ranges(spark, settings, topic, day, ranges)
         except kafka_source.OffsetsUnavailable as exc:
             raise kafka_source.OffsetsUnavailable(
                 f"refusing to overwrite {target}: {exc}; the published partition is kept "
@@ -100,21 +108,21 @@ def body(settings, args, shared=None) -> int:
         folder = lake_io.replace_partition(day_rows, target, before_publish=same_messages)
     else:
         mode = "rebuild from Kafka (deliberate)" if record is not None else "first run"
-        cli.log(JOB, f"input topic={topic} date={args.date} {mode}: timestamp window -> output {target}")
+        cli.log(JOB, f"input topic={topic} date={day} {mode}: timestamp window -> output {target}")
         staging = shared and shared["staging"]
-        if staging and args.date in shared["discover"]:
-            rows = staged_rows(spark, settings, staging, args.date)  # the range's one scan, this date's part
+        if staging and day in shared["discover"]:
+            rows = staged_rows(spark, settings, staging, day)  # the range's one scan, this date's part
         else:
-            rows = kafka_source.read_date(spark, settings, topic, args.date, args.lookback_hours, args.from_earliest)
+            rows = kafka_source.read_date(spark, settings, topic, day, options.lookback_hours, options.from_earliest)
         folder = lake_io.replace_partition(rows, target)
         ranges = stored_ranges(spark, folder)
-        kafka_source.write_record(spark, settings, topic, args.date, ranges)
-        cli.log(JOB, f"recorded {kafka_source.offsets_path(settings.lake_root, args.date)}")
+        kafka_source.write_record(spark, settings, topic, day, ranges)
+        cli.log(JOB, f"recorded {kafka_source.offsets_path(settings.lake_root, day)}")
     for r in ranges:  # recorded = stored (a rerun checked it before publishing)
         cli.log(JOB, f"offsets topic={topic} partition={r.partition} first={r.first} last={r.last} "
                      f"messages={r.messages}")
     total = sum(r.messages for r in ranges)
-    cli.log(JOB, f"summary date={args.date} bronze_rows={total} partitions={len(ranges)} version={folder}")
+    cli.log(JOB, f"summary date={day} bronze_rows={total} partitions={len(ranges)} version={folder}")
     return 0
 
 
@@ -125,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="ignore the recorded offsets: rebuild the date from what Kafka holds now and record "
                              "new ranges (deliberate; may store less than before if retention deleted data)")
     args = parser.parse_args(argv)
-    return cli.run_per_date(JOB, args, body, setup=lambda settings, days: range_setup(settings, days, args))
+    options = cli.options(BronzeOptions, args)
+    return cli.run_per_date(JOB, args, lambda settings, day, shared: run_date(settings, day, options, shared),
+                            setup=lambda settings, days: range_setup(settings, days, options))
 
 
 if __name__ == "__main__":

@@ -2,21 +2,31 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
+from datetime import date
 
 from pyspark.sql import functions as F
 
+from infrastructure.settings import Settings
 from processing import cli, kafka_source, transforms
 from processing.spark.session import build_session
 
 JOB = "consumer_batch"
 
 
-def body(settings, args) -> int:
-    topic = args.topic or settings.kafka_topic
+@dataclass(frozen=True)
+class InspectOptions(kafka_source.Window):
+    day: date
+    samples: int
+    width: int
+
+
+def inspect(settings: Settings, options: InspectOptions) -> int:
+    day, topic = options.day, options.topic or settings.kafka_topic
     spark = build_session(settings, JOB)
-    rows = kafka_source.read_date(spark, settings, topic, args.date, args.lookback_hours, args.from_earliest)
+    rows = kafka_source.read_date(spark, settings, topic, day, options.lookback_hours, options.from_earliest)
     parsed = transforms.parse_events(rows).cache()
-    cli.log(JOB, f"input topic={topic} date={args.date}")
+    cli.log(JOB, f"input topic={topic} date={day}")
     for r in (parsed.groupBy("kafka_partition").agg(F.count(F.lit(1)).alias("messages"),
                                                      F.min("kafka_offset").alias("first"),
                                                      F.max("kafka_offset").alias("last"))
@@ -24,13 +34,13 @@ def body(settings, args) -> int:
         cli.log(JOB, f"partition={r.kafka_partition} messages={r.messages} offsets={r.first}..{r.last}")
     for r in parsed.groupBy(F.coalesce("reason", F.lit("valid")).alias("status")).count().orderBy("status").collect():
         cli.log(JOB, f"status={r.status} messages={r['count']}")
-    for r in parsed.orderBy("kafka_partition", "kafka_offset").limit(args.samples).collect():
+    for r in parsed.orderBy("kafka_partition", "kafka_offset").limit(options.samples).collect():
         cli.log(JOB, f"sample partition={r.kafka_partition} offset={r.kafka_offset} "
-                     f"reason={r.reason or '-'} value={(r.value or '')[:args.width]}")
+                     f"reason={r.reason or '-'} value={(r.value or '')[:options.width]}")
     total = parsed.count()
     duplicates = total - parsed.where("reason IS NULL").select("dedup_key").distinct().count() - parsed.where(
         "reason IS NOT NULL").count()
-    cli.log(JOB, f"summary date={args.date} messages={total} duplicate_messages={duplicates}")
+    cli.log(JOB, f"summary date={day} messages={total} duplicate_messages={duplicates}")
     return 0
 
 
@@ -40,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=5, help="sample records to print (default 5)")
     parser.add_argument("--width", type=int, default=160, help="characters of each sample value")
     args = parser.parse_args(argv)
-    return cli.run(JOB, lambda settings: body(settings, args))
+    options = cli.options(InspectOptions, args, day=args.date)
+    return cli.run(JOB, lambda settings: inspect(settings, options))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,7 @@
 """18:00 ETL of one date: exact Silver, exact quarantine, then the five Gold marts.
 
-1. Silver of D = the streaming Silver rows of D UNION the valid Bronze rows of D, exactly deduplicated by
-   dedup_key (lowest Kafka coordinates win) -> replaces silver/event_date=D. Bronze holds every message
-   of D, so events the stream dropped as later than its watermark, or never saw, are recovered here.
+1. Silver of D = transforms.exact_silver(the valid Bronze rows of D, the streaming Silver rows of D): one row
+   per dedup_key -> replaces silver/event_date=D.
 2. Quarantine of D = the invalid Bronze rows of D with their reason -> replaces quarantine/event_date=D.
 3. Each mart is computed from the Silver partition just written -> replaces gold/<mart>/event_date=D.
 """
@@ -10,11 +9,13 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import date
 
 from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
 
 from gold import marts
+from infrastructure.settings import Settings
 from processing import cli, lake, lake_io, transforms
 from processing.spark.session import build_session
 
@@ -33,20 +34,16 @@ def stream_rows_of(spark, root: str, day):
             raise
         cli.log(JOB, f"no committed streaming batch under {path}: building Silver from Bronze alone")
         return None
-    return stream.where(F.col("event_date") == F.lit(day)).select(*transforms.SILVER_COLUMNS)
+    return stream.where(F.col("event_date") == F.lit(day))
 
 
 def build_silver(spark, settings, day) -> dict[str, int]:
     root = settings.lake_root
     bronze = lake_io.require_partition(spark, lake.partition(root, "bronze", day), "run batch_to_bronze first")
     parsed = transforms.parse_events(bronze.withColumn("event_date", F.lit(day))).cache()
-    candidates = transforms.valid_events(parsed)
     stream = stream_rows_of(spark, root, day)
-    counts = {"bronze_rows": bronze.count(), "stream_rows": 0}
-    if stream is not None:
-        counts["stream_rows"] = stream.count()
-        candidates = candidates.unionByName(stream)
-    silver = lake_io.replace_partition(transforms.exact_dedup(candidates), lake.partition(root, "silver", day),
+    counts = {"bronze_rows": bronze.count(), "stream_rows": 0 if stream is None else stream.count()}
+    silver = lake_io.replace_partition(transforms.exact_silver(parsed, stream), lake.partition(root, "silver", day),
                                        files=2)
     quarantine = lake_io.replace_partition(transforms.quarantined(parsed), lake.partition(root, "quarantine", day),
                                            files=1)
@@ -68,25 +65,25 @@ def build_marts(spark, settings, day) -> dict[str, int]:
     return counts
 
 
-def body(settings, args) -> int:
+def run_date(settings: Settings, day: date) -> int:
     spark = build_session(settings, JOB)
-    cli.log(JOB, f"input {settings.lake_root}/{{bronze,silver/_stream}} date={args.date}")
+    cli.log(JOB, f"input {settings.lake_root}/{{bronze,silver/_stream}} date={day}")
     started = time.monotonic()
-    silver = build_silver(spark, settings, args.date)
+    silver = build_silver(spark, settings, day)
     cli.log(JOB, "silver " + " ".join(f"{k}={v}" for k, v in silver.items())
             + f" seconds={time.monotonic() - started:.1f}")
     started = time.monotonic()
-    gold = build_marts(spark, settings, args.date)
+    gold = build_marts(spark, settings, day)
     counts = " ".join(f"{k}={v}" for k, v in gold.items())
     cli.log(JOB, f"gold {counts} seconds={time.monotonic() - started:.1f}")
-    cli.log(JOB, f"summary date={args.date} silver_rows={silver['silver_rows']} "
+    cli.log(JOB, f"summary date={day} silver_rows={silver['silver_rows']} "
                  f"quarantined={silver['quarantined']} gold_rows={sum(gold.values())}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = cli.parser(JOB, __doc__.splitlines()[0], several=True).parse_args(argv)
-    return cli.run_per_date(JOB, args, body)  # several dates: one SparkSession, each date its own unit
+    return cli.run_per_date(JOB, args, run_date)  # several dates: one SparkSession, each date its own unit
 
 
 if __name__ == "__main__":

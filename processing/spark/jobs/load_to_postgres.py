@@ -10,12 +10,14 @@ from __future__ import annotations
 import io
 import sys
 import time
+from datetime import date
 
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from gold import marts
 from gold.database import connect_loader
+from infrastructure.settings import Settings
 from processing import cli, lake, lake_io, live_sink
 from processing.spark.session import build_session
 
@@ -68,22 +70,22 @@ def load_date(spark, settings, day, names) -> tuple[dict[str, int], float]:
     return loaded, time.monotonic() - started
 
 
-def body(settings, args) -> int:
+def run_date(settings: Settings, day: date) -> int:
     spark = build_session(settings, JOB)
     target = f"{settings.postgres_user}@{settings.postgres_host}:{settings.postgres_port}/{settings.postgres_db}"
-    cli.log(JOB, f"input {settings.lake_root}/gold date={args.date} -> output {target} schema {marts.SCHEMA}")
-    loaded, seconds = load_date(spark, settings, args.date, marts.NAMES)
+    cli.log(JOB, f"input {settings.lake_root}/gold date={day} -> output {target} schema {marts.SCHEMA}")
+    loaded, seconds = load_date(spark, settings, day, marts.NAMES)
     for mart, rows in loaded.items():
         cli.log(JOB, f"loaded table={marts.SCHEMA}.{mart} rows={rows}")
     total = sum(loaded.values())
-    cli.log(JOB, f"summary date={args.date} tables={len(loaded)} rows={total} transaction_s={seconds:.2f} "
+    cli.log(JOB, f"summary date={day} tables={len(loaded)} rows={total} transaction_s={seconds:.2f} "
                  f"rows_per_s={total / max(seconds, 1e-6):.0f}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = cli.parser(JOB, __doc__.splitlines()[0], several=True).parse_args(argv)
-    return cli.run_per_date(JOB, args, body)  # several dates: one SparkSession, one transaction per date
+    return cli.run_per_date(JOB, args, run_date)  # several dates: one SparkSession, one transaction per date
 
 
 if __name__ == "__main__":

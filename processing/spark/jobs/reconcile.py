@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
+from datetime import date
 
 from pyspark.sql import functions as F
 
 from gold import marts
 from gold.database import connect_loader, rows_of_date
+from infrastructure.settings import Settings
 from messaging.contract import SOURCE_SERVERS
 from processing import cli, kafka_source, lake, lake_io, manifests, quality, transforms
 from processing.spark.session import build_session
@@ -39,40 +42,40 @@ def partition_count(spark, settings, layer: str, day) -> int:
     return 0 if frame is None else frame.count()
 
 
-def kafka_count(spark, settings, args) -> int:
+def kafka_count(spark, settings, day) -> int:
     """Messages of D inside the offset ranges Bronze recorded (what Bronze must hold)."""
-    record = kafka_source.read_record(spark, settings, args.date)
+    record = kafka_source.read_record(spark, settings, day)
     if record is None:
-        cli.log(JOB, f"no offsets recorded for {args.date}: run batch_to_bronze first")
+        cli.log(JOB, f"no offsets recorded for {day}: run batch_to_bronze first")
         return MISSING
     topic, _, ranges = record
     try:
-        return kafka_source.read_ranges(spark, settings, topic, args.date, ranges).count()
+        return kafka_source.read_ranges(spark, settings, topic, day, ranges).count()
     except kafka_source.OffsetsUnavailable as exc:
         cli.log(JOB, f"cannot recount Kafka: {exc}")
         return MISSING
 
 
-def lake_counts(spark, settings, args) -> tuple[dict[str, int], dict[str, int]]:
+def lake_counts(spark, settings, day) -> tuple[dict[str, int], dict[str, int]]:
     """(counts, Bronze rows per source_server)."""
-    counts = {"kafka_messages": kafka_count(spark, settings, args)}
-    bronze = lake_io.read_partition(spark, lake.partition(settings.lake_root, "bronze", args.date))
+    counts = {"kafka_messages": kafka_count(spark, settings, day)}
+    bronze = lake_io.read_partition(spark, lake.partition(settings.lake_root, "bronze", day))
     counts["bronze_rows"] = 0 if bronze is None else bronze.count()
     by_server = {} if bronze is None else {
         r.server: r["count"] for r in bronze.select(
             F.get_json_object(F.col("value").cast("string"), "$.source_server").alias("server"))
         .groupBy("server").count().collect() if r.server is not None}
-    valid = (transforms.valid_events(transforms.parse_events(bronze.withColumn("event_date", F.lit(args.date))))
+    valid = (transforms.valid_events(transforms.parse_events(bronze.withColumn("event_date", F.lit(day))))
              if bronze is not None else None)
     counts["valid_in_bronze"] = 0 if valid is None else valid.count()
     counts["distinct_valid_keys"] = 0 if valid is None else valid.select("dedup_key").distinct().count()
-    counts["quarantined"] = partition_count(spark, settings, "quarantine", args.date)
-    silver = lake_io.read_partition(spark, lake.partition(settings.lake_root, "silver", args.date))
+    counts["quarantined"] = partition_count(spark, settings, "quarantine", day)
+    silver = lake_io.read_partition(spark, lake.partition(settings.lake_root, "silver", day))
     counts["silver_rows"] = 0 if silver is None else silver.count()
     counts["silver_distinct_keys"] = 0 if silver is None else silver.select("dedup_key").distinct().count()
-    traffic = lake_io.read_partition(spark, lake.gold_partition(settings.lake_root, "mart_daily_traffic", args.date))
+    traffic = lake_io.read_partition(spark, lake.gold_partition(settings.lake_root, "mart_daily_traffic", day))
     counts["gold_total_events"] = 0 if traffic is None else (traffic.agg(F.sum("total_events")).first()[0] or 0)
-    counts.update(gold_counts(spark, settings, args.date))
+    counts.update(gold_counts(spark, settings, day))
     return counts, by_server
 
 
@@ -144,32 +147,39 @@ def day_manifests(day, found: dict[str, bytes | None]) -> list[dict]:
     return out
 
 
-def body(settings, args) -> int:
-    stages = stages_of(args.stage)
-    if LAKE in stages and not args.skip_quality:
+@dataclass(frozen=True)
+class GateOptions:
+    stage: str  # LAKE, POSTGRES or ALL
+    skip_quality: bool
+    manifest_topic: str | None
+
+
+def check_date(settings: Settings, day: date, options: GateOptions) -> int:
+    stages = stages_of(options.stage)
+    if LAKE in stages and not options.skip_quality:
         quality.preload()  # before the JVM starts: GE's import (seconds of Python) overlaps the whole set-up
     spark = build_session(settings, JOB)
     results, dq_stops = [], []
     if LAKE in stages:
-        counts, by_server = lake_counts(spark, settings, args)
-        topic = manifests.manifest_topic(settings, args.manifest_topic)
+        counts, by_server = lake_counts(spark, settings, day)
+        topic = manifests.manifest_topic(settings, options.manifest_topic)
         found = manifests.read_latest(settings, topic)
         cli.log(JOB, f"manifests topic={topic} keys={len(found)} bronze_rows_by_server="
                      + ",".join(f"{k}:{v}" for k, v in sorted(by_server.items())))
-        results += manifests.manifest_checks(args.date, SOURCE_SERVERS, found, by_server)
-        if not args.skip_quality:
-            dq_stops = quality_gate(spark, settings, args.date, found)
+        results += manifests.manifest_checks(day, SOURCE_SERVERS, found, by_server)
+        if not options.skip_quality:
+            dq_stops = quality_gate(spark, settings, day, found)
     else:
-        counts = gold_counts(spark, settings, args.date)
+        counts = gold_counts(spark, settings, day)
     if POSTGRES in stages:
-        counts.update(postgres_counts(settings, args.date))
+        counts.update(postgres_counts(settings, day))
     for name, value in counts.items():
         cli.log(JOB, f"count {name}={value}")
     results += checks(counts, stages)
     for name, ok, detail in results:
         cli.log(JOB, f"{'OK  ' if ok else 'FAIL'} {name}: {detail}")
     failed = [name for name, ok, _ in results if not ok]
-    cli.log(JOB, f"summary date={args.date} stage={args.stage} checks={len(results)} mismatches={len(failed)} "
+    cli.log(JOB, f"summary date={day} stage={options.stage} checks={len(results)} mismatches={len(failed)} "
                  f"failed={','.join(failed) or '-'} dq_failed={len(dq_stops)}")
     return 1 if failed or dq_stops else 0
 
@@ -184,9 +194,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="lake stage without the data quality suites (count checks only)")
     parser.add_argument("--manifest-topic", help="producer manifest topic (default KAFKA_MANIFEST_TOPIC)")
     args = parser.parse_args(argv)
-    if args.skip_postgres:
-        args.stage = LAKE
-    return cli.run_per_date(JOB, args, body)  # several dates: one SparkSession, each date checked on its own
+    options = cli.options(GateOptions, args, stage=LAKE if args.skip_postgres else args.stage)
+    # several dates: one SparkSession, each date checked on its own
+    return cli.run_per_date(JOB, args, lambda settings, day: check_date(settings, day, options))
 
 
 if __name__ == "__main__":

@@ -18,13 +18,15 @@ import signal
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
 from pyspark.sql import functions as F
 from pyspark.errors import StreamingQueryException
 
-from processing import cli, lake, live, live_sink, transforms
+from infrastructure.settings import Settings
+from processing import cli, kafka_source, lake, live, live_sink, transforms
 from processing.spark.session import build_session
 
 JOB = "streaming_to_silver"
@@ -32,15 +34,31 @@ DATE_FOLDER = r"/event_date=(\d{4}-\d{2}-\d{2})/"
 POLL_SECONDS = 1.0
 
 
-def deadline_of(args, pipeline_tz: str, started: float) -> float | None:
+@dataclass(frozen=True)
+class StreamOptions:
+    date: date
+    until: str | None  # HH:MM in PIPELINE_TZ
+    max_runtime: float | None
+    trigger: float
+    watermark: str
+    topic: str | None
+    max_offsets_per_trigger: int
+    drain_timeout: float
+    live_trigger: float
+    live_retry: float
+    no_live: bool
+
+
+def deadline_of(options: StreamOptions, pipeline_tz: str, started: float) -> float | None:
     """Wall-clock deadline (epoch seconds) from --until (HH:MM on --date in PIPELINE_TZ) and --max-runtime."""
     candidates = []
-    if args.until:
-        hour, minute = (int(p) for p in args.until.split(":"))
-        local = datetime(args.date.year, args.date.month, args.date.day, hour, minute, tzinfo=ZoneInfo(pipeline_tz))
+    if options.until:
+        hour, minute = (int(p) for p in options.until.split(":"))
+        day = options.date
+        local = datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZoneInfo(pipeline_tz))
         candidates.append(local.timestamp())
-    if args.max_runtime is not None:
-        candidates.append(started + args.max_runtime)
+    if options.max_runtime is not None:
+        candidates.append(started + options.max_runtime)
     return min(candidates) if candidates else None
 
 
@@ -49,30 +67,29 @@ def counted(frame, name: str):
     return frame.observe(f"{name}_out", F.count(F.lit(1)).alias("rows"))
 
 
-def start_queries(spark, settings, args):
-    topic = args.topic or settings.kafka_topic
+def file_sink(frame, name: str, path: str, root: str, trigger: str):
+    """One restart-safe Parquet query: counted rows, partitioned by event_date, its checkpoint under the lake."""
+    return (counted(frame, name).writeStream.queryName(name).format("parquet").partitionBy("event_date")
+            .option("path", path).option("checkpointLocation", lake.checkpoint(root, name))
+            .trigger(processingTime=trigger).start())
+
+
+def start_queries(spark, settings, options: StreamOptions):
+    topic = options.topic or settings.kafka_topic
+    # startingOffsets applies to the first start only; afterwards the checkpoint decides.
     source = (spark.readStream.format("kafka")
-              .option("kafka.bootstrap.servers", settings.kafka_brokers)
-              .option("subscribe", topic)
-              .option("startingOffsets", "earliest")  # first start only; afterwards the checkpoint decides
-              .option("failOnDataLoss", "true")
-              .option("maxOffsetsPerTrigger", str(args.max_offsets_per_trigger))
+              .options(**kafka_source.kafka_options(settings, subscribe=topic, startingOffsets="earliest",
+                                                    maxOffsetsPerTrigger=str(options.max_offsets_per_trigger)))
               .load())
     parsed = transforms.parse_events(transforms.bronze_rows(source, settings.pipeline_tz))
     root = settings.lake_root
-    trigger = f"{args.trigger} seconds"
-    silver = (counted(transforms.stream_dedup(transforms.valid_events(parsed), args.watermark), "silver_stream")
-              .writeStream.queryName("silver_stream").format("parquet").partitionBy("event_date")
-              .option("path", lake.silver_stream(root))
-              .option("checkpointLocation", lake.checkpoint(root, "silver_stream"))
-              .trigger(processingTime=trigger).start())
-    quarantine = (counted(transforms.quarantined(parsed), "quarantine_stream")
-                  .writeStream.queryName("quarantine_stream").format("parquet").partitionBy("event_date")
-                  .option("path", lake.quarantine_stream(root))
-                  .option("checkpointLocation", lake.checkpoint(root, "quarantine_stream"))
-                  .trigger(processingTime=trigger).start())
+    trigger = f"{options.trigger} seconds"
+    silver = file_sink(transforms.stream_dedup(transforms.valid_events(parsed), options.watermark), "silver_stream",
+                       lake.silver_stream(root), root, trigger)
+    quarantine = file_sink(transforms.quarantined(parsed), "quarantine_stream", lake.quarantine_stream(root),
+                           root, trigger)
     cli.log(JOB, f"input topic={topic} -> output {lake.silver_stream(root)} and {lake.quarantine_stream(root)} "
-                 f"trigger={trigger} watermark={args.watermark!r}")
+                 f"trigger={trigger} watermark={options.watermark!r}")
     return [silver, quarantine]
 
 
@@ -101,8 +118,8 @@ class LiveMarts:
 
     NAME = "live_marts"
 
-    def __init__(self, spark, settings, args):
-        self.spark, self.settings, self.args = spark, settings, args
+    def __init__(self, spark, settings, options: StreamOptions):
+        self.spark, self.settings, self.options = spark, settings, options
         self.schema = silver_schema(spark, settings)
         self.query = None
         self.query_id = None
@@ -119,10 +136,10 @@ class LiveMarts:
                   .withColumn("event_date", F.to_date(F.regexp_extract(F.input_file_name(), DATE_FOLDER, 1))))
         self.query = (source.writeStream.queryName(self.NAME).foreachBatch(self.write_batch)
                       .option("checkpointLocation", lake.checkpoint(root, self.NAME))
-                      .trigger(processingTime=f"{self.args.live_trigger} seconds").start())
+                      .trigger(processingTime=f"{self.options.live_trigger} seconds").start())
         self.query_id = str(self.query.id)
         self._failure_seen = None
-        cli.log(JOB, f"live_marts query id={self.query_id} trigger={self.args.live_trigger}s -> PostgreSQL "
+        cli.log(JOB, f"live_marts query id={self.query_id} trigger={self.options.live_trigger}s -> PostgreSQL "
                      f"{self.settings.postgres_host}:{self.settings.postgres_port}/{self.settings.postgres_db} "
                      f"schema {live_sink.SCHEMA}")
 
@@ -167,9 +184,9 @@ class LiveMarts:
             self._failure_seen = self.query
             self.failures += 1
             reason = failure_reason(self.query.exception())
-            self.retry_at = time.time() + self.args.live_retry
+            self.retry_at = time.time() + self.options.live_retry
             cli.log(JOB, f"live marts not written (failures={self.failures}): {reason}; "
-                         f"Silver continues; retry in {self.args.live_retry:.0f}s or at the next start")
+                         f"Silver continues; retry in {self.options.live_retry:.0f}s or at the next start")
         if time.time() >= self.retry_at:
             self.start()
 
@@ -232,14 +249,14 @@ def drain_and_stop(queries, timeout: float) -> None:
         query.stop()
 
 
-def body(settings, args) -> int:
+def stream(settings: Settings, options: StreamOptions) -> int:
     started = time.time()
-    deadline = deadline_of(args, settings.pipeline_tz, started)
+    deadline = deadline_of(options, settings.pipeline_tz, started)
     stop_requested = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop_requested.set())
     spark = build_session(settings, JOB, {"spark.sql.streaming.noDataProgressEventInterval": "1000"})
-    queries = start_queries(spark, settings, args)
-    marts = None if args.no_live else LiveMarts(spark, settings, args)
+    queries = start_queries(spark, settings, options)
+    marts = None if options.no_live else LiveMarts(spark, settings, options)
     if marts:
         marts.tend()
     when = "never (until SIGTERM)" if deadline is None else datetime.fromtimestamp(deadline, timezone.utc).isoformat()
@@ -262,9 +279,9 @@ def body(settings, args) -> int:
         for query in queries:
             tally.update(query)
     cli.log(JOB, "stopping: processing what is available")
-    drain_and_stop(queries, args.drain_timeout)
+    drain_and_stop(queries, options.drain_timeout)
     if marts:
-        marts.drain(args.drain_timeout)
+        marts.drain(options.drain_timeout)
     for query in queries:
         tally.update(query)
     failed = [q for q in queries if q.exception() is not None]
@@ -299,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
             datetime.strptime(args.until, "%H:%M")
         except ValueError:
             parser.error(f"--until expects HH:MM, got {args.until!r}")
-    return cli.run(JOB, lambda settings: body(settings, args))
+    options = cli.options(StreamOptions, args)
+    return cli.run(JOB, lambda settings: stream(settings, options))
 
 
 if __name__ == "__main__":
