@@ -34,7 +34,7 @@ class Service:
     timeout: float = 60.0  # to become healthy after a start
     env: Callable[[], Mapping[str, str]] | None = None  # built at start: it may create the service's secrets
     cwd: Path | None = None
-    prepare: Callable[[], object] | None = None  # first-run work before each start (config files, formats)
+    prepare: Callable[[], object] | None = None  # before each start: config files, a first run's format
     # A server that daemonizes itself (PostgreSQL through pg_ctl) replaces `command` and the stop signal.
     launch: Callable[[], object] | None = None
     halt: Callable[[], object] | None = None

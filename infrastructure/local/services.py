@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         groups = selected(args.groups or ["all"])
         table = rows(groups, settings)
         print_status(table)
-        return 0 if status_ok(table, set(args.groups and [g.name for g in groups] or [DEFAULT])) else 1
+        return 0 if status_ok(table, {g.name for g in groups} if args.groups else {DEFAULT}) else 1
     if args.command == "down":
         for g in reversed(selected(args.groups or [DEFAULT])):
             stopped = g.down(settings)
