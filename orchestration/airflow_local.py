@@ -27,6 +27,7 @@ from orchestration.config import DAG_ENV_KEYS
 
 AIRFLOW_BIN = REPO_ROOT / ".venvs" / "airflow" / "bin"
 DAGS_FOLDER = REPO_ROOT / "orchestration" / "dags"
+SERVICES = ("scheduler", "triggerer", "webserver")  # the compose file's long-running Airflow services too
 STOP_GRACE_SECONDS = 30
 
 
@@ -159,7 +160,7 @@ def services(inst: Instance) -> list[processes.Service]:
                               expect="airflow", address=("127.0.0.1", inst.port) if name == "webserver" else None,
                               pid_name=f"pids/{name}.pid", log_name=f"logs/{name}.out", timeout=180,
                               env=lambda: airflow_env(inst), cwd=REPO_ROOT)
-            for name in ("scheduler", "triggerer", "webserver")]
+            for name in SERVICES]
 
 
 def up(inst: Instance) -> None:
