@@ -1,8 +1,9 @@
 """Provision Superset from the committed assets, and run it on 127.0.0.1:SUPERSET_PORT.
 
+    .venv/bin/python -m gold.superset.provision up      # docker mode's superset-init (locally: make superset)
     .venv/bin/python -m gold.superset.provision export [--into DIR]  # running dashboards -> assets/
 
-The `superset` group of `infrastructure.local.services` (`make superset` is `make up GROUP=superset`):
+Locally, the `superset` group of `infrastructure.local.services` (`make superset` = `make up GROUP=superset`).
 `up` upgrades the metadata DB, runs `superset init`, starts gunicorn unless it is already running,
 waits for /health, creates the admin (or resets its password) when its login fails, imports every
 YAML asset under gold/superset/assets/ (the `tripclick_gold` database as the read-only role, its
@@ -248,13 +249,17 @@ GROUP = Group("superset", lambda s: [service(s)], up, down, needs=("platform",))
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gold.superset.provision", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=("export",))
+    parser.add_argument("command", choices=("up", "export"))
     parser.add_argument("--into", type=Path, default=ASSETS_DIR,
-                        help=f"folder to (re)write, default {ASSETS_DIR.relative_to(REPO_ROOT)}")
+                        help=f"export: folder to (re)write, default {ASSETS_DIR.relative_to(REPO_ROOT)}")
     args = parser.parse_args(argv)
+    settings = load()
     try:
-        export(load(), args.into.resolve())
-    except (SupersetError, requests.RequestException) as exc:
+        if args.command == "up":
+            up(settings)
+        else:
+            export(settings, args.into.resolve())
+    except (SupersetError, processes.StartError, requests.RequestException) as exc:
         log(f"ERROR: {exc}")
         return 1
     return 0
