@@ -70,8 +70,8 @@ superset-down: ## stop the Superset server `make superset` started
 superset-export: ## write the live dashboard (charts, datasets, database; password masked) back into gold/superset/assets
 	@$(PY) -m gold.superset.provision export
 
-sample-marts: up ## SAMPLE rows for the five marts (not TripClick data): [START=2025-01-06] [DAYS=5] [DELETE=1]
-	@$(PY) -m gold.sample_marts $(if $(START),--start $(START)) $(if $(DAYS),--days $(DAYS)) $(if $(DELETE),--delete)
+sample-marts: up ## marts of GENERATED days (pipeline code, no Kafka): [START=2025-01-06] [DAYS=5] [DELETE=1]
+	@$(PY) -m processing.sample_marts $(if $(START),--start $(START)) $(if $(DAYS),--days $(DAYS)) $(if $(DELETE),--delete)
 
 # --- deployment (docker mode) ---
 .PHONY: deploy-check docker-certs images push-images base-image docker-secrets preflight

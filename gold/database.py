@@ -1,4 +1,4 @@
-"""Connections to the Gold database, one helper per role, and the one per-mart row count of a date.
+"""Connections to the Gold database, one helper per role, and the one per-mart count and delete of dates.
 
 The loader owns schemas gold and live and writes them (load_to_postgres, the live sink, the quality gate);
 the reader may only look (Superset, the demo's summary), so whatever reads for a person uses the reader.
@@ -30,3 +30,12 @@ def rows_of_date(cur, day) -> dict[str, int]:
         cur.execute(f"SELECT count(*) FROM {mart.table} WHERE event_date = %s", (day,))
         counts[mart.name] = cur.fetchone()[0]
     return counts
+
+
+def delete_dates(cur, days) -> dict[str, int]:
+    """Delete every mart's rows of the pipeline dates `days`; mart name -> rows deleted."""
+    deleted = {}
+    for mart in marts.MARTS:
+        cur.execute(f"DELETE FROM {mart.table} WHERE event_date = ANY(%s)", (list(days),))
+        deleted[mart.name] = cur.rowcount
+    return deleted

@@ -239,12 +239,10 @@ def report(command: str, load_at_start: str, figures: dict, keys: tuple[str, ...
 
 
 def cleanup(settings, admin, topics: list[str]) -> None:
-    from gold import marts
-    from gold.database import connect_loader
+    from gold.database import connect_loader, delete_dates
 
     with connect_loader(settings, "bench") as conn, conn.cursor() as cur:
-        for mart in marts.MARTS:
-            cur.execute(f"DELETE FROM {mart.table} WHERE event_date = %s", (DAY,))
+        delete_dates(cur, [DAY])
         cur.execute("DELETE FROM gold.dq_results WHERE event_date = %s", (DAY,))  # written by the gate
     conn.close()
     for future in admin.delete_topics(topics, request_timeout=30).values():

@@ -1,6 +1,6 @@
-"""Real Superset 3.1.0 provisioned from the committed assets, over sample marts in the shared
-PostgreSQL: idempotent provisioning, every chart's query through the REST API against direct SQL,
-and the dashboard rendered by headless Chromium.
+"""Real Superset 3.1.0 provisioned from the committed assets, over marts of generated days built and loaded
+by the pipeline's own code (`make sample-marts`) in the shared PostgreSQL: idempotent provisioning, every
+chart's query through the REST API against direct SQL, and the dashboard rendered by headless Chromium.
 
 Superset runs as a private instance (own RUN_DIR with its SQLite metadata, own free port), so the
 test never touches a Superset someone started with `make superset`.
@@ -19,9 +19,7 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
-from zoneinfo import ZoneInfo
 
-import psycopg2
 import pytest
 import yaml
 from selenium import webdriver
@@ -30,10 +28,11 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from gold.sample_marts import build, replace_days
+from gold.database import connect_loader, connect_reader, delete_dates
 from gold.superset.provision import ASSETS_DIR, DASHBOARD_SLUG, LIVE_DASHBOARD_SLUG, MASKED_PASSWORD, client_for, \
     export
 from infrastructure.settings import REPO_ROOT, load
+from processing.sample_marts import load_days
 
 pytestmark = pytest.mark.integration
 
@@ -105,8 +104,7 @@ def provision(env: dict[str, str], command: str) -> str:
 
 
 def sql_rows(settings, sql: str) -> list[dict]:
-    conn = psycopg2.connect(host=settings.postgres_host, port=settings.postgres_port, dbname=settings.postgres_db,
-                            user=settings.postgres_ro_user, password=settings.postgres_ro_password)
+    conn = connect_reader(settings)
     try:
         with conn.cursor() as cur:
             cur.execute(sql, {"start": DAYS[0], "end": DAYS[-1] + timedelta(days=1)})
@@ -124,22 +122,21 @@ def as_superset_value(value):
 
 
 @pytest.fixture(scope="module")
-def marts(platform):
-    settings = platform
-    rows = build(DAYS, ZoneInfo(settings.pipeline_tz), seed=2031)
-    replace_days(settings, DAYS, rows)
-    replace_dq_results(settings, DAYS, with_rows=True)
-    yield settings
-    replace_days(settings, DAYS, {})
-    replace_dq_results(settings, DAYS, with_rows=False)
+def marts(platform, spark):
+    """The test dates' marts as `make sample-marts` makes them: generated days through the pipeline's code."""
+    load_days(spark, platform, DAYS, events_per_day=400, seed=2031)
+    replace_dq_results(platform, DAYS, with_rows=True)
+    yield platform
+    with connect_loader(platform) as conn, conn.cursor() as cur:
+        delete_dates(cur, DAYS)
+    conn.close()
+    replace_dq_results(platform, DAYS, with_rows=False)
 
 
 def replace_dq_results(settings, days, with_rows: bool) -> None:
     """Quality gate results of the test dates (gold.dq_results, written as the loader like the gate does):
     day 0 stopped by a failed check, day 1 loaded with a warning, day 2 clean."""
-    from processing.spark.jobs.load_to_postgres import connect
-
-    conn = connect(settings)
+    conn = connect_loader(settings)
     try:
         with conn, conn.cursor() as cur:
             cur.execute("DELETE FROM gold.dq_results WHERE event_date = ANY(%s)", (list(days),))
@@ -157,10 +154,9 @@ def replace_dq_results(settings, days, with_rows: bool) -> None:
 def live_rows(platform):
     """A few live rows (as the stream writes them, as the loader) on LIVE_DAY: 20 minutes, two servers."""
     from processing.live_sink import discard_date
-    from processing.spark.jobs.load_to_postgres import connect
 
     def write(with_rows: bool) -> None:
-        conn = connect(platform)
+        conn = connect_loader(platform)
         try:
             with conn, conn.cursor() as cur:
                 discard_date(cur, LIVE_DAY)

@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from gold import marts
-from gold.database import connect_loader
+from gold.database import connect_loader, delete_dates
 from messaging import contract
 
 
@@ -127,8 +127,7 @@ def run_in_process(job: str, args: list[str], env: dict[str, str]) -> int:
 def delete_day(settings, day) -> None:
     """Remove a test date's rows from every mart in PostgreSQL."""
     with connect_loader(settings) as conn, conn.cursor() as cur:
-        for mart in marts.MARTS:
-            cur.execute(f"DELETE FROM {mart.table} WHERE event_date = %s", (day,))
+        delete_dates(cur, [day])
     conn.close()
 
 
