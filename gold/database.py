@@ -36,6 +36,6 @@ def delete_dates(cur, days) -> dict[str, int]:
     """Delete every mart's rows of the pipeline dates `days`; mart name -> rows deleted."""
     deleted = {}
     for mart in marts.MARTS:
-        cur.execute(f"DELETE FROM {mart.table} WHERE event_date = ANY(%s)", (list(days),))
+        cur.execute(f"DELETE FROM {mart.table} WHERE event_date = ANY(%s::date[])", (list(days),))
         deleted[mart.name] = cur.rowcount
     return deleted

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import psycopg2
 
+from gold import marts
+from gold.database import connect_reader, rows_of_date
 from infrastructure.settings import REPO_ROOT, Settings, load
 from messaging.contract import SOURCE_SERVERS as SERVERS
 from orchestration import airflow_local
@@ -31,8 +33,6 @@ from orchestration.steps import BACKFILL_DAG_ID, DAG_ID, OUTPUT_PREFIX
 from processing.quality import docs_path
 
 PY = str(REPO_ROOT / ".venv" / "bin" / "python")
-MARTS = ("mart_daily_traffic", "mart_session_analysis", "mart_clinical_areas", "mart_popular_documents",
-         "mart_search_keywords", "mart_search_terms")
 RUN_TIMEOUT_S = 1800
 _RECONCILE_LINE = re.compile(r"\[reconcile\] ((?:OK|FAIL)\s+.*|count .*|summary .*)$")
 
@@ -65,20 +65,20 @@ def line_count(path: Path) -> int:
         return sum(1 for _ in handle)
 
 
-# Per mart: the headline of the date (a query returning one row) and how to print it.
+# Per mart of gold/marts.py: the headline of the date (a query returning one row) and how to print it.
 HEADLINES = {
-    "mart_daily_traffic": ("SELECT total_events, unique_sessions, unique_documents, peak_hour FROM gold.{mart} "
+    "mart_daily_traffic": ("SELECT total_events, unique_sessions, unique_documents, peak_hour FROM {table} "
                            "WHERE event_date = %s",
                            "total_events={} unique_sessions={} unique_documents={} peak_hour={}"),
     "mart_session_analysis": ("SELECT round(avg(click_count), 2), round(avg(session_duration_sec)::numeric, 1) "
-                              "FROM gold.{mart} WHERE event_date = %s", "avg_clicks={} avg_real_duration_s={}"),
-    "mart_clinical_areas": ("SELECT clinical_area, click_count FROM gold.{mart} WHERE event_date = %s "
+                              "FROM {table} WHERE event_date = %s", "avg_clicks={} avg_real_duration_s={}"),
+    "mart_clinical_areas": ("SELECT clinical_area, click_count FROM {table} WHERE event_date = %s "
                             "ORDER BY click_count DESC, clinical_area LIMIT 1", "top area={} ({} clicks)"),
-    "mart_popular_documents": ("SELECT document_id, view_count FROM gold.{mart} WHERE event_date = %s "
+    "mart_popular_documents": ("SELECT document_id, view_count FROM {table} WHERE event_date = %s "
                                "ORDER BY rank LIMIT 1", "rank 1=document {} ({} views)"),
-    "mart_search_keywords": ("SELECT query, sessions FROM gold.{mart} WHERE event_date = %s "
+    "mart_search_keywords": ("SELECT query, sessions FROM {table} WHERE event_date = %s "
                              "ORDER BY sessions DESC, query LIMIT 1", "top query={!r} ({} sessions)"),
-    "mart_search_terms": ("SELECT term, sessions FROM gold.{mart} WHERE event_date = %s "
+    "mart_search_terms": ("SELECT term, sessions FROM {table} WHERE event_date = %s "
                           "ORDER BY sessions DESC, term LIMIT 1", "top term={!r} ({} sessions)"),
 }
 
@@ -86,15 +86,12 @@ HEADLINES = {
 def gold_summary(s: Settings, day: str) -> list[str]:
     """One line per mart: rows of the date and its headline, read as the read-only role."""
     lines = []
-    conn = psycopg2.connect(host=s.postgres_host, port=s.postgres_port, dbname=s.postgres_db,
-                            user=s.postgres_ro_user, password=s.postgres_ro_password)
+    conn = connect_reader(s, "demo")
     try:
         with conn.cursor() as cur:
-            for mart in MARTS:
-                cur.execute(f"SELECT count(*) FROM gold.{mart} WHERE event_date = %s", (day,))
-                rows = cur.fetchone()[0]
+            for mart, rows in rows_of_date(cur, day).items():
                 query, template = HEADLINES[mart]
-                cur.execute(query.format(mart=mart), (day,))
+                cur.execute(query.format(table=marts.BY_NAME[mart].table), (day,))
                 row = cur.fetchone()
                 headline = template.format(*row) if rows and row else "-"
                 lines.append(f"  {mart:<24} rows={rows:<8} {headline}")
@@ -106,8 +103,7 @@ def gold_summary(s: Settings, day: str) -> list[str]:
 def quality_summary(s: Settings, day: str) -> list[str]:
     """The data quality gate's verdict of the date from gold.dq_results: totals, then every failed or warned
     expectation (the gate ran in check_lake; its Data Docs page path is in that task's log)."""
-    conn = psycopg2.connect(host=s.postgres_host, port=s.postgres_port, dbname=s.postgres_db,
-                            user=s.postgres_ro_user, password=s.postgres_ro_password)
+    conn = connect_reader(s, "demo")
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT suite, expectation, severity, success, observed_value FROM gold.dq_results "
@@ -137,8 +133,7 @@ def reconcile_table(api: AirflowApi, run_id: str, task_id: str, try_number: int)
 
 def range_summary(s: Settings, days: list[str]) -> list[str]:
     """One line per date of the range from mart_daily_traffic (read as the read-only role), then the total."""
-    conn = psycopg2.connect(host=s.postgres_host, port=s.postgres_port, dbname=s.postgres_db,
-                            user=s.postgres_ro_user, password=s.postgres_ro_password)
+    conn = connect_reader(s, "demo")
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT event_date::text, total_events, unique_sessions, unique_documents, peak_hour "

@@ -28,6 +28,7 @@ import psycopg2
 import requests
 import yaml
 
+from gold.database import connect_reader
 from gold.superset.api import SupersetClient, SupersetError
 from infrastructure.local import processes
 from infrastructure.local.services import Group
@@ -103,9 +104,7 @@ def service(settings: Settings) -> processes.Service:
 def check_gold_database(settings: Settings) -> None:
     """Fail early, with the reason, when the dashboard's database or its read-only login is not usable."""
     try:
-        psycopg2.connect(host=settings.postgres_host, port=settings.postgres_port, dbname=settings.postgres_db,
-                         user=settings.postgres_ro_user, password=settings.postgres_ro_password,
-                         connect_timeout=10).close()
+        connect_reader(settings, "superset provisioning").close()
     except psycopg2.Error as exc:
         raise SupersetError(f"cannot reach the Gold database as {settings.postgres_ro_user}@{settings.postgres_host}:"
                             f"{settings.postgres_port}/{settings.postgres_db} (run `make up`?): "

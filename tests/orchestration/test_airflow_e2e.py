@@ -17,6 +17,8 @@ import psycopg2
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from gold import marts
+from gold.database import connect_loader, delete_dates, rows_of_date
 from infrastructure.settings import REPO_ROOT, Settings, resolve
 from orchestration import airflow_local
 from orchestration.airflow_api import AirflowApi
@@ -26,8 +28,6 @@ pytestmark = pytest.mark.integration
 DAY = "2024-02-29"  # this test's own date: its Gold rows are deleted afterwards
 EVENTS = 3000
 TIME_SCALE = 360  # the 15:00-18:00 day in 30 s; producers replay their hour in 10 s
-MARTS = ("mart_daily_traffic", "mart_session_analysis", "mart_clinical_areas", "mart_popular_documents",
-         "mart_search_keywords")
 
 
 def free_port() -> int:
@@ -44,29 +44,18 @@ def pg(settings: Settings, user: str, password: str, dbname: str):
 
 
 def gold_rows(settings: Settings) -> dict[str, int]:
-    conn = pg(settings, settings.postgres_user, settings.postgres_password, settings.postgres_db)
-    try:
-        with conn.cursor() as cur:
-            counts = {}
-            for mart in MARTS:
-                cur.execute(f"SELECT count(*) FROM gold.{mart} WHERE event_date = %s", (DAY,))
-                counts[mart] = cur.fetchone()[0]
-            cur.execute("SELECT total_events FROM gold.mart_daily_traffic WHERE event_date = %s", (DAY,))
-            row = cur.fetchone()
-            counts["total_events"] = row[0] if row else 0
-            return counts
-    finally:
-        conn.close()
+    with connect_loader(settings) as conn, conn.cursor() as cur:
+        counts = rows_of_date(cur, DAY)
+        cur.execute("SELECT total_events FROM gold.mart_daily_traffic WHERE event_date = %s", (DAY,))
+        row = cur.fetchone()
+    conn.close()
+    return {**counts, "total_events": row[0] if row else 0}
 
 
 def delete_gold_rows(settings: Settings) -> None:
-    conn = pg(settings, settings.postgres_user, settings.postgres_password, settings.postgres_db)
-    try:
-        with conn.cursor() as cur:
-            for mart in MARTS:
-                cur.execute(f"DELETE FROM gold.{mart} WHERE event_date = %s", (DAY,))
-    finally:
-        conn.close()
+    with connect_loader(settings) as conn, conn.cursor() as cur:
+        delete_dates(cur, [DAY])
+    conn.close()
 
 
 @pytest.fixture
@@ -151,4 +140,4 @@ def test_failure_is_loud_then_clear_and_retry_completes_the_day_exactly(platform
     assert "[reconcile] OK" in reconcile_log and "[reconcile] FAIL" not in reconcile_log
     rows = gold_rows(platform)
     assert rows["total_events"] == EVENTS
-    assert all(rows[mart] > 0 for mart in MARTS), rows
+    assert all(rows[mart] > 0 for mart in marts.NAMES), rows
