@@ -100,8 +100,8 @@ def _halt(settings: Settings) -> None:
 
 
 def service(settings: Settings) -> processes.Service:
-    """The server through pg_ctl, which daemonizes it and waits for it: a fast shutdown (SIGINT), not
-    SIGTERM's, which would wait for every client to leave."""
+    """Run through pg_ctl, which daemonizes the server and waits for it; stopped by pg_ctl's fast shutdown,
+    since SIGTERM (a smart shutdown) would wait for every client to leave."""
     return processes.Service("postgresql", home(settings), (), probe=lambda: healthy(settings), expect="postgres",
                              address=("127.0.0.1", settings.postgres_port), pid_name="data/postmaster.pid",
                              prepare=lambda: _prepare(settings), launch=lambda: _launch(settings),
