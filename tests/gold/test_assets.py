@@ -9,6 +9,7 @@ import zipfile
 import pytest
 import yaml
 
+from gold import marts
 from gold.superset.provision import (ASSETS_DIR, DATABASE_FILE, MASKED_PASSWORD, build_bundle, database_uri,
                                      normalised, read_assets)
 from infrastructure.settings import LOCAL_ONLY_DEFAULTS, ConfigError, load
@@ -49,6 +50,16 @@ def test_one_database_gold_and_live_datasets_fifteen_charts_two_dashboards(asset
     assert len(of_kind(assets, "charts")) == 15
     assert sorted(d["dashboard_title"] for d in of_kind(assets, "dashboards").values()) == [
         "TripClick Clinical Search", "TripClick Live"]
+
+
+def test_mart_datasets_describe_the_defined_marts(assets):
+    # Superset's own computed columns (an expression) aside, a mart dataset is its gold/marts.py definition.
+    datasets = {d["table_name"]: d for d in of_kind(assets, "datasets").values() if d["schema"] == marts.SCHEMA}
+    for mart in marts.MARTS:
+        dataset = datasets[mart.name]
+        assert dataset["description"] == mart.description, mart.name
+        physical = {c["column_name"]: (c["type"], c["description"]) for c in dataset["columns"] if not c["expression"]}
+        assert physical == {c.name: (c.type.upper(), c.description) for c in mart.columns}, mart.name
 
 
 def test_references_resolve(assets):
