@@ -178,7 +178,7 @@ def start_superset(s: Settings) -> subprocess.Popen:
 def superset_result(s: Settings, process: subprocess.Popen) -> str:
     code = process.wait(timeout=600)
     text = (s.run_dir / "demo-superset.log").read_text()
-    found = re.search(r"dashboard (http\S+)", text)
+    found = re.search(r"dashboards (http\S+)", text)  # the first: the main dashboard
     if code == 0 and found:
         return found.group(1)
     return f"(make superset failed with exit {code}; see {s.run_dir / 'demo-superset.log'})"
