@@ -23,7 +23,7 @@ import pytest
 
 from gold.database import connect_loader
 from orchestration import backfill
-from tests.processing.conftest import delete_day, delete_topic, new_topic, postgres_rows
+from tests.processing.helpers import delete_day, delete_topic, new_topic, postgres_rows
 
 pytestmark = pytest.mark.integration
 DAYS = [date(2031, 8, 1), date(2031, 8, 2), date(2031, 8, 3)]  # this module's own dates

@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
-from tests.processing.conftest import encode, make_event
+from tests.processing.helpers import encode, make_event
 
 AREAS = [",Oncology", ",Oncology,Surgery", ", Cardiology ,Oncology,", "", ",Primary care", None]
 KEYWORDS = ["breast cancer", "  Breast   Cancer ", "asthma", "ASTHMA in children", "", None]

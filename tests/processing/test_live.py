@@ -8,7 +8,7 @@ import pytest
 from processing import live
 from processing import transforms as tf
 from processing.live_sink import upsert_sql
-from tests.processing.conftest import encode, make_event, utc
+from tests.processing.helpers import encode, make_event, utc
 
 pytestmark = pytest.mark.unit
 DAY = date(2030, 1, 2)

@@ -18,7 +18,7 @@ import pytest
 
 from gold.database import connect_loader
 from processing import live_sink
-from tests.processing.conftest import delete_day, delete_topic, encode, job_env, new_topic, produce, \
+from tests.processing.helpers import delete_day, delete_topic, encode, job_env, new_topic, produce, \
     produce_paced, run_in_process
 from tests.processing.scenario import generate_events
 

@@ -14,7 +14,7 @@ import pytest
 
 from infrastructure.local.s3 import client as s3_client
 from processing import lake, lake_io
-from tests.processing.conftest import (delete_day, delete_topic, job_env, new_topic, postgres_rows, produce,
+from tests.processing.helpers import (delete_day, delete_topic, job_env, new_topic, postgres_rows, produce,
                                       produce_keyed, run_in_process, run_job)
 from tests.processing.scenario import build_day, manifests
 

@@ -18,7 +18,7 @@ import pytest
 
 from gold import marts
 from processing import lake, lake_io
-from tests.processing.conftest import (delete_day, delete_topic, job_env, new_topic, postgres_rows, produce,
+from tests.processing.helpers import (delete_day, delete_topic, job_env, new_topic, postgres_rows, produce,
                                        produce_keyed, produce_paced, run_in_process)
 from tests.processing.scenario import build_day, expected_marts, manifests
 

@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from gold import marts
 from gold.database import connect_loader
 from processing import lake, lake_io, quality
-from tests.processing.conftest import delete_day, delete_topic, postgres_rows, run_in_process, stage_day
+from tests.processing.helpers import delete_day, delete_topic, postgres_rows, run_in_process, stage_day
 
 pytestmark = pytest.mark.integration
 DAY = date(2031, 5, 12)

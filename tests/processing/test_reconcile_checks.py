@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from gold.database import connect_loader
 from processing import kafka_source, lake, lake_io
-from tests.processing.conftest import (delete_day, delete_topic, job_env, new_topic, produce, produce_keyed,
+from tests.processing.helpers import (delete_day, delete_topic, job_env, new_topic, produce, produce_keyed,
                                       run_in_process, stage_day)
 from tests.processing.scenario import build_day, manifests
 

@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 
 from gold import marts
 from processing import transforms as tf
-from tests.processing.conftest import encode, make_event, utc
+from tests.processing.helpers import encode, make_event, utc
 
 pytestmark = pytest.mark.unit
 DAY = date(2030, 1, 2)

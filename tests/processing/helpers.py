@@ -1,4 +1,5 @@
-"""Fixtures of the processing tests: event builders, topics, job runners (`spark` is in tests/conftest.py)."""
+"""Helpers of the processing tests (plain functions, imported): event builders, topics, job runners, PostgreSQL
+rows. The `spark` fixture is in tests/conftest.py."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
