@@ -17,6 +17,10 @@ import re
 from datetime import date, timedelta
 
 MAX_DATES = 366  # a longer range is almost certainly a typo in START/END
+# A pipeline date as every layer spells it (YYYY-MM-DD), unanchored so it composes into folder and file names;
+# zero-padded fields within their ranges (what Spark's fixed patterns accept): only a day 29-31 then needs a
+# calendar check. Python, Java (Spark) and JSON schema (Airflow's Params) regexes all read it alike.
+ISO_DATE = r"(?!0000)\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
 _SUMMARY = re.compile(r"\bsummary dates=(\d+) ok=(\d+) failed=(\d+) ok_dates=(\S*) failed_dates=(\S*)")
 
 

@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import xxhash
 
+from infrastructure.dates import ISO_DATE
 from infrastructure.settings import load
 from ingestion.progress import Progress
 from messaging.contract import RAW_FIELDS, SOURCE_SERVERS, dotnet_date_ms, format_event_ts, validate
@@ -50,7 +51,7 @@ WINDOW_START = time(15, 0)
 WINDOW_MS = 3_600_000
 DAY_MS = 86_400_000
 EPOCH_DAY = date(1970, 1, 1)
-RAW_FILE_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}\.json$")
+RAW_FILE_NAME = re.compile(rf"^{ISO_DATE}\.json$")
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 EVENTS_FILE = "events.json"
 REJECTS_FILE = "prepare_rejects.jsonl"

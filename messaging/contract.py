@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 import xxhash
 
+from infrastructure.dates import ISO_DATE
+
 
 @dataclass(frozen=True)
 class Field:
@@ -60,7 +62,9 @@ TOO_LARGE = "too_large:record"
 CONTROL_CHARS = "\x00-\x08\x0b\x0c\x0e-\x1f"  # C0 controls except \t, \n, \r; DEL and C1 are allowed
 _CONTROL_CHAR = re.compile(f"[{CONTROL_CHARS}]").search
 
-_DOTNET_DATE = re.compile(r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$")
+# DateCreated's spelling, group 1 = the milliseconds; a regex Python and Spark (Java) read alike.
+DOTNET_DATE = r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$"
+_DOTNET_DATE = re.compile(DOTNET_DATE)
 
 
 # Milliseconds of 0001-01-01 and 9999-12-31T23:59:59.999, the range a datetime can hold.
@@ -89,11 +93,9 @@ def format_event_ts(moment: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
-# Zero-padded fields with their ranges in the pattern (what Spark's fixed patterns accept), 1-6 fraction
-# digits; only a day 29-31 then needs a calendar check.
-_DATE_PATTERN = r"(?!0000)\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
-_EVENT_TS = re.compile(_DATE_PATTERN + r"T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{1,6}Z")
-_ISO_DATE = re.compile(_DATE_PATTERN)
+# The date's fields as infrastructure.dates.ISO_DATE has them, 1-6 fraction digits.
+_EVENT_TS = re.compile(ISO_DATE + r"T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{1,6}Z")
+_ISO_DATE = re.compile(ISO_DATE)
 
 
 def _is_calendar_day(value: str) -> bool:

@@ -13,12 +13,14 @@ import re
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from infrastructure.dates import ISO_DATE
+
 # The seed's day, as clock times in PIPELINE_TZ: the run starts at DAY_START (the DAG's cron "0 15 * * *",
 # asserted equal by tests/orchestration/test_dag.py), the producers' hour ends at PRODUCERS_END.
 DAY_START = "15:00"
 PRODUCERS_END = "16:00"
 # The `date` the daily DAG's trigger form and the backfill's `start`/`end` accept (YYYY-MM-DD).
-DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+DATE_PATTERN = f"^{ISO_DATE}$"
 
 # Extra wall-clock seconds the streaming job keeps running after the producers' hour so the last
 # micro-batches reach Silver (its trigger interval plus Spark's batch time on a busy 2-core box).

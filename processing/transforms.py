@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from gold import marts
+from infrastructure.dates import ISO_DATE
 from messaging import contract
 
 # Reasons beyond contract.validate()'s '<problem>:<field>' tokens (those are used verbatim).
@@ -23,7 +24,6 @@ BRONZE_COLUMNS = ("key", "value", "topic", "partition", "offset", "kafka_timesta
 KAFKA_META = ("kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp")
 SILVER_COLUMNS = (*contract.FIELD_NAMES, "original_ts", *KAFKA_META)
 QUARANTINE_COLUMNS = ("reason", "value", "key", *KAFKA_META)
-_ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 
 
 def validation_reason(value: bytes | None, pipeline_tz: str | None = None,
@@ -60,7 +60,7 @@ def bronze_rows(kafka: DataFrame, pipeline_tz: str) -> DataFrame:
     date in PIPELINE_TZ, so even unparsable messages belong to exactly one date.
     """
     claimed = F.get_json_object(F.col("value").cast("string"), "$.event_date")
-    from_value = F.when(claimed.rlike(_ISO_DATE), F.to_date(claimed))
+    from_value = F.when(claimed.rlike(f"^{ISO_DATE}$"), F.to_date(claimed))
     from_kafka = F.to_date(F.from_utc_timestamp(F.col("timestamp"), pipeline_tz))
     return kafka.select(
         "key", "value", "topic", "partition", "offset",
@@ -85,7 +85,7 @@ def parse_events(bronze: DataFrame, pipeline_tz: str | None = None, max_event_by
         "kafka_timestamp",
         F.col("event_date").alias("pipeline_date"),
     ).select("*", "event.*").drop("event")
-    millis = F.regexp_extract(F.col("DateCreated"), r"^/Date\((-?\d+)", 1).cast("long")
+    millis = F.regexp_extract(F.col("DateCreated"), contract.DOTNET_DATE, 1).cast("long")
     typed = (typed.withColumn("event_ts", F.col("event_ts").cast("timestamp"))
              .withColumn("_millis", millis)
              .withColumn("original_ts", F.expr("timestamp_millis(_millis)")).drop("_millis"))

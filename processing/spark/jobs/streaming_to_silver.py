@@ -25,12 +25,13 @@ from zoneinfo import ZoneInfo
 from pyspark.sql import functions as F
 from pyspark.errors import StreamingQueryException
 
+from infrastructure.dates import ISO_DATE
 from infrastructure.settings import Settings
 from processing import cli, kafka_source, lake, live, live_sink, transforms
 from processing.spark.session import build_session
 
 JOB = "streaming_to_silver"
-DATE_FOLDER = r"/event_date=(\d{4}-\d{2}-\d{2})/"
+DATE_FOLDER = rf"/event_date=({ISO_DATE})/"
 POLL_SECONDS = 1.0
 
 
