@@ -15,11 +15,11 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from gold import marts
 from gold.database import connect_loader, delete_dates, rows_of_date
 from infrastructure.settings import REPO_ROOT, Settings, resolve
+from messaging.topics import TopicSpec, admin_client, ensure_topic
 from orchestration import airflow_local
 from orchestration.airflow_api import AirflowApi
 from orchestration.steps import DAG_ID, OUTPUT_PREFIX
@@ -60,13 +60,11 @@ def delete_gold_rows(settings: Settings) -> None:
 
 @pytest.fixture
 def topics(platform):
-    admin = AdminClient({"bootstrap.servers": platform.kafka_brokers})
+    admin = admin_client(platform)
     suffix = uuid.uuid4().hex[:8]
     names = {"KAFKA_TOPIC": f"test_orch_raw_{suffix}", "KAFKA_DLQ_TOPIC": f"test_orch_dlq_{suffix}"}
-    for future in admin.create_topics([NewTopic(n, num_partitions=3, replication_factor=3,
-                                                config={"min.insync.replicas": "2"})
-                                       for n in names.values()]).values():
-        future.result(30)
+    for name in names.values():
+        ensure_topic(admin, TopicSpec(name))
     yield names
     for future in admin.delete_topics(list(names.values())).values():
         future.result(30)

@@ -7,10 +7,10 @@ import uuid
 
 import psycopg2
 import pytest
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from infrastructure.local import s3
 from infrastructure.settings import REPO_ROOT
+from messaging.topics import TopicSpec, admin_client, ensure_topic
 from tests.platform.kafka_helpers import consume, produce
 
 pytestmark = pytest.mark.integration
@@ -31,8 +31,8 @@ def test_status_reports_every_service_healthy(platform):
 
 def test_record_produced_with_acks_all_is_consumed_back(platform):
     topic = f"test_roundtrip_{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": platform.kafka_brokers})
-    admin.create_topics([NewTopic(topic, 3, 3, config={"min.insync.replicas": "2"})])[topic].result()
+    admin = admin_client(platform)
+    ensure_topic(admin, TopicSpec(topic))
     try:
         sent = produce(platform.kafka_brokers, topic, 50)
         assert consume(platform.kafka_brokers, topic, 50) == sent

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import KafkaError
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 
 from infrastructure.local import kafka, processes
 from infrastructure.settings import REPO_ROOT, load
+from messaging.topics import TopicSpec, ensure_topic
 from tests.platform.kafka_helpers import DeliveryFailed, consume, produce
 
 pytestmark = pytest.mark.integration
@@ -78,7 +79,7 @@ def test_acks_all_survives_one_broker_and_refuses_with_two_down(private):
     topic = f"test_failover_{uuid.uuid4().hex[:8]}"
     bootstrap = settings.broker_list[0]   # broker 11 stays up throughout
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(topic, 3, 3, config={"min.insync.replicas": "2"})])[topic].result()
+    ensure_topic(admin, TopicSpec(topic))
     before = produce(bootstrap, topic, 100, tag="before-")
 
     processes.stop([broker(settings, 13)])
