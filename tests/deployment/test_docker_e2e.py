@@ -25,11 +25,11 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from gold.marts import NAMES as MARTS
 from infrastructure.docker import engine as docker_engine
 from infrastructure.settings import REPO_ROOT, read_env_file
 from orchestration.airflow_api import AirflowApi
 from orchestration.steps import DAG_ID
-from processing.lake import MARTS
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 

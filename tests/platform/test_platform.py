@@ -8,6 +8,7 @@ import uuid
 import psycopg2
 import pytest
 
+from gold.database import connect_loader, connect_reader
 from infrastructure.local import s3
 from infrastructure.settings import REPO_ROOT
 from messaging.topics import TopicSpec, admin_client, ensure_topic
@@ -42,14 +43,13 @@ def test_record_produced_with_acks_all_is_consumed_back(platform):
 
 def test_loader_writes_and_reader_only_reads(platform):
     table = f"gold.test_roles_{uuid.uuid4().hex[:8]}"
-    common = dict(host=platform.postgres_host, port=platform.postgres_port, dbname=platform.postgres_db)
-    with psycopg2.connect(user=platform.postgres_user, password=platform.postgres_password, **common) as loader:
+    with connect_loader(platform) as loader:
         loader.autocommit = True
         with loader.cursor() as cur:
             cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")
             cur.execute(f"INSERT INTO {table} VALUES (1, 'a'), (2, 'b')")
     try:
-        reader = psycopg2.connect(user=platform.postgres_ro_user, password=platform.postgres_ro_password, **common)
+        reader = connect_reader(platform)
         reader.autocommit = True
         with reader.cursor() as cur:
             cur.execute(f"SELECT count(*) FROM {table}")   # default privileges cover new tables
@@ -61,7 +61,7 @@ def test_loader_writes_and_reader_only_reads(platform):
                     cur.execute(statement)
         reader.close()
     finally:
-        with psycopg2.connect(user=platform.postgres_user, password=platform.postgres_password, **common) as loader:
+        with connect_loader(platform) as loader:
             loader.autocommit = True
             loader.cursor().execute(f"DROP TABLE {table}")
 
