@@ -1,7 +1,7 @@
 -- The six Gold marts. Runs as the cluster superuser in the Gold database after 01_schema_and_grants.sql;
 -- re-runnable. Tables are created as the loader role so it owns them (load_to_postgres replaces rows);
 -- the reader gets SELECT through the default privileges of 01 and the explicit GRANT at the end.
--- Tables, columns in order, types, primary keys and COMMENT texts are those of gold/marts.py, the definition
+-- Tables, columns in order, types, primary keys and COMMENT texts are those of gold/marts.toml, the definition
 -- processing builds and loads: tests/gold/test_mart_definition.py compares this file with it, so change both.
 \set ON_ERROR_STOP on
 
