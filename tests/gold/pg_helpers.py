@@ -21,6 +21,12 @@ def fetch(settings, sql, params=(), reader=False):
         conn.close()
 
 
+def assert_reader_selects(settings, tables) -> None:
+    for table in tables:
+        (count,), = fetch(settings, f"SELECT count(*) FROM {table}", reader=True)
+        assert count >= 0, table
+
+
 def assert_reader_refused(settings, statement: str) -> None:
     conn = connect(settings, reader=True)
     try:
