@@ -68,12 +68,12 @@ def events_of(data_dir: Path, days: list[date]) -> int:
 
 
 def delete_rows(settings, first: date, last: date) -> None:
-    from gold import marts
-    from gold.database import connect_loader
+    from gold.database import connect_loader, delete_dates
+    from infrastructure.dates import date_range
 
     with connect_loader(settings, "bench_backfill") as conn, conn.cursor() as cur:
-        for table in (*(m.table for m in marts.MARTS), "gold.dq_results"):
-            cur.execute(f"DELETE FROM {table} WHERE event_date BETWEEN %s AND %s", (first, last))
+        delete_dates(cur, date_range(first, last))
+        cur.execute("DELETE FROM gold.dq_results WHERE event_date BETWEEN %s AND %s", (first, last))
     conn.close()
 
 
