@@ -154,3 +154,21 @@ def stage_day(settings, lake_root: str, tag: str, day, events: int, seed: int):
     produce_keyed(settings, manifest_topic, manifests(scenario))
     delete_day(settings, day)
     return scenario, job_env(settings, lake_root, topic, KAFKA_MANIFEST_TOPIC=manifest_topic), [topic, manifest_topic]
+
+
+def lake_copy(built: dict, tmp_path) -> tuple[dict[str, str], str]:
+    """A private copy of a built lake to break: (job env pointing at it, its root)."""
+    import shutil
+
+    root = str(tmp_path / "lake")
+    shutil.copytree(built["root"], root)
+    return {**built["env"], "LAKE_ROOT": root}, root
+
+
+def republish(spark, root: str, layer: str, day, change) -> None:
+    """Replace a published partition of `layer` by `change(its rows)`."""
+    from processing import lake, lake_io
+
+    path = lake.partition(root, layer, day)
+    frame = lake_io.read_partition(spark, path).localCheckpoint()  # materialised: we overwrite its source
+    lake_io.replace_partition(change(frame), path)

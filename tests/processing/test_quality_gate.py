@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -17,7 +16,8 @@ from pyspark.sql import functions as F
 from gold import marts
 from gold.database import connect_loader
 from processing import lake, lake_io, quality
-from tests.processing.helpers import delete_day, delete_topic, postgres_rows, run_in_process, stage_day
+from tests.processing.helpers import (delete_day, delete_topic, lake_copy, postgres_rows, republish, run_in_process,
+                                      stage_day)
 
 pytestmark = pytest.mark.integration
 DAY = date(2031, 5, 12)
@@ -80,15 +80,14 @@ def loaded(built):
 
 @pytest.fixture()
 def broken(loaded, tmp_path):
-    root = str(tmp_path / "lake")
-    shutil.copytree(loaded["root"], root)
-    return {**loaded["env"], "LAKE_ROOT": root}, root
+    return lake_copy(loaded, tmp_path)
 
 
-def republish(spark, root: str, layer: str, change) -> None:
-    path = lake.partition(root, layer, DAY)
-    frame = lake_io.read_partition(spark, path).localCheckpoint()  # materialised: we overwrite its source
-    lake_io.replace_partition(change(frame), path)
+def shift_one_silver_row(spark, root: str, column: str, interval: str) -> None:
+    """Republish Silver with `column` of its first row moved by `interval` (a Spark SQL INTERVAL literal)."""
+    first = lake_io.read_partition(spark, lake.partition(root, "silver", DAY)).first().dedup_key
+    republish(spark, root, "silver", DAY, lambda f: f.withColumn(
+        column, F.when(F.col("dedup_key") == first, F.col(column) + F.expr(interval)).otherwise(F.col(column))))
 
 
 def assert_stopped(loaded, code, failed, out, expectation: str) -> None:
@@ -111,10 +110,7 @@ def test_the_clean_day_passes_records_and_writes_data_docs(loaded, capsys):
 
 def test_a_row_of_another_date_stops_the_load(loaded, broken, spark, capsys):
     env, root = broken
-    first = lake_io.read_partition(spark, lake.partition(root, "silver", DAY)).first().dedup_key
-    republish(spark, root, "silver", lambda f: f.withColumn(
-        "event_ts", F.when(F.col("dedup_key") == first, F.col("event_ts") + F.expr("INTERVAL 1 DAY"))
-        .otherwise(F.col("event_ts"))))
+    shift_one_silver_row(spark, root, "event_ts", "INTERVAL 1 DAY")
     code, failed, _, out = gate_then_load(env, capsys)
     assert_stopped(loaded, code, failed, out, "silver/event_date_is_run_date")
     assert "mismatches=0" in out  # the count checks cannot see it: only the quality suite stops this day
@@ -125,10 +121,7 @@ def test_rows_loaded_outside_the_day_producer_runs_warn_and_load(loaded, broken,
     carried one of its rows into the date's rebuilt Silver: same event, same date, a foreign load time.
     A warning, not a stop: replaying a day on purpose gives the same picture."""
     env, root = broken
-    first = lake_io.read_partition(spark, lake.partition(root, "silver", DAY)).first().dedup_key
-    republish(spark, root, "silver", lambda f: f.withColumn(
-        "kafka_timestamp", F.when(F.col("dedup_key") == first, F.col("kafka_timestamp") + F.expr("INTERVAL 3 DAYS"))
-        .otherwise(F.col("kafka_timestamp"))))
+    shift_one_silver_row(spark, root, "kafka_timestamp", "INTERVAL 3 DAYS")
     code, failed, warned, out = gate_then_load(env, capsys)
     assert (code, failed) == (0, set()) and "silver/load_time_within_window" in warned, out[-4000:]
     assert dq_rows(loaded["settings"], DAY)[("silver", "load_time_within_window")][:2] == ("warn", False)
@@ -137,7 +130,7 @@ def test_rows_loaded_outside_the_day_producer_runs_warn_and_load(loaded, broken,
 
 def test_a_duplicated_silver_row_stops_the_load(loaded, broken, spark, capsys):
     env, root = broken
-    republish(spark, root, "silver", lambda f: f.unionByName(f.limit(1)))
+    republish(spark, root, "silver", DAY, lambda f: f.unionByName(f.limit(1)))
     code, failed, _, out = gate_then_load(env, capsys)
     assert_stopped(loaded, code, failed, out, "silver/unique:dedup_key")
 
@@ -155,7 +148,7 @@ def test_a_truncated_day_against_seven_trailing_days_stops_the_load(loaded, brok
 
 def test_a_new_clinical_area_warns_loads_and_is_recorded(loaded, broken, spark, capsys):
     env, root = broken
-    republish(spark, root, "gold/mart_clinical_areas", lambda f: f.withColumn(
+    republish(spark, root, "gold/mart_clinical_areas", DAY, lambda f: f.withColumn(
         "clinical_area", F.when(F.col("clinical_area") == "Oncology", "Xenobiology").otherwise(F.col("clinical_area"))))
     code, failed, warned, out = gate_then_load(env, capsys)
     assert (code, failed) == (0, set()), out[-4000:]

@@ -4,7 +4,6 @@ check. Also: Bronze reruns read the recorded offsets, and refuse when Kafka no l
 from __future__ import annotations
 
 import re
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -13,8 +12,8 @@ from pyspark.sql import functions as F
 
 from gold.database import connect_loader
 from processing import kafka_source, lake, lake_io
-from tests.processing.helpers import (delete_day, delete_topic, job_env, new_topic, produce, produce_keyed,
-                                      run_in_process, stage_day)
+from tests.processing.helpers import (delete_day, delete_topic, job_env, lake_copy, new_topic, produce, produce_keyed,
+                                      republish, run_in_process, stage_day)
 from tests.processing.scenario import build_day, manifests
 
 pytestmark = pytest.mark.integration
@@ -44,15 +43,7 @@ def reconcile(env, capsys, *extra: str) -> tuple[int, set[str], str]:
 @pytest.fixture()
 def broken(built, tmp_path):
     """A private copy of the built lake to break; (env, root) pointing at it."""
-    root = str(tmp_path / "lake")
-    shutil.copytree(built["root"], root)
-    return {**built["env"], "LAKE_ROOT": root}, root
-
-
-def republish(spark, root: str, layer: str, change) -> None:
-    path = lake.partition(root, layer, DAY)
-    frame = lake_io.read_partition(spark, path).localCheckpoint()  # materialised: we overwrite its source
-    lake_io.replace_partition(change(frame), path)
+    return lake_copy(built, tmp_path)
 
 
 def test_the_built_day_is_green(built, capsys):
@@ -71,7 +62,7 @@ def test_a_deleted_bronze_file_fails_kafka_eq_bronze(broken, spark, capsys):
 
 def test_a_duplicate_silver_row_fails_silver_no_duplicate(broken, spark, capsys):
     env, root = broken
-    republish(spark, root, "silver", lambda f: f.unionByName(f.limit(1)))
+    republish(spark, root, "silver", DAY, lambda f: f.unionByName(f.limit(1)))
     code, failed, out = reconcile(env, capsys, "--stage", "lake")
     assert code == 1 and "silver_no_duplicate_dedup_key" in failed, out[-3000:]
 
@@ -79,7 +70,7 @@ def test_a_duplicate_silver_row_fails_silver_no_duplicate(broken, spark, capsys)
 def test_a_missing_silver_row_fails_silver_eq_distinct_valid_bronze(broken, spark, capsys):
     env, root = broken
     keep = lake_io.read_partition(spark, lake.partition(root, "silver", DAY)).first().dedup_key
-    republish(spark, root, "silver", lambda f: f.where(F.col("dedup_key") != keep))
+    republish(spark, root, "silver", DAY, lambda f: f.where(F.col("dedup_key") != keep))
     code, failed, out = reconcile(env, capsys, "--stage", "lake")
     assert code == 1 and "silver_eq_distinct_valid_bronze" in failed, out[-3000:]
     assert "silver_no_duplicate_dedup_key" not in failed
@@ -87,14 +78,15 @@ def test_a_missing_silver_row_fails_silver_eq_distinct_valid_bronze(broken, spar
 
 def test_a_lost_quarantine_row_fails_valid_plus_quarantined(broken, spark, capsys):
     env, root = broken
-    republish(spark, root, "quarantine", lambda f: f.limit(f.count() - 1))
+    republish(spark, root, "quarantine", DAY, lambda f: f.limit(f.count() - 1))
     code, failed, out = reconcile(env, capsys, "--stage", "lake")
     assert (code, failed) == (1, {"valid_plus_quarantined_eq_bronze"}), out[-3000:]
 
 
 def test_a_changed_gold_total_fails_gold_eq_silver(broken, spark, capsys):
     env, root = broken
-    republish(spark, root, "gold/mart_daily_traffic", lambda f: f.withColumn("total_events", F.col("total_events") + 1))
+    republish(spark, root, "gold/mart_daily_traffic", DAY,
+              lambda f: f.withColumn("total_events", F.col("total_events") + 1))
     code, failed, out = reconcile(env, capsys, "--stage", "lake")
     assert (code, failed) == (1, {"gold_total_events_eq_silver"}), out[-3000:]
 
