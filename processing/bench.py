@@ -7,7 +7,8 @@ Measures on this machine, each job as the DAG runs it (a fresh `python -m` proce
   day_gold_pg_s                etl_to_gold + load_to_postgres for the day (both jobs, JVM starts included)
   check_day_s / quality_day_s  the lake gate (reconcile --stage lake, DAG task check_lake) on the day without
                                its data quality suites (--skip-quality), and what the suites add to it (gate
-                               with suites minus gate without); quality_share_pct = quality_day_s / etl_day_s
+                               with suites minus gate without, medians of --gate-runs alternated runs each);
+                               quality_share_pct = quality_day_s / etl_day_s
   pg_rows_per_s                rows/s of the COPY transaction of load_to_postgres
   stream_p50_s / stream_p95_s  produce -> visible in silver/_stream (committed batch) at a 5 s trigger
 The last line is machine-readable.
@@ -20,6 +21,7 @@ import os
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -115,16 +117,22 @@ def gate_seconds(day: date, env: dict, *extra: str) -> tuple[float, str]:
     return seconds, done.stdout
 
 
-def quality_figures(figures: dict, env: dict) -> None:
-    """check_day_s, quality_day_s and quality_share_pct (see the module docstring)."""
-    figures["check_day_s"], _ = gate_seconds(DAY, env, "--skip-quality")
-    with_quality, out = gate_seconds(DAY, env)
-    figures["quality_day_s"] = with_quality - figures["check_day_s"]
+def quality_figures(figures: dict, env: dict, runs: int) -> None:
+    """check_day_s, quality_day_s and quality_share_pct (see the module docstring): medians of `runs` gate runs
+    without and with the suites, alternated, so a passing load spike does not decide the difference."""
+    without, with_quality, suites = [], [], []
+    for _ in range(runs):
+        without.append(gate_seconds(DAY, env, "--skip-quality")[0])
+        seconds, out = gate_seconds(DAY, env)
+        with_quality.append(seconds)
+        suites.append(float(re.search(r"DQ summary .* seconds=([\d.]+)", out).group(1)))
+    figures["check_day_s"] = statistics.median(without)
+    figures["quality_day_s"] = statistics.median(with_quality) - figures["check_day_s"]
     figures["quality_share_pct"] = 100 * figures["quality_day_s"] / figures["etl_day_s"]
-    suites = re.search(r"DQ summary .* seconds=([\d.]+)", out).group(1)
-    print(f"bench: check_lake {with_quality:.1f}s with the quality suites (their own step {suites}s), "
-          f"{figures['check_day_s']:.1f}s without: +{figures['quality_day_s']:.1f}s = "
-          f"{figures['quality_share_pct']:.0f} % of etl_to_gold ({figures['etl_day_s']:.1f}s)", flush=True)
+    print(f"bench: check_lake over {runs} runs each: {' '.join(f'{s:.1f}' for s in with_quality)}s with the quality "
+          f"suites (their own step {' '.join(f'{s:.1f}' for s in suites)}s), {' '.join(f'{s:.1f}' for s in without)}s "
+          f"without; medians +{figures['quality_day_s']:.1f}s = {figures['quality_share_pct']:.0f} % of etl_to_gold "
+          f"({figures['etl_day_s']:.1f}s)", flush=True)
 
 
 def stream_latency(settings, env: dict, root: str, events: int, seconds: float) -> list[float]:
@@ -180,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big-events", type=int, default=5_200_000)
     parser.add_argument("--stream-events", type=int, default=3_000)
     parser.add_argument("--stream-seconds", type=float, default=60)
+    parser.add_argument("--gate-runs", type=int, default=3,
+                        help="check_lake runs with and without the quality suites (medians; default 3)")
     parser.add_argument("--day-only", action="store_true",
                         help="only the one-day figures (Bronze, ETL, gate, load): no 5.2M run, no stream")
     args = parser.parse_args(argv)
@@ -204,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             figures[f"silver_{name}_s"] = float(re.search(r"\] silver .* seconds=([\d.]+)", out).group(1))
             print(f"bench: etl_to_gold {name} {figures[f'etl_{name}_s']:.1f}s, of which the exact Silver step "
                   f"{figures[f'silver_{name}_s']:.1f}s", flush=True)
-        quality_figures(figures, env)
+        quality_figures(figures, env, args.gate_runs)
         load_s, out = run_job("load_to_postgres", DAY, env)
         figures["day_gold_pg_s"] = figures["etl_day_s"] + load_s
         figures["pg_rows_per_s"] = float(re.search(r"rows_per_s=(\d+)", out).group(1))
