@@ -69,7 +69,7 @@ class Service:
         running = self.pid()
         if running:
             return running
-        if self.address and port_open(*self.address):
+        if self.address and is_local_address(self.address[0]) and port_open(*self.address):
             raise StartError(f"{self.where}: the port is in use by a process this run dir did not start; "
                              f"stop it or configure another port")
         self.home.mkdir(parents=True, exist_ok=True)
@@ -188,6 +188,18 @@ def _signal_group(pid: int, sig: int) -> None:
             os.kill(pid, sig)
         except ProcessLookupError:
             pass
+
+
+def is_local_address(host: str) -> bool:
+    """Whether `host` is an address of this machine. Only then can a process here hold its port: a bridge
+    address the service's own prepare step creates is not there yet, and a connection to an address that is
+    not routed locally may be answered by whatever the network puts in between (seen on this machine)."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, 0))
+    except OSError:
+        return False
+    return True
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:

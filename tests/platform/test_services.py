@@ -8,7 +8,7 @@ import time
 import pytest
 
 from infrastructure.local import processes, services
-from infrastructure.local.processes import Service, StartError
+from infrastructure.local.processes import Service, StartError, is_local_address
 from infrastructure.settings import load
 
 pytestmark = pytest.mark.unit
@@ -94,3 +94,8 @@ def test_groups_in_start_order_and_a_needed_group_added_only_when_it_does_not_se
     assert [g.name for g in services.selected(["airflow"], settings)] == ["platform", "airflow"]
     serving.append(True)  # e.g. the shared platform, seen from a test's private run dir
     assert [g.name for g in services.selected(["airflow"], settings)] == ["airflow"]
+
+
+def test_only_an_address_of_this_machine_can_hold_a_port():
+    assert is_local_address("127.0.0.1")
+    assert not is_local_address("192.0.2.1")  # TEST-NET-1: never assigned to a host (RFC 5737)
