@@ -45,7 +45,7 @@ def silver_of(spark, data: Path, day: date, pipeline_tz: str):
                                   "key binary, value binary, topic string, partition int, offset long, "
                                   "timestamp timestamp")
     parsed = transforms.parse_events(transforms.bronze_rows(kafka, pipeline_tz), pipeline_tz)
-    return transforms.exact_dedup(transforms.valid_events(parsed))
+    return transforms.exact_silver(parsed)
 
 
 def load_days(spark, settings, days: list[date], events_per_day: int, seed: int) -> dict[date, dict[str, int]]:
