@@ -7,7 +7,6 @@ test never touches a Superset someone started with `make superset`.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -15,20 +14,15 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import yaml
-from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
-from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 from gold.database import connect_loader, connect_reader, delete_dates
+from gold.superset import screenshots
 from gold.superset.provision import ASSETS_DIR, DASHBOARD_SLUG, LIVE_DASHBOARD_SLUG, MASKED_PASSWORD, client_for, \
     export
 from infrastructure.settings import REPO_ROOT, load
@@ -307,41 +301,13 @@ def test_an_empty_date_range_gives_no_error(superset, charts):
         assert all(v in (None, 0) for v in values), (name, result["data"])
 
 
-def chromium() -> webdriver.Chrome:
-    assert Path("/usr/bin/chromium").exists(), "Chromium missing: run `bash infrastructure/local/setup.sh browser`"
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1600,2500",
-                 f"--user-data-dir={tempfile.mkdtemp(prefix='tripclick-chromium-')}"):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-
-
-def chart_states(driver) -> list[dict]:
-    """Per chart on the page: its title, whether it drew something, and any error text."""
-    return driver.execute_script("""
-        return [...document.querySelectorAll('.dashboard-component-chart-holder .chart-slice')].map(el => ({
-            title: el.innerText.split('\\n')[0],
-            loading: !!el.querySelector('.loading'),
-            drawn: !!el.querySelector('svg, canvas, table tbody tr, .header-line'),
-            empty: /No results were returned|No data/.test(el.innerText),
-            error: [...el.querySelectorAll('[role="alert"], .alert-danger, .ant-alert-error')]
-                     .map(e => e.innerText).join(' | '),
-        }));""")
-
-
 @pytest.fixture(scope="module")
 def browser(superset):
     """Headless Chromium logged in to the private Superset."""
-    driver = chromium()
+    driver = screenshots.chromium()
     try:
-        driver.get(f"{superset.base}/login/")
-        driver.find_element(By.ID, "username").send_keys(superset.settings.superset_admin_user)
-        driver.find_element(By.ID, "password").send_keys(superset.settings.superset_admin_password)
-        driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-        WebDriverWait(driver, 30).until(lambda d: "/login" not in d.current_url)
+        screenshots.login(driver, superset.base, superset.settings.superset_admin_user,
+                          superset.settings.superset_admin_password)
         yield driver
     finally:
         driver.quit()
@@ -349,20 +315,10 @@ def browser(superset):
 
 def open_dashboard(driver, base: str, time_range: str, screenshot: str) -> tuple[list[dict], str]:
     """Open the dashboard with its date filter set, wait for every chart, save a screenshot."""
-    date_filter = (f"(NATIVE_FILTER-date-range:(id:NATIVE_FILTER-date-range,"
-                   f"extraFormData:(time_range:'{time_range}'),filterState:(value:'{time_range}'),ownState:()))")
-    driver.get(f"{base}/superset/dashboard/{DASHBOARD_SLUG}/?native_filters={date_filter}")
-    with contextlib.suppress(TimeoutException):  # the callers' assertions say which chart did not draw
-        WebDriverWait(driver, 120, poll_frequency=1).until(
-            lambda d: len(states := chart_states(d)) == len(EXPECTED)
-            and all((s["drawn"] or s["empty"]) and not s["loading"] for s in states))
-    time.sleep(2)  # let chart animations settle for the screenshot
-    ARTIFACTS.mkdir(exist_ok=True)
-    driver.save_screenshot(str(ARTIFACTS / screenshot))
-    errors = [e.text for e in driver.find_elements(By.CSS_SELECTOR, '[role="alert"], .alert-danger, .ant-alert-error')
-              if e.is_displayed()]
-    assert errors == []
-    return chart_states(driver), driver.find_element(By.TAG_NAME, "body").text
+    shot = screenshots.open_dashboard(driver, base, DASHBOARD_SLUG, ARTIFACTS / screenshot, len(EXPECTED),
+                                      time_range=time_range)
+    assert shot.errors == []
+    return shot.states, shot.body
 
 
 def test_dashboard_renders_every_chart_in_chromium(superset, browser):
@@ -380,15 +336,9 @@ def test_dashboard_shows_no_error_on_an_empty_date_range(superset, browser):
 
 
 def test_live_dashboard_renders_in_chromium(superset, browser):
-    browser.get(f"{superset.base}/superset/dashboard/{LIVE_DASHBOARD_SLUG}/")
-    with contextlib.suppress(TimeoutException):
-        WebDriverWait(browser, 120, poll_frequency=1).until(
-            lambda d: len(states := chart_states(d)) == len(LIVE_EXPECTED)
-            and all(s["drawn"] and not s["loading"] for s in states))
-    time.sleep(2)
-    ARTIFACTS.mkdir(exist_ok=True)
-    browser.save_screenshot(str(ARTIFACTS / "live_dashboard.png"))
-    states = chart_states(browser)
+    shot = screenshots.open_dashboard(browser, superset.base, LIVE_DASHBOARD_SLUG, ARTIFACTS / "live_dashboard.png",
+                                      len(LIVE_EXPECTED), need_data=True)
+    states = shot.states
     assert sorted(s["title"] for s in states) == sorted(LIVE_EXPECTED), states
     assert [s for s in states if not s["drawn"] or s["empty"] or s["loading"] or s["error"]] == [], states
-    assert "Provisional live counts" in browser.find_element(By.TAG_NAME, "body").text
+    assert "Provisional live counts" in shot.body
