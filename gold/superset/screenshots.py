@@ -198,7 +198,7 @@ def wait_for_live_rows(client: SupersetClient, charts: list[dict], wait_sec: flo
             raise ScreenshotError(
                 f"no live rows after {wait_sec:.0f}s in: {', '.join(empty)}. Live rows exist only while a day is "
                 "replayed (stream running, e.g. `make demo`) and are deleted when the day is loaded; "
-                "retry during the replay with a larger --wait-rows")
+                "retry during the replay with a larger --wait-rows (make: WAIT_ROWS=)")
         log(f"waiting for live rows ({', '.join(str(n) for n in rows)} rows shown, "
             f"{deadline - time.monotonic():.0f}s left)")
         time.sleep(min(poll_sec, max(deadline - time.monotonic(), 0.1)))
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="main = TripClick Clinical Search, live = TripClick Live")
     parser.add_argument("--out", type=Path, required=True, help="PNG file to write")
     parser.add_argument("--time-range", help="main: the Date range filter, 'START : END' (END excluded), "
-                                             "e.g. '2026-01-01 : 2026-02-02'; default: the dashboard's own")
+                                             "e.g. '2026-01-01 : 2026-02-02'; default: no filter (every date)")
     parser.add_argument("--width", type=int, default=DEFAULT_WIDTH, help=f"window width in px ({DEFAULT_WIDTH})")
     parser.add_argument("--wait-rows", type=float, default=0, metavar="SECONDS",
                         help="live: poll up to SECONDS until every live chart has rows, then wait for them to draw")
