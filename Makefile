@@ -59,7 +59,8 @@ bench-ingestion: up ## producer throughput vs Kafka's ProducerPerformance (1M ev
 	@$(PY) -m ingestion.bench
 
 # --- gold ---
-.PHONY: superset superset-down superset-export sample-marts
+.PHONY: superset superset-down superset-export screenshots sample-marts
+SHOT_DASHBOARD = $(or $(DASHBOARD),main)
 
 superset: up ## provision Superset from gold/superset/assets and serve it on 127.0.0.1:8088 (idempotent)
 	@$(PY) -m infrastructure.local.services up superset
@@ -69,6 +70,11 @@ superset-down: ## stop the Superset server `make superset` started
 
 superset-export: ## write the live dashboard (charts, datasets, database; password masked) back into gold/superset/assets
 	@$(PY) -m gold.superset.provision export
+
+screenshots: ## PNG of a dashboard of `make superset` (headless Chromium): [DASHBOARD=main|live] [OUT=] [RANGE="2026-01-01 : 2026-02-02"] [WAIT_ROWS=s] [WIDTH=1600]
+	@$(PY) -m gold.superset.screenshots --dashboard $(SHOT_DASHBOARD) \
+		--out "$(or $(OUT),test-artifacts/dashboard-$(SHOT_DASHBOARD).png)" \
+		$(if $(RANGE),--time-range "$(RANGE)") $(if $(WAIT_ROWS),--wait-rows $(WAIT_ROWS)) $(if $(WIDTH),--width $(WIDTH))
 
 sample-marts: up ## marts of GENERATED days (pipeline code, no Kafka): [START=2025-01-06] [DAYS=5] [DELETE=1]
 	@$(PY) -m processing.sample_marts $(if $(START),--start $(START)) $(if $(DAYS),--days $(DAYS)) $(if $(DELETE),--delete)
