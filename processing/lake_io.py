@@ -171,16 +171,53 @@ def replace_partition(df: DataFrame, path: str, files: int | None = None,
     version = new_version_id()
     folder = f"{path}/{version}"
     out.write.mode("errorifexists").parquet(folder)
-    rows = read_version(spark, folder).count()
     if before_publish is not None:
         before_publish(folder)
+    return _publish(spark, path, version, read_version(spark, folder).count())
+
+
+def _publish(spark: SparkSession, path: str, version: str, rows: int) -> str:
+    """Write the marker naming a complete version folder, then delete versions older than the previous one."""
     write_text(spark, f"{path}/{MARKER}", marker_document(version, rows))
     for old in versions_to_delete(_list_names(spark, path), version):
         try:
             _delete(spark, f"{path}/{old}")
         except Exception:  # noqa: BLE001 - cleanup is best effort; the published version is complete
             pass
-    return folder
+    return f"{path}/{version}"
+
+
+# ---- several dates in one write (a backfill): stage once, then publish each date on its own
+
+def stage_dates(df: DataFrame, folder: str) -> dict[str, int]:
+    """Write `df` once into `folder`, partitioned by its event_date (a task holding whole dates writes one file
+    per date); returns the rows per ISO date. Nothing here is visible to readers until `publish_staged`."""
+    df.write.mode("errorifexists").partitionBy("event_date").parquet(folder)
+    if not any(name.startswith("event_date=") for name in _list_names(df.sparkSession, folder)):
+        return {}
+    counted = df.sparkSession.read.parquet(folder).groupBy("event_date").count().collect()
+    return {row.event_date.isoformat(): row["count"] for row in counted}
+
+
+def publish_staged(empty: DataFrame, folder: str, day, rows: int, path: str) -> str:
+    """Publish the rows `stage_dates` staged for `day` as the new version of the date folder `path` (the staged
+    files are moved into a version folder, then the marker is written); returns the version folder. A date the
+    stage holds no row of is published as an empty partition with `empty`'s schema."""
+    if not rows:
+        return replace_partition(empty.limit(0), path, files=1)
+    spark = empty.sparkSession
+    version = new_version_id()
+    staged, target = f"{folder}/event_date={day.isoformat()}", f"{path}/{version}"
+    if _is_local(path):
+        os.makedirs(path, exist_ok=True)
+        os.rename(staged, target)
+    else:
+        fs, source = _hadoop(spark, staged)
+        destination = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(target)
+        fs.mkdirs(destination.getParent())
+        if not fs.rename(source, destination):
+            raise OSError(f"could not move staged rows {staged} to {target}")
+    return _publish(spark, path, version, rows)
 
 
 def read_version(spark: SparkSession, folder: str) -> DataFrame:

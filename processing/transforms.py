@@ -4,8 +4,6 @@ Kafka frame -> Bronze rows -> parsed events (valid or with a quarantine reason) 
 """
 from __future__ import annotations
 
-from datetime import date
-
 import orjson
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -107,18 +105,24 @@ def quarantined(parsed: DataFrame) -> DataFrame:
 
 
 def exact_dedup(events: DataFrame) -> DataFrame:
-    """One row per dedup_key: the copy at the lowest (topic, partition, offset), so reruns pick the same one."""
-    first = Window.partitionBy("dedup_key").orderBy(*KAFKA_META[:3])
+    """One row per dedup_key: the copy at the lowest (topic, partition, offset), so reruns pick the same one.
+    A dedup_key has one event_date (both come from event_ts), so grouping by the date as well changes nothing,
+    and lets a backfill that partitions its rows by date dedup every date without another shuffle."""
+    first = Window.partitionBy("event_date", "dedup_key").orderBy(*KAFKA_META[:3])
     return events.withColumn("_copy", F.row_number().over(first)).where("_copy = 1").drop("_copy")
 
 
-def exact_silver(parsed_bronze: DataFrame, stream: DataFrame | None = None) -> DataFrame:
+def exact_silver(parsed_bronze: DataFrame, stream: DataFrame | None = None, by_date: int | None = None) -> DataFrame:
     """Exact Silver of a date: its valid Bronze rows UNION the rows the stream committed for it, one row per
     dedup_key (exact_dedup). Bronze holds every message of the date, so what the stream dropped behind its
-    watermark, or never saw, is recovered; a stream copy only matters when Kafka coordinates rank it first."""
+    watermark, or never saw, is recovered; a stream copy only matters when Kafka coordinates rank it first.
+    With `by_date` (several dates), the rows are first spread over that many tasks by event_date, so each task
+    dedups and writes whole dates: one shuffle, one file per date."""
     candidates = valid_events(parsed_bronze)
     if stream is not None:
         candidates = candidates.unionByName(stream.select(*SILVER_COLUMNS))
+    if by_date:
+        candidates = candidates.repartition(by_date, "event_date")
     return exact_dedup(candidates)
 
 
@@ -129,9 +133,10 @@ def stream_dedup(events: DataFrame, watermark: str) -> DataFrame:
     return events.withWatermark("event_ts", watermark).dropDuplicates(["dedup_key", "event_ts"])
 
 
-# ---- Gold marts: each builder takes the exact Silver rows of one date and returns the columns of its mart in
-# gold/marts.py; mart_rows puts them in the defined order and types. Grain, formulas, clocks, normalisation and
-# ties are written out in gold/README.md; keep both in step.
+# ---- Gold marts: each builder takes exact Silver rows, of one date or of many (every grain includes event_date, so a
+# backfill computes all its dates in one pass), and returns the columns of its mart in gold/marts.py; mart_rows puts
+# them in the defined order and types. Grain, formulas, clocks, normalisation and ties are written out in
+# gold/README.md; keep both in step.
 
 NO_AREA = "(none)"  # clinical-area bucket of clicks whose ClinicalAreas has no non-empty entry
 _WHITESPACE_RUN = r"\s+"  # Java regex \s: space, \t, \n, \x0B, \f, \r
@@ -144,31 +149,33 @@ def _seconds_between(first: str, last: str) -> Column:
     return (F.expr(f"unix_micros({last}) - unix_micros({first})") / 1_000_000).cast("double")
 
 
-def daily_traffic(silver: DataFrame, day: date) -> DataFrame:
-    """peak_hour is the UTC hour of the ORIGINAL click (DateCreated) with most events, lowest on ties:
-    the replay squeezes every event into 15:00-16:00, so the replay clock carries no hourly signal."""
-    by_hour = silver.groupBy(F.hour("original_ts").alias("hour")).count()
-    peak = by_hour.orderBy(F.desc("count"), "hour").limit(1).select(F.col("hour").alias("peak_hour"))
-    totals = silver.agg(
+def daily_traffic(silver: DataFrame) -> DataFrame:
+    """One row per date. peak_hour is the UTC hour of the ORIGINAL click (DateCreated) with most events, lowest on
+    ties: the replay squeezes every event into 15:00-16:00, so the replay clock carries no hourly signal."""
+    by_hour = silver.groupBy("event_date", F.hour("original_ts").alias("hour")).count()
+    busiest = Window.partitionBy("event_date").orderBy(F.desc("count"), "hour")
+    peak = by_hour.withColumn("_rank", F.row_number().over(busiest)).where("_rank = 1").select(
+        "event_date", F.col("hour").alias("peak_hour"))
+    totals = silver.groupBy("event_date").agg(
         F.count(F.lit(1)).alias("total_events"),
         F.countDistinct("SessionId").alias("unique_sessions"),
         F.countDistinct("DocumentId").alias("unique_documents"),
     )
-    return totals.where("total_events > 0").crossJoin(peak).select(
-        F.lit(day).alias("event_date"), "total_events", "unique_sessions", "unique_documents", "peak_hour")
+    return totals.join(peak, "event_date").select(
+        "event_date", "total_events", "unique_sessions", "unique_documents", "peak_hour")
 
 
-def session_analysis(silver: DataFrame, day: date) -> DataFrame:
+def session_analysis(silver: DataFrame) -> DataFrame:
     """Per session and date. Click times and the duration are on the ORIGINAL clock (DateCreated ->
     original_ts), so the duration is in real seconds: the replay clock (event_ts) squeezes 24 h into one
     hour, which would make every duration 24x too short."""
-    sessions = silver.groupBy(F.col("SessionId").alias("session_id")).agg(
+    sessions = silver.groupBy("event_date", F.col("SessionId").alias("session_id")).agg(
         F.count(F.lit(1)).alias("click_count"),
         F.countDistinct("DocumentId").alias("unique_docs"),
         F.min("original_ts").alias("first_click_ts"),
         F.max("original_ts").alias("last_click_ts"),
     )
-    return sessions.select(F.lit(day).alias("event_date"), "session_id", "click_count", "unique_docs",
+    return sessions.select("event_date", "session_id", "click_count", "unique_docs",
                            "first_click_ts", "last_click_ts",
                            _seconds_between("first_click_ts", "last_click_ts").alias("session_duration_sec"))
 
@@ -186,35 +193,35 @@ def area_display(key: Column) -> Column:
     return F.array_join(capitalised, "")
 
 
-def clinical_areas(silver: DataFrame, day: date) -> DataFrame:
+def clinical_areas(silver: DataFrame) -> DataFrame:
     """Per area and date. Entries of the comma list are matched case- and whitespace-insensitively and
     shown in title case; a click counts once for each distinct area; a click without any area counts in
     the '(none)' bucket. click_share splits each click equally among its areas, so it sums to the clicks."""
     keys = F.array_distinct(F.filter(F.transform(F.split(F.coalesce("ClinicalAreas", F.lit("")), ","), normalise_area),
                                      lambda a: a != ""))
-    per_click = silver.select("SessionId", keys.alias("keys"))
+    per_click = silver.select("event_date", "SessionId", keys.alias("keys"))
     exploded = per_click.select(
-        "SessionId",
+        "event_date", "SessionId",
         F.when(F.size("keys") > 0, F.lit(1.0) / F.size("keys")).otherwise(F.lit(1.0)).alias("share"),
         F.explode(F.when(F.size("keys") > 0, F.col("keys")).otherwise(F.array(F.lit(NO_AREA)))).alias("key"))
-    grouped = exploded.groupBy("key").agg(
+    grouped = exploded.groupBy("event_date", "key").agg(
         F.count(F.lit(1)).alias("click_count"), F.countDistinct("SessionId").alias("unique_sessions"),
         F.sum("share").alias("click_share"))
     display = F.when(F.col("key") == NO_AREA, F.lit(NO_AREA)).otherwise(area_display(F.col("key")))
-    return grouped.select(F.lit(day).alias("event_date"), display.alias("clinical_area"), "click_count",
+    return grouped.select("event_date", display.alias("clinical_area"), "click_count",
                           "unique_sessions", "click_share")
 
 
-def popular_documents(silver: DataFrame, day: date) -> DataFrame:
-    """Every document clicked that day; rank 1 = most viewed, ties broken by the lower document_id so
+def popular_documents(silver: DataFrame) -> DataFrame:
+    """Every document clicked per date; rank 1 = most viewed, ties broken by the lower document_id so
     ranks are unique and stable across reruns. title = the greatest non-empty title seen (deterministic)."""
-    docs = silver.groupBy(F.col("DocumentId").alias("document_id")).agg(
+    docs = silver.groupBy("event_date", F.col("DocumentId").alias("document_id")).agg(
         F.max(F.when(F.col("Title") != "", F.col("Title"))).alias("title"),
         F.count(F.lit(1)).alias("view_count"),
         F.countDistinct("SessionId").alias("unique_sessions"),
     )
-    order = Window.orderBy(F.desc("view_count"), "document_id")
-    return docs.select(F.lit(day).alias("event_date"), "document_id", "title", "view_count", "unique_sessions",
+    order = Window.partitionBy("event_date").orderBy(F.desc("view_count"), "document_id")
+    return docs.select("event_date", "document_id", "title", "view_count", "unique_sessions",
                        F.row_number().over(order).alias("rank"))
 
 
@@ -225,19 +232,20 @@ def normalise_keyword(column: Column) -> Column:
 
 
 def _queried(silver: DataFrame) -> DataFrame:
-    return silver.select("SessionId", "DocumentId", normalise_keyword(F.col("Keywords")).alias("query")).where(
+    return silver.select("event_date", "SessionId", "DocumentId",
+                         normalise_keyword(F.col("Keywords")).alias("query")).where(
         F.col("query") != "")
 
 
-def search_keywords(silver: DataFrame, day: date) -> DataFrame:
+def search_keywords(silver: DataFrame) -> DataFrame:
     """Per whole normalised query string (TripClick's Keywords field is the query typed, not one keyword):
     sessions = distinct sessions with a click carrying the query, clicks, distinct documents. Clicks with an
     empty query are not counted."""
-    return _queried(silver).groupBy("query").agg(
+    return _queried(silver).groupBy("event_date", "query").agg(
         F.countDistinct("SessionId").alias("sessions"),
         F.count(F.lit(1)).alias("clicks"),
         F.countDistinct("DocumentId").alias("unique_documents"),
-    ).select(F.lit(day).alias("event_date"), "query", "sessions", "clicks", "unique_documents")
+    ).select("event_date", "query", "sessions", "clicks", "unique_documents")
 
 
 def query_terms(query: Column) -> Column:
@@ -246,16 +254,16 @@ def query_terms(query: Column) -> Column:
     return F.array_distinct(F.filter(stripped, lambda t: t != ""))
 
 
-def search_terms(silver: DataFrame, day: date) -> DataFrame:
+def search_terms(silver: DataFrame) -> DataFrame:
     """Per individual term of the normalised queries; a click counts once per distinct term of its query."""
-    terms = _queried(silver).select("SessionId", "DocumentId", "query",
+    terms = _queried(silver).select("event_date", "SessionId", "DocumentId", "query",
                                     F.explode(query_terms(F.col("query"))).alias("term"))
-    return terms.groupBy("term").agg(
+    return terms.groupBy("event_date", "term").agg(
         F.countDistinct("SessionId").alias("sessions"),
         F.count(F.lit(1)).alias("clicks"),
         F.countDistinct("query").alias("queries"),
         F.countDistinct("DocumentId").alias("unique_documents"),
-    ).select(F.lit(day).alias("event_date"), "term", "sessions", "clicks", "queries", "unique_documents")
+    ).select("event_date", "term", "sessions", "clicks", "queries", "unique_documents")
 
 
 MART_BUILDERS = {  # mart of gold/marts.py -> its builder
@@ -272,8 +280,8 @@ SPARK_TYPES = {"date": "date", "text": "string", "smallint": "smallint", "intege
                "double precision": "double", "timestamp with time zone": "timestamp"}
 
 
-def mart_rows(mart: str, silver: DataFrame, day: date) -> DataFrame:
-    """The mart's rows of `day`: its defined columns, in table order, cast to their types, so the Gold partitions,
-    the COPY into PostgreSQL and the tables agree by construction."""
-    built = MART_BUILDERS[mart](silver, day)
+def mart_rows(mart: str, silver: DataFrame) -> DataFrame:
+    """The mart's rows of every date in `silver` (its event_date column): its defined columns, in table order, cast
+    to their types, so the Gold partitions, the COPY into PostgreSQL and the tables agree by construction."""
+    built = MART_BUILDERS[mart](silver)
     return built.select(*(F.col(c.name).cast(SPARK_TYPES[c.type]).alias(c.name) for c in marts.BY_NAME[mart].columns))

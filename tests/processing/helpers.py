@@ -172,3 +172,26 @@ def republish(spark, root: str, layer: str, day, change) -> None:
     path = lake.partition(root, layer, day)
     frame = lake_io.read_partition(spark, path).localCheckpoint()  # materialised: we overwrite its source
     lake_io.replace_partition(change(frame), path)
+
+
+def check_staged_publication(spark, root: str) -> None:
+    """Several dates written once (lake_io.stage_dates) and published one by one, on the lake at `root`: each date
+    reads back exactly its rows; a date the stage holds no row of is published empty; a republication replaces."""
+    from datetime import date
+
+    from processing import lake, lake_io
+
+    days = [date(2031, 4, 1), date(2031, 4, 2), date(2031, 4, 3)]
+    frame = spark.createDataFrame([(days[0], 1, "a"), (days[0], 2, "b"), (days[2], 3, "c")],
+                                  "event_date date, n int, s string").repartition(3, "event_date")
+    for attempt in (1, 2):
+        folder = f"{root}/_staging/test_{attempt}"
+        staged = lake_io.stage_dates(frame, folder)
+        assert staged == {"2031-04-01": 2, "2031-04-03": 1}
+        for day in days:
+            lake_io.publish_staged(frame, folder, day, staged.get(day.isoformat(), 0),
+                                   lake.partition(root, "silver", day))
+        published = [sorted(tuple(r) for r in lake_io.read_partition(
+            spark, lake.partition(root, "silver", day)).collect()) for day in days]
+        assert published == [[(1, "a"), (2, "b")], [], [(3, "c")]], attempt
+        lake_io.delete_path(spark, folder)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from processing import lake_io
+from tests.processing.helpers import check_staged_publication
 
 pytestmark = pytest.mark.unit
 
@@ -99,3 +100,7 @@ def test_sigkill_while_writing_a_version_keeps_the_published_one(spark, tmp_path
     os.kill(writer.pid, signal.SIGKILL)
     writer.wait()
     assert rows(spark, part) == [(1,)]
+
+
+def test_dates_staged_together_are_published_one_by_one(spark, tmp_path):
+    check_staged_publication(spark, str(tmp_path / "lake"))

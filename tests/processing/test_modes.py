@@ -1,6 +1,7 @@
 """The same jobs in S3 mode (s3a through the local S3 endpoint) and on a real standalone Spark cluster."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import subprocess
@@ -14,8 +15,9 @@ import pytest
 
 from infrastructure.local.s3 import client as s3_client
 from processing import lake, lake_io
-from tests.processing.helpers import (delete_day, delete_topic, job_env, new_topic, postgres_rows, produce,
-                                      produce_keyed, run_in_process, run_job)
+from processing.spark.session import build_session
+from tests.processing.helpers import (check_staged_publication, delete_day, delete_topic, job_env, new_topic,
+                                      postgres_rows, produce, produce_keyed, run_in_process, run_job)
 from tests.processing.scenario import build_day, manifests
 
 pytestmark = pytest.mark.integration
@@ -81,6 +83,13 @@ def test_s3_round_trip_of_every_job(platform, spark, produced_day, s3_bucket):
         assert commits.get("KeyCount", 0) > 0, "streaming checkpoint commits are objects in the bucket"
     finally:
         delete_day(platform, day)
+
+
+def test_dates_staged_together_are_published_one_by_one_on_s3(platform, spark, s3_bucket):
+    root = f"s3a://{s3_bucket}/lake"
+    # the shared session, with the s3a settings a job of this lake sets (build_session reuses the running JVM)
+    session = build_session(dataclasses.replace(platform, lake_root=root), "test-staged-s3")
+    check_staged_publication(session, root)
 
 
 def free_port() -> int:

@@ -113,23 +113,39 @@ def tiny_day(spark):
 def test_every_mart_has_a_builder_and_its_rows_have_the_defined_columns_and_types(tiny_day):
     assert set(tf.MART_BUILDERS) == set(marts.NAMES)
     for mart in marts.MARTS:
-        rows = tf.mart_rows(mart.name, tiny_day, DAY)
+        rows = tf.mart_rows(mart.name, tiny_day)
         assert rows.dtypes == [(c.name, tf.SPARK_TYPES[c.type]) for c in mart.columns], mart.name
         assert rows.count() > 0, mart.name
 
 
+def test_marts_of_several_dates_equal_each_date_alone(spark, tiny_day):
+    # A backfill builds every mart of its dates in one pass: each date's rows must be those it has alone.
+    base = 1420070400000
+    next_day = silver_of(spark, [
+        make_event("a", 1, utc(2030, 1, 3, 15, 0), created_ms=base + 20 * 3600_000, areas=",Surgery",
+                   keywords="asthma"),
+        make_event("d", 5, utc(2030, 1, 3, 15, 5), created_ms=base, areas=None, keywords="gout", title="Doc five"),
+    ])
+    both = tiny_day.unionByName(next_day)
+    for mart in marts.NAMES:
+        together = sorted(tuple(r) for r in tf.mart_rows(mart, both).collect())
+        alone = sorted(tuple(r) for day in (tiny_day, next_day) for r in tf.mart_rows(mart, day).collect())
+        assert together == alone, mart
+        assert {r[0] for r in together} == {DAY, date(2030, 1, 3)}, mart
+
+
 def test_daily_traffic_peak_hour_from_original_time(tiny_day):
-    rows = [tuple(r) for r in tf.daily_traffic(tiny_day, DAY).collect()]
+    rows = [tuple(r) for r in tf.daily_traffic(tiny_day).collect()]
     assert rows == [(DAY, 5, 3, 3, 9)]  # hours 9 and 10 tie with 2 events each: lowest wins
 
 
 def test_daily_traffic_of_an_empty_day_has_no_row(tiny_day):
-    assert tf.daily_traffic(tiny_day.where("false"), DAY).count() == 0
+    assert tf.daily_traffic(tiny_day.where("false")).count() == 0
 
 
 def test_session_analysis_on_the_original_clock(tiny_day):
     # Replay times of "a" span 60 s (15:00:00-15:01:00); its original clicks span 1 h: real seconds.
-    rows = sorted(tuple(r) for r in tf.session_analysis(tiny_day, DAY).collect())
+    rows = sorted(tuple(r) for r in tf.session_analysis(tiny_day).collect())
     assert rows == [
         (DAY, "a", 3, 2, datetime(2015, 1, 1, 9, 0), datetime(2015, 1, 1, 10, 0), 3600.0),
         (DAY, "b", 1, 1, datetime(2015, 1, 1, 10, 0), datetime(2015, 1, 1, 10, 0), 0.0),
@@ -141,12 +157,12 @@ def test_session_duration_keeps_milliseconds(spark):
     base = 1420070400000
     day = silver_of(spark, [make_event("s", 1, utc(2030, 1, 2, 6, 0), created_ms=base),
                             make_event("s", 2, utc(2030, 1, 2, 6, 1), created_ms=base + 1_250)])
-    (row,) = tf.session_analysis(day, DAY).collect()
+    (row,) = tf.session_analysis(day).collect()
     assert row.session_duration_sec == 1.25
 
 
 def test_clinical_areas_normalised_with_a_none_bucket(tiny_day):
-    rows = sorted(tuple(r) for r in tf.clinical_areas(tiny_day, DAY).collect())
+    rows = sorted(tuple(r) for r in tf.clinical_areas(tiny_day).collect())
     assert rows == [
         (DAY, "(none)", 2, 2, 2.0),  # an empty list, one of only blanks and a null: no area
         (DAY, "Ob-Gyn", 1, 1, 0.5),
@@ -163,23 +179,23 @@ def test_area_display_is_title_case_of_the_key(spark):
 
 
 def test_popular_documents_rank_every_document(tiny_day):
-    rows = sorted(tuple(r) for r in tf.popular_documents(tiny_day, DAY).collect())
+    rows = sorted(tuple(r) for r in tf.popular_documents(tiny_day).collect())
     assert rows == [(DAY, 1, "Doc one", 3, 2, 1), (DAY, 2, "Doc two", 1, 1, 2), (DAY, 3, "Doc three", 1, 1, 3)]
 
 
 def test_popular_documents_ties_go_to_the_lower_id(spark):
     day = silver_of(spark, [make_event("s", 9, utc(2030, 1, 2, 6, 0)), make_event("t", 4, utc(2030, 1, 2, 6, 1))])
-    assert sorted((r.document_id, r.rank) for r in tf.popular_documents(day, DAY).collect()) == [(4, 1), (9, 2)]
+    assert sorted((r.document_id, r.rank) for r in tf.popular_documents(day).collect()) == [(4, 1), (9, 2)]
 
 
 def test_search_keywords_are_whole_normalised_queries(tiny_day):
-    rows = sorted(tuple(r) for r in tf.search_keywords(tiny_day, DAY).collect())
+    rows = sorted(tuple(r) for r in tf.search_keywords(tiny_day).collect())
     assert rows == [(DAY, '"asthma" (children) asthma', 1, 1, 1), (DAY, "asthma", 1, 1, 1),
                     (DAY, "breast cancer", 1, 2, 2)]
 
 
 def test_search_terms_split_queries_into_distinct_terms(tiny_day):
-    rows = sorted(tuple(r) for r in tf.search_terms(tiny_day, DAY).collect())
+    rows = sorted(tuple(r) for r in tf.search_terms(tiny_day).collect())
     assert rows == [  # (date, term, sessions, clicks, queries, documents)
         (DAY, "asthma", 2, 2, 2, 2),  # twice in one query = once for that click
         (DAY, "breast", 1, 2, 1, 2),

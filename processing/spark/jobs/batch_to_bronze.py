@@ -10,7 +10,8 @@ deliberate rebuild from what Kafka has now (which records new ranges).
 Several dates (a backfill: --start/--end, --dates, --date repeated) run in one SparkSession: the dates that
 need a discovery read share ONE scan of the topic, staged once under bronze/_staging/ partitioned by date
 (then each date is published, recorded and reported on its own exactly as above, and the staging folder is
-deleted); dates with a record are reread from their ranges one by one.
+deleted: each date's staged files are moved into its version, no second write); dates with a record are reread
+from their ranges one by one.
 """
 from __future__ import annotations
 
@@ -41,37 +42,45 @@ class BronzeOptions(kafka_source.Window):
     rebuild_from_kafka: bool
 
 
-def stage_discovery(spark, settings, options: BronzeOptions, days) -> str:
-    """One discovery read of every date in `days`, written once partitioned by event_date; returns its folder."""
+@dataclass(frozen=True)
+class Discovery:
+    """The range's one discovery scan, staged partitioned by date: rows and offset ranges per ISO date."""
+    folder: str
+    rows: dict[str, int]
+    ranges: dict[str, list[kafka_source.OffsetRange]]
+    dates: frozenset
+
+
+def stage_discovery(spark, settings, options: BronzeOptions, days) -> Discovery:
+    """One discovery read of every date in `days`, written once partitioned by event_date."""
     topic = options.topic or settings.kafka_topic
     folder = f"{settings.lake_root.rstrip('/')}/bronze/_staging/{lake_io.new_version_id()}"
     cli.log(JOB, f"input topic={topic} dates={len(days)} first runs: one timestamp window from "
                  f"{min(days)} -> staging {folder}")
     rows = kafka_source.read_dates(spark, settings, topic, days, options.lookback_hours, options.from_earliest)
-    rows.write.partitionBy("event_date").parquet(folder)
-    return folder
-
-
-def staged_rows(spark, settings, folder: str, day):
-    """The staged discovery rows of one date (none when the scan found no message of it)."""
-    path = f"{folder}/event_date={day.isoformat()}"
-    if not lake_io.path_exists(spark, path):
-        return kafka_source.empty_bronze(spark, settings)
-    return spark.read.parquet(f"{path}/*.parquet").withColumn("event_date", F.lit(day))
+    rows_per_date = lake_io.stage_dates(rows, folder)
+    ranges: dict[str, list[kafka_source.OffsetRange]] = {}
+    if rows_per_date:
+        staged = spark.read.parquet(folder).groupBy("event_date", "partition").agg(
+            F.min("offset").alias("first"), F.max("offset").alias("last"), F.count(F.lit(1)).alias("messages"))
+        for r in staged.collect():
+            ranges.setdefault(r.event_date.isoformat(), []).append(
+                kafka_source.OffsetRange(r.partition, r.first, r.last, r.messages))
+    return Discovery(folder, rows_per_date, {d: sorted(found) for d, found in ranges.items()}, frozenset(days))
 
 
 @contextlib.contextmanager
 def range_setup(settings, days, options: BronzeOptions):
     """Several dates: stage one shared discovery read for the dates that need one (no record yet, or
-    --rebuild-from-kafka); yields the staging folder (None when fewer than two need it), deleted after."""
+    --rebuild-from-kafka); yields it (None when fewer than two need it), its staging deleted after."""
     spark = build_session(settings, JOB)
     discover = [d for d in days if options.rebuild_from_kafka or kafka_source.read_record(spark, settings, d) is None]
-    folder = stage_discovery(spark, settings, options, discover) if len(discover) > 1 else None
+    discovery = stage_discovery(spark, settings, options, discover) if len(discover) > 1 else None
     try:
-        yield {"staging": folder, "discover": set(discover)}
+        yield discovery
     finally:
-        if folder is not None:
-            lake_io.delete_path(spark, folder)
+        if discovery is not None and lake_io.path_exists(spark, discovery.folder):
+            lake_io.delete_path(spark, discovery.folder)
 
 
 def run_date(settings: Settings, day: date, options: BronzeOptions, shared=None) -> int:
@@ -109,13 +118,15 @@ def run_date(settings: Settings, day: date, options: BronzeOptions, shared=None)
     else:
         mode = "rebuild from Kafka (deliberate)" if record is not None else "first run"
         cli.log(JOB, f"input topic={topic} date={day} {mode}: timestamp window -> output {target}")
-        staging = shared and shared["staging"]
-        if staging and day in shared["discover"]:
-            rows = staged_rows(spark, settings, staging, day)  # the range's one scan, this date's part
+        if shared is not None and day in shared.dates:  # the range's one scan: this date's staged part, moved
+            iso = day.isoformat()
+            folder = lake_io.publish_staged(kafka_source.empty_bronze(spark, settings), shared.folder, day,
+                                            shared.rows.get(iso, 0), target)
+            ranges = shared.ranges.get(iso, [])
         else:
             rows = kafka_source.read_date(spark, settings, topic, day, options.lookback_hours, options.from_earliest)
-        folder = lake_io.replace_partition(rows, target)
-        ranges = stored_ranges(spark, folder)
+            folder = lake_io.replace_partition(rows, target)
+            ranges = stored_ranges(spark, folder)
         kafka_source.write_record(spark, settings, topic, day, ranges)
         cli.log(JOB, f"recorded {kafka_source.offsets_path(settings.lake_root, day)}")
     for r in ranges:  # recorded = stored (a rerun checked it before publishing)

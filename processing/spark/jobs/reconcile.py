@@ -18,11 +18,14 @@ Stage `postgres` (after the load): postgres_eq_gold:<mart>  PostgreSQL rows of D
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import sys
 import time
 from dataclasses import dataclass
 from datetime import date
 
+from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
 
 from gold import marts
@@ -37,50 +40,82 @@ LAKE, POSTGRES, ALL = "lake", "postgres", "all"
 MISSING = -1  # a count that could not be taken (its check fails and the log says why)
 
 
-def partition_count(spark, settings, layer: str, day) -> int:
-    frame = lake_io.read_partition(spark, lake.partition(settings.lake_root, layer, day))
-    return 0 if frame is None else frame.count()
+def counted(frames: dict[date, DataFrame], *aggregates) -> dict[date, Row]:
+    """One grouped job over the frames of several dates (each with its event_date): date -> the aggregates' row.
+    A date without rows has no entry."""
+    if not frames:
+        return {}
+    union = functools.reduce(DataFrame.unionByName, frames.values())
+    return {row.event_date: row for row in union.groupBy("event_date").agg(*aggregates).collect()}
 
 
-def kafka_count(spark, settings, day) -> int:
-    """Messages of D inside the offset ranges Bronze recorded (what Bronze must hold)."""
-    record = kafka_source.read_record(spark, settings, day)
-    if record is None:
-        cli.log(JOB, f"no offsets recorded for {day}: run batch_to_bronze first")
-        return MISSING
-    topic, _, ranges = record
-    try:
-        return kafka_source.read_ranges(spark, settings, topic, day, ranges).count()
-    except kafka_source.OffsetsUnavailable as exc:
-        cli.log(JOB, f"cannot recount Kafka: {exc}")
-        return MISSING
+def published(spark, settings, layer: str, days: list[date]) -> dict[date, DataFrame]:
+    """The published partitions of a layer for these dates, each with its event_date (a missing one is left out)."""
+    frames = {}
+    for day in days:
+        frame = lake_io.read_partition(spark, lake.partition(settings.lake_root, layer, day))
+        if frame is not None:
+            frames[day] = frame.withColumn("event_date", F.lit(day))
+    return frames
 
 
-def lake_counts(spark, settings, day) -> tuple[dict[str, int], dict[str, int]]:
-    """(counts, Bronze rows per source_server)."""
-    counts = {"kafka_messages": kafka_count(spark, settings, day)}
-    bronze = lake_io.read_partition(spark, lake.partition(settings.lake_root, "bronze", day))
-    counts["bronze_rows"] = 0 if bronze is None else bronze.count()
-    by_server = {} if bronze is None else {
-        r.server: r["count"] for r in bronze.select(
-            F.get_json_object(F.col("value").cast("string"), "$.source_server").alias("server"))
-        .groupBy("server").count().collect() if r.server is not None}
-    valid = (transforms.valid_events(transforms.parse_events(bronze.withColumn("event_date", F.lit(day))))
-             if bronze is not None else None)
-    counts["valid_in_bronze"] = 0 if valid is None else valid.count()
-    counts["distinct_valid_keys"] = 0 if valid is None else valid.select("dedup_key").distinct().count()
-    counts["quarantined"] = partition_count(spark, settings, "quarantine", day)
-    silver = lake_io.read_partition(spark, lake.partition(settings.lake_root, "silver", day))
-    counts["silver_rows"] = 0 if silver is None else silver.count()
-    counts["silver_distinct_keys"] = 0 if silver is None else silver.select("dedup_key").distinct().count()
-    traffic = lake_io.read_partition(spark, lake.gold_partition(settings.lake_root, "mart_daily_traffic", day))
-    counts["gold_total_events"] = 0 if traffic is None else (traffic.agg(F.sum("total_events")).first()[0] or 0)
-    counts.update(gold_counts(spark, settings, day))
-    return counts, by_server
+def rows_of(spark, settings, layer: str, days: list[date]) -> dict[date, int]:
+    found = counted(published(spark, settings, layer, days), F.count(F.lit(1)).alias("n"))
+    return {day: found[day].n if day in found else 0 for day in days}
 
 
-def gold_counts(spark, settings, day) -> dict[str, int]:
-    return {f"gold:{mart}": partition_count(spark, settings, f"gold/{mart}", day) for mart in marts.NAMES}
+def kafka_frames(spark, settings, days: list[date]) -> dict[date, DataFrame]:
+    """Per date, the messages of D inside the offset ranges Bronze recorded (what Bronze must hold); a date whose
+    ranges are not recorded, or no longer in Kafka, is left out (its kafka count is MISSING)."""
+    frames = {}
+    for day in days:
+        record = kafka_source.read_record(spark, settings, day)
+        if record is None:
+            cli.log(JOB, f"no offsets recorded for {day}: run batch_to_bronze first")
+            continue
+        topic, _, ranges = record
+        try:
+            frames[day] = kafka_source.read_ranges(spark, settings, topic, day, ranges)
+        except kafka_source.OffsetsUnavailable as exc:
+            cli.log(JOB, f"cannot recount Kafka: {exc}")
+    return frames
+
+
+def lake_counts(spark, settings, days: list[date]) -> dict[date, tuple[dict[str, int], dict[str, int]]]:
+    """Per date: (counts, Bronze rows per source_server). Each count is one grouped job over all the dates."""
+    one = F.count(F.lit(1))
+    kafka = kafka_frames(spark, settings, days)
+    kafka_rows = counted(kafka, one.alias("n"))
+    bronze = published(spark, settings, "bronze", days)
+    valid = F.col("reason").isNull()
+    parsed = counted({d: transforms.parse_events(f) for d, f in bronze.items()}, one.alias("bronze_rows"),
+                     F.count(F.when(valid, 1)).alias("valid"),
+                     F.countDistinct(F.when(valid, F.col("dedup_key"))).alias("distinct_valid_keys"))
+    by_server: dict[date, dict[str, int]] = {day: {} for day in days}
+    if bronze:
+        servers = functools.reduce(DataFrame.unionByName, bronze.values()).select(
+            "event_date", F.get_json_object(F.col("value").cast("string"), "$.source_server").alias("server"))
+        for r in servers.where(F.col("server").isNotNull()).groupBy("event_date", "server").count().collect():
+            by_server[r.event_date][r.server] = r["count"]
+    silver = counted(published(spark, settings, "silver", days), one.alias("n"),
+                     F.countDistinct("dedup_key").alias("keys"))
+    traffic = counted(published(spark, settings, "gold/mart_daily_traffic", days), F.sum("total_events").alias("n"))
+    quarantined, gold = rows_of(spark, settings, "quarantine", days), gold_counts(spark, settings, days)
+    out = {}
+    for day in days:
+        p, s = parsed.get(day), silver.get(day)
+        counts = {"kafka_messages": kafka_rows[day].n if day in kafka_rows else (0 if day in kafka else MISSING),
+                  "bronze_rows": p.bronze_rows if p else 0, "valid_in_bronze": p.valid if p else 0,
+                  "distinct_valid_keys": p.distinct_valid_keys if p else 0, "quarantined": quarantined[day],
+                  "silver_rows": s.n if s else 0, "silver_distinct_keys": s.keys if s else 0,
+                  "gold_total_events": (traffic[day].n or 0) if day in traffic else 0, **gold[day]}
+        out[day] = counts, by_server[day]
+    return out
+
+
+def gold_counts(spark, settings, days: list[date]) -> dict[date, dict[str, int]]:
+    per_mart = {mart: rows_of(spark, settings, f"gold/{mart}", days) for mart in marts.NAMES}
+    return {day: {f"gold:{mart}": per_mart[mart][day] for mart in marts.NAMES} for day in days}
 
 
 def postgres_counts(settings, day) -> dict[str, int]:
@@ -154,23 +189,51 @@ class GateOptions:
     manifest_topic: str | None
 
 
-def check_date(settings: Settings, day: date, options: GateOptions) -> int:
+@dataclass(frozen=True)
+class RangeCounts:
+    """What the gate of several dates computes once for all of them."""
+    lake: dict[date, tuple[dict[str, int], dict[str, int]]]
+    gold: dict[date, dict[str, int]]
+    manifests: dict[str, bytes | None]
+
+
+@contextlib.contextmanager
+def range_setup(settings, days: list[date], options: GateOptions):
+    """Several dates: every count of every date in a few grouped jobs, and the manifest topic read once; yields
+    None when that fails (then each date counts on its own, and a bad date fails alone)."""
+    stages = stages_of(options.stage)
+    if LAKE in stages and not options.skip_quality:
+        quality.preload()
+    spark, started, shared = build_session(settings, JOB), time.monotonic(), None
+    try:
+        lake_rows = lake_counts(spark, settings, days) if LAKE in stages else {}
+        gold = {} if LAKE in stages else gold_counts(spark, settings, days)
+        found = manifests.read_latest(settings, manifests.manifest_topic(settings, options.manifest_topic)) \
+            if LAKE in stages else {}
+        shared = RangeCounts(lake_rows, gold, found)
+        cli.log(JOB, f"counted dates={len(days)} seconds={time.monotonic() - started:.1f}")
+    except Exception as exc:  # noqa: BLE001 - fall back to one date at a time
+        cli.log(JOB, f"counting the range failed ({type(exc).__name__}: {exc}): counting each date on its own")
+    yield shared
+
+
+def check_date(settings: Settings, day: date, options: GateOptions, shared: RangeCounts | None = None) -> int:
     stages = stages_of(options.stage)
     if LAKE in stages and not options.skip_quality:
         quality.preload()  # before the JVM starts: GE's import (seconds of Python) overlaps the whole set-up
     spark = build_session(settings, JOB)
     results, dq_stops = [], []
     if LAKE in stages:
-        counts, by_server = lake_counts(spark, settings, day)
+        counts, by_server = shared.lake[day] if shared else lake_counts(spark, settings, [day])[day]
         topic = manifests.manifest_topic(settings, options.manifest_topic)
-        found = manifests.read_latest(settings, topic)
+        found = shared.manifests if shared else manifests.read_latest(settings, topic)
         cli.log(JOB, f"manifests topic={topic} keys={len(found)} bronze_rows_by_server="
                      + ",".join(f"{k}:{v}" for k, v in sorted(by_server.items())))
         results += manifests.manifest_checks(day, SOURCE_SERVERS, found, by_server)
         if not options.skip_quality:
             dq_stops = quality_gate(spark, settings, day, found)
     else:
-        counts = gold_counts(spark, settings, day)
+        counts = dict(shared.gold[day] if shared else gold_counts(spark, settings, [day])[day])
     if POSTGRES in stages:
         counts.update(postgres_counts(settings, day))
     for name, value in counts.items():
@@ -195,8 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--manifest-topic", help="producer manifest topic (default KAFKA_MANIFEST_TOPIC)")
     args = parser.parse_args(argv)
     options = cli.options(GateOptions, args, stage=LAKE if args.skip_postgres else args.stage)
-    # several dates: one SparkSession, each date checked on its own
-    return cli.run_per_date(JOB, args, lambda settings, day: check_date(settings, day, options))
+    # several dates: one SparkSession, the counts of all of them taken together, each date checked on its own
+    return cli.run_per_date(JOB, args, lambda settings, day, shared: check_date(settings, day, options, shared),
+                            setup=lambda settings, days: range_setup(settings, days, options))
 
 
 if __name__ == "__main__":
