@@ -13,7 +13,8 @@ each run (where the time goes) and ends with
     bench-backfill: days=32 events=N end_to_end_s=S us_per_event_1d=A us_per_event_8d=B us_per_event_32d=C
 
 (end_to_end_s = the 32-day run; us_per_event = the run's wall time / its events), also appended to
-BENCHMARKS.md. The bench dates' rows are removed from PostgreSQL and the topics and lakes deleted at the end.
+BENCHMARKS.md. The bench dates' rows are removed from PostgreSQL (unless --keep-rows) and the topics and lakes
+deleted at the end.
 """
 from __future__ import annotations
 
@@ -110,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m orchestration.bench_backfill", description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=32)
     parser.add_argument("--events-per-day", type=int, default=162_500)
+    parser.add_argument("--keep-rows", action="store_true",
+                        help="leave the bench dates' rows in PostgreSQL, for dashboard screenshots (the next run "
+                             "without it removes them)")
     args = parser.parse_args(argv)
     settings = load()
     runs = tuple(n for n in RUNS if n < args.days) + (args.days,)
@@ -133,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             log(f"run {n} days: {wall:.1f}s, {wall / events * 1e6:.1f} us/event; per step: "
                 + " ".join(f"{step.task_id}={seconds.get(step.task_id, 0):.0f}s" for step in BACKFILL_STEPS))
     finally:
-        delete_rows(settings, all_days[0], all_days[-1])
+        if not args.keep_rows:
+            delete_rows(settings, all_days[0], all_days[-1])
     log("where the time goes (seconds per step; producers run in parallel):")
     log("step               " + " ".join(f"{n:>8}d" for n in runs))
     for step in BACKFILL_STEPS:
