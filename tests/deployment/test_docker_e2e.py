@@ -10,6 +10,7 @@ bridge address, so containers and this process reach them at the same non-loopba
 
 The DAG runs with PIPELINE_RUNNER=docker at TIME_SCALE 120; one producer container is killed mid-run
 and its retry must finish the day exactly. Marts in PostgreSQL must equal local mode's for the same input.
+Then tripclick_backfill loads the two following dates through the same containers, each to its exact count.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg2
@@ -29,7 +31,7 @@ from gold.marts import NAMES as MARTS
 from infrastructure.docker import engine as docker_engine
 from infrastructure.settings import REPO_ROOT, read_env_file
 from orchestration.airflow_api import AirflowApi
-from orchestration.steps import DAG_ID
+from orchestration.steps import BACKFILL_DAG_ID, DAG_ID
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -38,6 +40,7 @@ IP = ENGINE_ADDRESS.split("/")[0]
 NETWORK = "tripclick"
 NETWORK_SUBNET = "172.31.251.0/24"
 DAY = "2024-03-01"
+BACKFILL_DATES = tuple((date.fromisoformat(DAY) + timedelta(days=n)).isoformat() for n in (1, 2))
 EVENTS = 3000
 TIME_SCALE = 120
 LOCAL_BASE = "tripclick-pipeline/debian-python:bookworm"
@@ -136,8 +139,10 @@ def create_superset_database(d: Deployment) -> None:
 
 
 def generate_day(d: Deployment) -> None:
+    """DAY for the daily DAG and BACKFILL_DATES (the two dates after it) for the backfill DAG."""
     data = d.work / "data"
-    run([sys.executable, "-m", "ingestion.generate", "--prepared", "--out", str(data), "--days", "1",
+    run([sys.executable, "-m", "ingestion.generate", "--prepared", "--out", str(data),
+         "--days", str(1 + len(BACKFILL_DATES)),
          "--start", DAY, "--events-per-day", str(EVENTS), "--seed", "11"], os.environ)
     for path in [data, *data.rglob("*")]:  # the producer container runs as uid 10001
         path.chmod(0o755 if path.is_dir() else 0o644)
@@ -223,11 +228,24 @@ def test_airflow_user_reads_the_client_certificates(deployment):
     assert result.stdout.split() == ["10001", "True"]
 
 
-def pg_rows(values: dict[str, str], mart: str) -> list[tuple]:
+def day_file(d: Deployment, server: str, day: str) -> Path:
+    return d.work / "data" / server / f"date={day}" / "events.json"
+
+
+def airflow(values: dict[str, str]) -> AirflowApi:
+    return AirflowApi(f"http://{IP}:{values['AIRFLOW_PORT']}", values["AIRFLOW_ADMIN_USER"],
+                      values["AIRFLOW_ADMIN_PASSWORD"])
+
+
+def log_task(elapsed: float, task: str, state: str) -> None:
+    log(f"{elapsed:6.0f}s {task}: {state}")
+
+
+def pg_rows(values: dict[str, str], mart: str, day: str = DAY) -> list[tuple]:
     with psycopg2.connect(host=values["POSTGRES_HOST"], port=values["POSTGRES_PORT"], dbname=values["POSTGRES_DB"],
                           user=values["POSTGRES_USER"], password=values["POSTGRES_PASSWORD"]) as conn:
         with conn.cursor() as cur:
-            cur.execute(f"SELECT * FROM gold.{mart} WHERE event_date = %s", (DAY,))
+            cur.execute(f"SELECT * FROM gold.{mart} WHERE event_date = %s", (day,))
             return sorted(tuple(str(v) for v in row) for row in cur.fetchall())
 
 
@@ -256,8 +274,7 @@ def test_day_runs_in_containers_and_survives_a_killed_step(deployment):
         wait_exited_ok(d, "tripclick-e2e-gold_superset-init_1"),
         d.compose("gold", "up", "-d", "--no-deps", "superset"),
         wait_healthy(d, ["tripclick-e2e-gold_superset_1"])))
-    api = AirflowApi(f"http://{IP}:{values['AIRFLOW_PORT']}", values["AIRFLOW_ADMIN_USER"],
-                     values["AIRFLOW_ADMIN_PASSWORD"])
+    api = airflow(values)
     api.wait_for_dag(DAG_ID, timeout=180)
     api.set_paused(DAG_ID, False)
     run_id = f"docker_e2e_{uuid.uuid4().hex[:8]}"
@@ -265,7 +282,7 @@ def test_day_runs_in_containers_and_survives_a_killed_step(deployment):
     started = time.monotonic()
     killed = kill_producer_mid_run(d)
     state = api.wait_for_run(DAG_ID, run_id, timeout=1500,  # ~6 min alone; 12+ min when other suites share the 2 cores
-                             on_change=lambda s, task, st: log(f"{s:6.0f}s {task}: {st}"))
+                             on_change=log_task)
     d.timings["dag run"] = round(time.monotonic() - started, 1)
     tis = api.task_instances(DAG_ID, run_id)
     assert state == "success", {t: ti["state"] for t, ti in tis.items()}
@@ -295,8 +312,33 @@ def local_mode_marts(d: Deployment) -> dict[str, list[tuple]]:
     run([sys.executable, "-m", "messaging.topics", "create"], env)
     for server in ("server0", "server1"):
         run([sys.executable, "-m", "ingestion.producer", "--file",
-             str(d.work / "data" / server / f"date={DAY}" / "events.json"), "--server", server, "--mode", "batch"], env)
+             str(day_file(d, server, DAY)), "--server", server, "--mode", "batch"], env)
     # Local mode's rows replace the docker run's rows of the same date: read the docker rows first.
     for job in ("batch_to_bronze", "etl_to_gold", "load_to_postgres"):
         run([sys.executable, "-m", f"processing.spark.jobs.{job}", "--date", DAY], env)
     return {mart: pg_rows(values, mart) for mart in MARTS}
+
+
+@pytest.mark.timeout(1800)  # the run gets 25 min (2 cores, shared): 3 Spark applications of 2 dates each
+def test_backfill_dag_runs_in_containers(deployment):
+    """tripclick_backfill for the two dates after DAY: each step one container for both dates."""
+    d = deployment
+    values = d.values
+    api = airflow(values)
+    api.wait_for_dag(BACKFILL_DAG_ID, timeout=180)
+    api.set_paused(BACKFILL_DAG_ID, False)
+    run_id = f"docker_e2e_backfill_{uuid.uuid4().hex[:8]}"
+    api.trigger(BACKFILL_DAG_ID, run_id, {"start": BACKFILL_DATES[0], "end": BACKFILL_DATES[-1]})
+    started = time.monotonic()
+    state = api.wait_for_run(BACKFILL_DAG_ID, run_id, timeout=1500, on_change=log_task)
+    d.timings["backfill run"] = round(time.monotonic() - started, 1)
+    log(f"backfill run: {d.timings['backfill run']} s")
+    states = {task: ti["state"] for task, ti in api.task_instances(BACKFILL_DAG_ID, run_id).items()}
+    assert state == "success" and set(states.values()) == {"success"}, states
+    assert d.docker("ps", "-q", "--filter", "label=org.tripclick.step").stdout.split() == []
+    for day in BACKFILL_DATES:
+        marts = {mart: pg_rows(values, mart, day) for mart in MARTS}
+        assert all(marts.values()), f"{day}: no rows in {[m for m, rows in marts.items() if not rows]}"
+        # The generator writes valid, distinct events only: every line of the date's two files is one event.
+        generated = sum(len(day_file(d, server, day).read_bytes().splitlines()) for server in ("server0", "server1"))
+        assert int(marts["mart_daily_traffic"][0][1]) == generated, f"{day}: total_events"
