@@ -319,7 +319,7 @@ def local_mode_marts(d: Deployment) -> dict[str, list[tuple]]:
     return {mart: pg_rows(values, mart) for mart in MARTS}
 
 
-@pytest.mark.timeout(1800)  # the run gets 25 min (2 cores, shared): 3 Spark applications of 2 dates each
+@pytest.mark.timeout(1800)  # the run gets 25 min (2 cores, shared); it took ~5 min: 5 Spark applications
 def test_backfill_dag_runs_in_containers(deployment):
     """tripclick_backfill for the two dates after DAY: each step one container for both dates."""
     d = deployment
