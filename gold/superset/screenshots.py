@@ -187,8 +187,12 @@ def live_rows_shown(client: SupersetClient, chart_ids: list[int]) -> list[int]:
 
 def wait_for_live_rows(client: SupersetClient, charts: list[dict], wait_sec: float, poll_sec: float = 5) -> None:
     deadline = time.monotonic() + wait_sec
+    problem = ""
     while True:
-        rows = live_rows_shown(client, [c["id"] for c in charts])
+        try:
+            rows, problem = live_rows_shown(client, [c["id"] for c in charts]), ""
+        except SupersetError as exc:  # e.g. `make demo` re-provisions the charts while we wait: ask again
+            rows, problem = [0] * len(charts), f"; chart query error: {exc}"
         if all(rows):
             shown = ", ".join(f"{c['slice_name']}={n}" for c, n in zip(charts, rows))
             log(f"live charts have rows: {shown}")
@@ -198,7 +202,7 @@ def wait_for_live_rows(client: SupersetClient, charts: list[dict], wait_sec: flo
             raise ScreenshotError(
                 f"no live rows after {wait_sec:.0f}s in: {', '.join(empty)}. Live rows exist only while a day is "
                 "replayed (stream running, e.g. `make demo`) and are deleted when the day is loaded; "
-                "retry during the replay with a larger --wait-rows (make: WAIT_ROWS=)")
+                f"retry during the replay with a larger --wait-rows (make: WAIT_ROWS=){problem}")
         log(f"waiting for live rows ({', '.join(str(n) for n in rows)} rows shown, "
             f"{deadline - time.monotonic():.0f}s left)")
         time.sleep(min(poll_sec, max(deadline - time.monotonic(), 0.1)))

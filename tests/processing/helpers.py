@@ -10,6 +10,7 @@ import pytest
 from gold import marts
 from gold.database import connect_loader, delete_dates
 from messaging import contract
+from processing import live_sink
 
 
 def make_event(session: str, document: int, ts: datetime, *, created_ms: int = 1420113600000,
@@ -126,9 +127,11 @@ def run_in_process(job: str, args: list[str], env: dict[str, str]) -> int:
 
 
 def delete_day(settings, day) -> None:
-    """Remove a test date's rows from every mart in PostgreSQL."""
+    """Remove a test date's rows from every mart in PostgreSQL, and its live rows (a stream run that stopped
+    before its load leaves them; they would show on TripClick Live)."""
     with connect_loader(settings) as conn, conn.cursor() as cur:
         delete_dates(cur, [day])
+        live_sink.discard_date(cur, day)
     conn.close()
 
 
