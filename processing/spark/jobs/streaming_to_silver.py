@@ -23,6 +23,7 @@ from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 from pyspark.errors import StreamingQueryException
 
 from infrastructure.dates import ISO_DATE
@@ -94,13 +95,14 @@ def start_queries(spark, settings, options: StreamOptions):
     return [silver, quarantine]
 
 
-def silver_schema(spark, settings):
-    """Schema of the rows silver_stream commits, event_date included (the live file source declares it, so its
-    schema is the same whether or not Spark found partition folders when the query started)."""
+def silver_file_schema(spark, settings):
+    """Columns inside the files silver_stream commits: every Silver column but event_date, which is in the folder
+    name (event_date=D) only."""
     empty = spark.createDataFrame([], transforms.bronze_rows(
         spark.createDataFrame([], "key binary, value binary, topic string, partition int, offset long, "
                                   "timestamp timestamp"), settings.pipeline_tz).schema)
-    return transforms.valid_events(transforms.parse_events(empty)).schema
+    schema = transforms.valid_events(transforms.parse_events(empty)).schema
+    return T.StructType([f for f in schema.fields if f.name != "event_date"])
 
 
 def failure_reason(exception) -> str:
@@ -121,7 +123,7 @@ class LiveMarts:
 
     def __init__(self, spark, settings, options: StreamOptions):
         self.spark, self.settings, self.options = spark, settings, options
-        self.schema = silver_schema(spark, settings)
+        self.schema = silver_file_schema(spark, settings)
         self.query = None
         self.query_id = None
         self.failures = 0
@@ -131,9 +133,13 @@ class LiveMarts:
 
     def start(self) -> None:
         root = self.settings.lake_root
-        # event_date from each file's folder (event_date=D): Spark infers partition columns only from files
-        # present when the query starts; on a fresh lake it would look for event_date inside the files (null).
-        source = (self.spark.readStream.schema(self.schema).format("parquet").load(lake.silver_stream(root))
+        folder = self.spark._jvm.org.apache.hadoop.fs.Path(lake.silver_stream(root))
+        folder.getFileSystem(self.spark._jsc.hadoopConfiguration()).mkdirs(folder)  # a file source needs it
+        # event_date from each file's folder (event_date=D). recursiveFileLookup turns Spark's partition inference
+        # off: inferred per batch from the folders then present, it would change the source's schema when the
+        # query started before Silver wrote its first partition, which Spark refuses ("Invalid batch").
+        source = (self.spark.readStream.schema(self.schema).option("recursiveFileLookup", "true").format("parquet")
+                  .load(lake.silver_stream(root))
                   .withColumn("event_date", F.to_date(F.regexp_extract(F.input_file_name(), DATE_FOLDER, 1))))
         self.query = (source.writeStream.queryName(self.NAME).foreachBatch(self.write_batch)
                       .option("checkpointLocation", lake.checkpoint(root, self.NAME))
@@ -143,13 +149,6 @@ class LiveMarts:
         cli.log(JOB, f"live_marts query id={self.query_id} trigger={self.options.live_trigger}s -> PostgreSQL "
                      f"{self.settings.postgres_host}:{self.settings.postgres_port}/{self.settings.postgres_db} "
                      f"schema {live_sink.SCHEMA}")
-
-    def silver_has_partitions(self) -> bool:
-        """Whether silver_stream has written a partition folder yet (local folder or s3a, through Hadoop)."""
-        jvm = self.spark._jvm
-        pattern = jvm.org.apache.hadoop.fs.Path(f"{lake.silver_stream(self.settings.lake_root)}/event_date=*")
-        found = pattern.getFileSystem(self.spark._jsc.hadoopConfiguration()).globStatus(pattern)
-        return found is not None and len(found) > 0
 
     def write_batch(self, frame, batch_id: int) -> None:
         started = time.monotonic()
@@ -172,12 +171,10 @@ class LiveMarts:
                      f"seconds={time.monotonic() - started:.2f}")
 
     def tend(self) -> None:
-        """Start the query once Silver has a partition folder (Spark infers the event_date partition column
-        from the folders present when a file source starts: with none it reads event_date as a data column,
-        which the files do not have); count and log a failure once; restart when its retry time has come."""
+        """Start the query at once (its first batch then comes as soon as Silver commits one); count and log
+        a failure once; restart when its retry time has come."""
         if self.query is None:
-            if self.silver_has_partitions():
-                self.start()
+            self.start()
             return
         if self.query.isActive:
             return
