@@ -88,15 +88,14 @@ def lake_counts(spark, settings, days: list[date]) -> dict[date, tuple[dict[str,
     kafka_rows = counted(kafka, one.alias("n"))
     bronze = published(spark, settings, "bronze", days)
     valid = F.col("reason").isNull()
+    # the server a Bronze row names, valid or not (parse_events keeps the raw value as text)
+    server = F.get_json_object(F.col("value"), "$.source_server")
     parsed = counted({d: transforms.parse_events(f) for d, f in bronze.items()}, one.alias("bronze_rows"),
                      F.count(F.when(valid, 1)).alias("valid"),
-                     F.countDistinct(F.when(valid, F.col("dedup_key"))).alias("distinct_valid_keys"))
-    by_server: dict[date, dict[str, int]] = {day: {} for day in days}
-    if bronze:
-        servers = functools.reduce(DataFrame.unionByName, bronze.values()).select(
-            "event_date", F.get_json_object(F.col("value").cast("string"), "$.source_server").alias("server"))
-        for r in servers.where(F.col("server").isNotNull()).groupBy("event_date", "server").count().collect():
-            by_server[r.event_date][r.server] = r["count"]
+                     F.countDistinct(F.when(valid, F.col("dedup_key"))).alias("distinct_valid_keys"),
+                     *[F.count(F.when(server == s, 1)).alias(f"rows_{s}") for s in SOURCE_SERVERS])
+    by_server = {day: {s: parsed[day][f"rows_{s}"] for s in SOURCE_SERVERS
+                       if day in parsed and parsed[day][f"rows_{s}"]} for day in days}
     silver = counted(published(spark, settings, "silver", days), one.alias("n"),
                      F.countDistinct("dedup_key").alias("keys"))
     traffic = counted(published(spark, settings, "gold/mart_daily_traffic", days), F.sum("total_events").alias("n"))
