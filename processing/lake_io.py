@@ -83,6 +83,15 @@ def path_exists(spark: SparkSession, path: str) -> bool:
     return fs.exists(hadoop_path)
 
 
+def make_dirs(spark: SparkSession, path: str) -> None:
+    """Create the folder `path` and its parents if missing (local, or through Hadoop for s3a)."""
+    if _is_local(path):
+        os.makedirs(path, exist_ok=True)
+    else:
+        fs, hadoop_path = _hadoop(spark, path)
+        fs.mkdirs(hadoop_path)
+
+
 def write_text(spark: SparkSession, path: str, text: str) -> None:
     """Write a small text object atomically: readers see the old content or the new, never a part.
 

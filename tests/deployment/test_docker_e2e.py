@@ -30,6 +30,7 @@ import pytest
 from gold.marts import NAMES as MARTS
 from infrastructure.docker import engine as docker_engine
 from infrastructure.settings import REPO_ROOT, read_env_file
+from messaging.contract import SOURCE_SERVERS
 from orchestration.airflow_api import AirflowApi
 from orchestration.steps import BACKFILL_DAG_ID, DAG_ID
 
@@ -310,7 +311,7 @@ def local_mode_marts(d: Deployment) -> dict[str, list[tuple]]:
     env = {**platform_env(d), "KAFKA_TOPIC": topic, "LAKE_ROOT": str(d.work / "local-lake"),
            "SPARK_MASTER": "local[2]", "SPARK_CORES_MAX": ""}
     run([sys.executable, "-m", "messaging.topics", "create"], env)
-    for server in ("server0", "server1"):
+    for server in SOURCE_SERVERS:
         run([sys.executable, "-m", "ingestion.producer", "--file",
              str(day_file(d, server, DAY)), "--server", server, "--mode", "batch"], env)
     # Local mode's rows replace the docker run's rows of the same date: read the docker rows first.
@@ -340,5 +341,5 @@ def test_backfill_dag_runs_in_containers(deployment):
         marts = {mart: pg_rows(values, mart, day) for mart in MARTS}
         assert all(marts.values()), f"{day}: no rows in {[m for m, rows in marts.items() if not rows]}"
         # The generator writes valid, distinct events only: every line of the date's two files is one event.
-        generated = sum(len(day_file(d, server, day).read_bytes().splitlines()) for server in ("server0", "server1"))
+        generated = sum(len(day_file(d, server, day).read_bytes().splitlines()) for server in SOURCE_SERVERS)
         assert int(marts["mart_daily_traffic"][0][1]) == generated, f"{day}: total_events"

@@ -28,7 +28,7 @@ from pyspark.errors import StreamingQueryException
 
 from infrastructure.dates import ISO_DATE
 from infrastructure.settings import Settings
-from processing import cli, kafka_source, lake, live, live_sink, transforms
+from processing import cli, kafka_source, lake, lake_io, live, live_sink, transforms
 from processing.spark.session import build_session
 
 JOB = "streaming_to_silver"
@@ -133,8 +133,7 @@ class LiveMarts:
 
     def start(self) -> None:
         root = self.settings.lake_root
-        folder = self.spark._jvm.org.apache.hadoop.fs.Path(lake.silver_stream(root))
-        folder.getFileSystem(self.spark._jsc.hadoopConfiguration()).mkdirs(folder)  # a file source needs it
+        lake_io.make_dirs(self.spark, lake.silver_stream(root))  # a file source needs its folder to exist
         # event_date from each file's folder (event_date=D). recursiveFileLookup turns Spark's partition inference
         # off: inferred per batch from the folders then present, it would change the source's schema when the
         # query started before Silver wrote its first partition, which Spark refuses ("Invalid batch").
