@@ -168,11 +168,6 @@ def write_record(spark: SparkSession, settings: Settings, topic: str, day: date,
                        offsets_record(topic, day, ranges, datetime.now(timezone.utc)))
 
 
-def _of_day(spark: SparkSession, settings: Settings, frame: DataFrame, day: date) -> DataFrame:
-    rows = transforms.bronze_rows(frame, settings.pipeline_tz)
-    return rows.where(F.col("event_date") == F.lit(day))
-
-
 def read_date(spark: SparkSession, settings: Settings, topic: str, day: date,
               lookback_hours: float = DEFAULT_LOOKBACK_HOURS, from_earliest: bool = False) -> DataFrame:
     """Discovery read (the first Bronze run of a date, or a deliberate rebuild): Bronze rows (with
@@ -199,7 +194,7 @@ def read_dates(spark: SparkSession, settings: Settings, topic: str, days: list[d
         start = min(window_start_ms(day, settings.pipeline_tz, lookback_hours) for day in days)
         reader = (reader.option("startingTimestamp", str(start))
                   .option("startingOffsetsByTimestampStrategy", "latest"))
-    rows = transforms.bronze_rows(reader.load(), settings.pipeline_tz)
+    rows = transforms.bronze_rows(reader.option("minPartitions", read_tasks(spark)).load(), settings.pipeline_tz)
     if len(days) == 1:
         return rows.where(F.col("event_date") == F.lit(days[0]))
     return rows.where(F.col("event_date").isin(*days))
@@ -210,18 +205,41 @@ def empty_bronze(spark: SparkSession, settings: Settings) -> DataFrame:
     return transforms.bronze_rows(spark.createDataFrame([], KAFKA_SOURCE_SCHEMA), settings.pipeline_tz)
 
 
-def read_ranges(spark: SparkSession, settings: Settings, topic: str, day: date,
-                ranges: list[OffsetRange]) -> DataFrame:
-    """Bronze rows of the messages of `day` inside the recorded ranges. Refuses (OffsetsUnavailable)
-    when Kafka no longer holds them."""
-    if not ranges:
-        return _of_day(spark, settings, spark.createDataFrame([], KAFKA_SOURCE_SCHEMA), day)
-    problems = availability_problems(ranges, watermarks(settings, topic))
+def read_ranges(spark: SparkSession, settings: Settings, topic: str,
+                ranges_by_day: dict[date, list[OffsetRange]]) -> DataFrame:
+    """Bronze rows (with event_date) of the messages of each date inside that date's recorded ranges, in ONE read of
+    the topic: per partition, from the lowest recorded first offset to the highest last one. Refuses
+    (OffsetsUnavailable) when Kafka no longer holds a date's ranges."""
+    problems = unavailable(settings, topic, ranges_by_day)
     if problems:
-        raise OffsetsUnavailable(f"Kafka topic {topic} no longer holds the recorded offsets of {day}: "
-                                 + "; ".join(problems))
-    reader = spark.read.format("kafka").options(**kafka_options(settings, **range_options(topic, ranges)))
-    return _of_day(spark, settings, reader.load(), day)
+        raise OffsetsUnavailable(f"Kafka topic {topic} no longer holds the recorded offsets of "
+                                 + "; ".join(f"{day}: {', '.join(found)}" for day, found in problems.items()))
+    spans: dict[int, tuple[int, int]] = {}
+    for r in (r for ranges in ranges_by_day.values() for r in ranges):
+        first, last = spans.get(r.partition, (r.first, r.last))
+        spans[r.partition] = (min(first, r.first), max(last, r.last))
+    if not spans:
+        return transforms.bronze_rows(spark.createDataFrame([], KAFKA_SOURCE_SCHEMA), settings.pipeline_tz)
+    union = [OffsetRange(p, first, last, 0) for p, (first, last) in spans.items()]
+    reader = spark.read.format("kafka").options(**kafka_options(settings, **range_options(topic, union)))
+    rows = transforms.bronze_rows(reader.option("minPartitions", read_tasks(spark)).load(), settings.pipeline_tz)
+    bounds = spark.createDataFrame([(day, r.partition, r.first, r.last) for day, ranges in ranges_by_day.items()
+                                    for r in ranges], "event_date date, partition int, first long, last long")
+    inside = F.col("offset").between(F.col("first"), F.col("last"))
+    return rows.join(F.broadcast(bounds), ["event_date", "partition"]).where(inside).select(*rows.columns)
+
+
+def unavailable(settings: Settings, topic: str, ranges_by_day: dict[date, list[OffsetRange]]) -> dict[date, list[str]]:
+    """The dates whose recorded ranges Kafka can no longer serve, with availability_problems' phrases."""
+    ends = watermarks(settings, topic)
+    problems = {day: availability_problems(ranges, ends) for day, ranges in ranges_by_day.items() if ranges}
+    return {day: found for day, found in problems.items() if found}
+
+
+def read_tasks(spark: SparkSession) -> str:
+    """Spark tasks of a Kafka batch read: by default one per Kafka partition, which leaves cores idle when the
+    partitions do not divide among them (3 partitions on 2 cores: the third runs alone)."""
+    return str(4 * spark.sparkContext.defaultParallelism)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ Kafka frame -> Bronze rows -> parsed events (valid or with a quarantine reason) 
 from __future__ import annotations
 
 import orjson
+import pandas as pd
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -48,7 +49,13 @@ def _reason_udf(pipeline_tz: str | None, max_event_bytes: int | None):
     tz = pipeline_tz or contract.configured("PIPELINE_TZ")
     limit = contract.max_event_bytes(max_event_bytes)
     contract.validator(contract.FIELDS, tz)  # an unknown zone fails on the driver, not in a task
-    return F.udf(lambda value: validation_reason(value, tz, limit), T.StringType())
+
+    # Vectorised (Arrow batches): the same Python call per value, without a pickle round trip per row.
+    @F.pandas_udf(T.StringType())
+    def reasons(values: pd.Series) -> pd.Series:
+        return values.map(lambda value: validation_reason(value, tz, limit))
+
+    return reasons
 
 
 def bronze_rows(kafka: DataFrame, pipeline_tz: str) -> DataFrame:
@@ -57,10 +64,12 @@ def bronze_rows(kafka: DataFrame, pipeline_tz: str) -> DataFrame:
     The date is the value's event_date when it is a well-formed date, else the Kafka timestamp's
     date in PIPELINE_TZ, so even unparsable messages belong to exactly one date.
     """
-    claimed = F.get_json_object(F.col("value").cast("string"), "$.event_date")
-    from_value = F.when(claimed.rlike(f"^{ISO_DATE}$"), F.to_date(claimed))
+    # json_tuple, a generator, parses each value once: a get_json_object expression is copied into every filter
+    # on event_date that Spark pushes below this projection (the 32-day Kafka recount: 40 s before, 21 s after).
+    claimed = kafka.select("*", F.json_tuple(F.col("value").cast("string"), "event_date").alias("claimed"))
+    from_value = F.when(F.col("claimed").rlike(f"^{ISO_DATE}$"), F.to_date("claimed"))
     from_kafka = F.to_date(F.from_utc_timestamp(F.col("timestamp"), pipeline_tz))
-    return kafka.select(
+    return claimed.select(
         "key", "value", "topic", "partition", "offset",
         F.col("timestamp").alias("kafka_timestamp"),
         F.coalesce(from_value, from_kafka).alias("event_date"),

@@ -97,7 +97,7 @@ def run_date(settings: Settings, day: date, options: BronzeOptions, shared=None)
         cli.log(JOB, f"input topic={topic} date={day} recorded ranges "
                      + " ".join(f"{r.partition}:{r.first}-{r.last}" for r in ranges) + f" -> output {target}")
         try:
-            day_rows = kafka_source.read_ranges(spark, settings, topic, day, ranges)
+            day_rows = kafka_source.read_ranges(spark, settings, topic, {day: ranges})
         except kafka_source.OffsetsUnavailable as exc:
             raise kafka_source.OffsetsUnavailable(
                 f"refusing to overwrite {target}: {exc}; the published partition is kept "

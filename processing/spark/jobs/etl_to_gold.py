@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass
 from datetime import date
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
@@ -100,7 +99,13 @@ def stage_range(spark, settings, days: list[date], folder: str) -> StagedRange:
     bronze = frames[0]
     for frame in frames[1:]:
         bronze = bronze.unionByName(frame)
-    parsed = transforms.parse_events(bronze).persist(StorageLevel.DISK_ONLY)  # the contract UDF runs once a row
+    # The contract UDF runs once a row: the parsed rows are written once and read back by every use (measured
+    # at 32 days: 20 s less than a DISK_ONLY persist); only a quarantined row keeps its raw value and key.
+    quarantine_only = F.col("reason").isNotNull()
+    transforms.parse_events(bronze).withColumns(
+        {"value": F.when(quarantine_only, F.col("value")), "key": F.when(quarantine_only, F.col("key"))}
+    ).write.mode("errorifexists").parquet(f"{folder}/parsed")
+    parsed = spark.read.parquet(f"{folder}/parsed")
     stream = stream_rows_of(spark, root, days)
     layers = {"silver": transforms.exact_silver(parsed, stream, by_date=tasks),
               "quarantine": transforms.quarantined(parsed).repartition(tasks, "event_date")}
@@ -110,7 +115,6 @@ def stage_range(spark, settings, days: list[date], folder: str) -> StagedRange:
     for name, counted in (("bronze_rows", per_date(parsed)), ("stream_rows", stream_rows)):
         for day, count in counted.items():
             inputs[day][name] = count
-    parsed.unpersist()
     silver = spark.read.parquet(f"{folder}/silver") if rows["silver"] else layers["silver"]
     for mart in marts.NAMES:
         layers[f"gold/{mart}"] = transforms.mart_rows(mart, silver).repartition(tasks, "event_date")

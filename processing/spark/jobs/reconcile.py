@@ -64,28 +64,34 @@ def rows_of(spark, settings, layer: str, days: list[date]) -> dict[date, int]:
     return {day: found[day].n if day in found else 0 for day in days}
 
 
-def kafka_frames(spark, settings, days: list[date]) -> dict[date, DataFrame]:
-    """Per date, the messages of D inside the offset ranges Bronze recorded (what Bronze must hold); a date whose
-    ranges are not recorded, or no longer in Kafka, is left out (its kafka count is MISSING)."""
-    frames = {}
+def kafka_counts(spark, settings, days: list[date]) -> dict[date, int]:
+    """Per date, the messages of D inside the offset ranges Bronze recorded (what Bronze must hold), every date of a
+    topic in one read; MISSING for a date whose ranges are not recorded, or no longer in Kafka."""
+    recorded: dict[str, dict[date, list[kafka_source.OffsetRange]]] = {}
     for day in days:
         record = kafka_source.read_record(spark, settings, day)
         if record is None:
             cli.log(JOB, f"no offsets recorded for {day}: run batch_to_bronze first")
             continue
         topic, _, ranges = record
-        try:
-            frames[day] = kafka_source.read_ranges(spark, settings, topic, day, ranges)
-        except kafka_source.OffsetsUnavailable as exc:
-            cli.log(JOB, f"cannot recount Kafka: {exc}")
-    return frames
+        recorded.setdefault(topic, {})[day] = ranges
+    counts = dict.fromkeys(days, MISSING)
+    for topic, ranges_by_day in recorded.items():
+        for day, problems in kafka_source.unavailable(settings, topic, ranges_by_day).items():
+            cli.log(JOB, f"cannot recount Kafka: topic {topic} no longer holds the recorded offsets of {day}: "
+                         + ", ".join(problems))
+            del ranges_by_day[day]
+        if ranges_by_day:
+            messages = kafka_source.read_ranges(spark, settings, topic, ranges_by_day).groupBy("event_date").count()
+            found = {row.event_date: row["count"] for row in messages.collect()}
+            counts.update({day: found.get(day, 0) for day in ranges_by_day})
+    return counts
 
 
 def lake_counts(spark, settings, days: list[date]) -> dict[date, tuple[dict[str, int], dict[str, int]]]:
     """Per date: (counts, Bronze rows per source_server). Each count is one grouped job over all the dates."""
     one = F.count(F.lit(1))
-    kafka = kafka_frames(spark, settings, days)
-    kafka_rows = counted(kafka, one.alias("n"))
+    kafka_rows = kafka_counts(spark, settings, days)
     bronze = published(spark, settings, "bronze", days)
     valid = F.col("reason").isNull()
     # the server a Bronze row names, valid or not (parse_events keeps the raw value as text)
@@ -99,15 +105,15 @@ def lake_counts(spark, settings, days: list[date]) -> dict[date, tuple[dict[str,
     silver = counted(published(spark, settings, "silver", days), one.alias("n"),
                      F.countDistinct("dedup_key").alias("keys"))
     traffic = counted(published(spark, settings, "gold/mart_daily_traffic", days), F.sum("total_events").alias("n"))
-    quarantined, gold = rows_of(spark, settings, "quarantine", days), gold_counts(spark, settings, days)
+    quarantined = rows_of(spark, settings, "quarantine", days)
     out = {}
     for day in days:
         p, s = parsed.get(day), silver.get(day)
-        counts = {"kafka_messages": kafka_rows[day].n if day in kafka_rows else (0 if day in kafka else MISSING),
+        counts = {"kafka_messages": kafka_rows[day],
                   "bronze_rows": p.bronze_rows if p else 0, "valid_in_bronze": p.valid if p else 0,
                   "distinct_valid_keys": p.distinct_valid_keys if p else 0, "quarantined": quarantined[day],
                   "silver_rows": s.n if s else 0, "silver_distinct_keys": s.keys if s else 0,
-                  "gold_total_events": (traffic[day].n or 0) if day in traffic else 0, **gold[day]}
+                  "gold_total_events": (traffic[day].n or 0) if day in traffic else 0}
         out[day] = counts, by_server[day]
     return out
 
@@ -206,7 +212,7 @@ def range_setup(settings, days: list[date], options: GateOptions):
     spark, started, shared = build_session(settings, JOB), time.monotonic(), None
     try:
         lake_rows = lake_counts(spark, settings, days) if LAKE in stages else {}
-        gold = {} if LAKE in stages else gold_counts(spark, settings, days)
+        gold = gold_counts(spark, settings, days) if POSTGRES in stages else {}
         found = manifests.read_latest(settings, manifests.manifest_topic(settings, options.manifest_topic)) \
             if LAKE in stages else {}
         shared = RangeCounts(lake_rows, gold, found)
@@ -223,7 +229,8 @@ def check_date(settings: Settings, day: date, options: GateOptions, shared: Rang
     spark = build_session(settings, JOB)
     results, dq_stops = [], []
     if LAKE in stages:
-        counts, by_server = shared.lake[day] if shared else lake_counts(spark, settings, [day])[day]
+        lake_found, by_server = shared.lake[day] if shared else lake_counts(spark, settings, [day])[day]
+        counts = dict(lake_found)
         topic = manifests.manifest_topic(settings, options.manifest_topic)
         found = shared.manifests if shared else manifests.read_latest(settings, topic)
         cli.log(JOB, f"manifests topic={topic} keys={len(found)} bronze_rows_by_server="
@@ -232,8 +239,9 @@ def check_date(settings: Settings, day: date, options: GateOptions, shared: Rang
         if not options.skip_quality:
             dq_stops = quality_gate(spark, settings, day, found)
     else:
-        counts = dict(shared.gold[day] if shared else gold_counts(spark, settings, [day])[day])
+        counts = {}
     if POSTGRES in stages:
+        counts.update(shared.gold[day] if shared else gold_counts(spark, settings, [day])[day])
         counts.update(postgres_counts(settings, day))
     for name, value in counts.items():
         cli.log(JOB, f"count {name}={value}")
