@@ -219,7 +219,7 @@ def read_ranges(spark: SparkSession, settings: Settings, topic: str,
         first, last = spans.get(r.partition, (r.first, r.last))
         spans[r.partition] = (min(first, r.first), max(last, r.last))
     if not spans:
-        return transforms.bronze_rows(spark.createDataFrame([], KAFKA_SOURCE_SCHEMA), settings.pipeline_tz)
+        return empty_bronze(spark, settings)
     union = [OffsetRange(p, first, last, 0) for p, (first, last) in spans.items()]
     reader = spark.read.format("kafka").options(**kafka_options(settings, **range_options(topic, union)))
     rows = transforms.bronze_rows(reader.option("minPartitions", read_tasks(spark)).load(), settings.pipeline_tz)
