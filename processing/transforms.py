@@ -153,10 +153,12 @@ _AREA_WORD_START = r"(?<=[ /-])"  # title case: a word starts after a space, '/'
 _TERM_EDGE = r"^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$"  # leading/trailing characters that are not letters or digits
 
 
-def small_distinct_count(column: str) -> Column:
-    """countDistinct of a column inside groups that hold few rows each (a session's clicks, a document's views, a
-    query's clicks): the size of the set of non-null values, in ONE aggregation, where countDistinct needs a second
-    one (measured at 32 days: session_analysis 18 s -> 13 s). Exactly countDistinct: both ignore nulls."""
+def distinct_count(column: str) -> Column:
+    """countDistinct of a column per group as the size of the set of its non-null values: ONE aggregation, where
+    countDistinct needs a second one, or, with several per group, an Expand that copies every row once per
+    distinct column. Exactly countDistinct (both ignore nulls). Measured on 16 days of Silver (2.6 M rows): the
+    marts' groups (a session, a document, a query, a term, an area, a date) hold at most tens of thousands of
+    values, and search_terms took 17 -> 10 s, clinical_areas 8.8 -> 6.8 s, daily_traffic 4.9 -> 3.2 s."""
     return F.size(F.collect_set(column))
 
 
@@ -174,8 +176,8 @@ def daily_traffic(silver: DataFrame) -> DataFrame:
         "event_date", F.col("hour").alias("peak_hour"))
     totals = silver.groupBy("event_date").agg(
         F.count(F.lit(1)).alias("total_events"),
-        F.countDistinct("SessionId").alias("unique_sessions"),
-        F.countDistinct("DocumentId").alias("unique_documents"),
+        distinct_count("SessionId").alias("unique_sessions"),
+        distinct_count("DocumentId").alias("unique_documents"),
     )
     return totals.join(peak, "event_date").select(
         "event_date", "total_events", "unique_sessions", "unique_documents", "peak_hour")
@@ -187,7 +189,7 @@ def session_analysis(silver: DataFrame) -> DataFrame:
     hour, which would make every duration 24x too short."""
     sessions = silver.groupBy("event_date", F.col("SessionId").alias("session_id")).agg(
         F.count(F.lit(1)).alias("click_count"),
-        small_distinct_count("DocumentId").alias("unique_docs"),
+        distinct_count("DocumentId").alias("unique_docs"),
         F.min("original_ts").alias("first_click_ts"),
         F.max("original_ts").alias("last_click_ts"),
     )
@@ -221,7 +223,7 @@ def clinical_areas(silver: DataFrame) -> DataFrame:
         F.when(F.size("keys") > 0, F.lit(1.0) / F.size("keys")).otherwise(F.lit(1.0)).alias("share"),
         F.explode(F.when(F.size("keys") > 0, F.col("keys")).otherwise(F.array(F.lit(NO_AREA)))).alias("key"))
     grouped = exploded.groupBy("event_date", "key").agg(
-        F.count(F.lit(1)).alias("click_count"), F.countDistinct("SessionId").alias("unique_sessions"),
+        F.count(F.lit(1)).alias("click_count"), distinct_count("SessionId").alias("unique_sessions"),
         F.sum("share").alias("click_share"))
     display = F.when(F.col("key") == NO_AREA, F.lit(NO_AREA)).otherwise(area_display(F.col("key")))
     return grouped.select("event_date", display.alias("clinical_area"), "click_count",
@@ -234,7 +236,7 @@ def popular_documents(silver: DataFrame) -> DataFrame:
     docs = silver.groupBy("event_date", F.col("DocumentId").alias("document_id")).agg(
         F.max(F.when(F.col("Title") != "", F.col("Title"))).alias("title"),
         F.count(F.lit(1)).alias("view_count"),
-        small_distinct_count("SessionId").alias("unique_sessions"),
+        distinct_count("SessionId").alias("unique_sessions"),
     )
     order = Window.partitionBy("event_date").orderBy(F.desc("view_count"), "document_id")
     return docs.select("event_date", "document_id", "title", "view_count", "unique_sessions",
@@ -258,9 +260,9 @@ def search_keywords(silver: DataFrame) -> DataFrame:
     sessions = distinct sessions with a click carrying the query, clicks, distinct documents. Clicks with an
     empty query are not counted."""
     return _queried(silver).groupBy("event_date", "query").agg(
-        small_distinct_count("SessionId").alias("sessions"),
+        distinct_count("SessionId").alias("sessions"),
         F.count(F.lit(1)).alias("clicks"),
-        small_distinct_count("DocumentId").alias("unique_documents"),
+        distinct_count("DocumentId").alias("unique_documents"),
     ).select("event_date", "query", "sessions", "clicks", "unique_documents")
 
 
@@ -275,10 +277,10 @@ def search_terms(silver: DataFrame) -> DataFrame:
     terms = _queried(silver).select("event_date", "SessionId", "DocumentId", "query",
                                     F.explode(query_terms(F.col("query"))).alias("term"))
     return terms.groupBy("event_date", "term").agg(
-        F.countDistinct("SessionId").alias("sessions"),
+        distinct_count("SessionId").alias("sessions"),
         F.count(F.lit(1)).alias("clicks"),
-        F.countDistinct("query").alias("queries"),
-        F.countDistinct("DocumentId").alias("unique_documents"),
+        distinct_count("query").alias("queries"),
+        distinct_count("DocumentId").alias("unique_documents"),
     ).select("event_date", "term", "sessions", "clicks", "queries", "unique_documents")
 
 
