@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
+import pyarrow as pa
 import pytest
 
 from processing.kafka_source import window_start_ms
-from processing.spark.jobs.load_to_postgres import copy_buffer, text_field
+from processing.spark.jobs.load_to_postgres import copy_text
 from processing.spark.jobs.streaming_to_silver import StreamOptions, deadline_of
 
 pytestmark = pytest.mark.unit
@@ -44,8 +45,14 @@ def test_deadline_is_the_earlier_of_until_and_max_runtime():
     assert deadline_of(args(), "Asia/Seoul", started) is None
 
 
-def test_copy_text_format_escapes_and_nulls():
-    assert text_field(None) == r"\N"
-    assert text_field("a\tb\\c\nd\re") == r"a\tb\\c\nd\re"
-    assert text_field("") == ""
-    assert copy_buffer([("2031-03-01", 7, None), ("x", 1.5, "y")]).read() == "2031-03-01\t7\t\\N\nx\t1.5\ty\n"
+def test_copy_text_escapes_text_writes_nulls_and_puts_the_date_first():
+    table = pa.table({"term": ["a\tb\\c\nd\re", "", None], "clicks": pa.array([7, None, 2], pa.int64()),
+                      "share": [1.5, 0.0, 1 / 3]})
+    assert copy_text(table, date(2031, 3, 1)) == (
+        "2031-03-01\ta\\tb\\\\c\\nd\\re\t7\t1.5\n"
+        "2031-03-01\t\t\\N\t0\n"
+        "2031-03-01\t\\N\t2\t0.3333333333333333\n")
+
+
+def test_copy_text_of_no_rows_is_empty():
+    assert copy_text(pa.table({"clicks": pa.array([], pa.int64())}), date(2031, 3, 1)) == ""
