@@ -14,6 +14,8 @@ SPARK_JARS_DIR = REPO_ROOT / ".cache" / "jars" / "spark"
 CHECKPOINT_MANAGER_KEY = "spark.sql.streaming.checkpointFileManagerClass"
 ABORTABLE_CHECKPOINT_MANAGER = "org.apache.spark.internal.io.cloud.AbortableStreamBasedCheckpointFileManager"
 SHUFFLE_PARTITIONS = "4"
+# The drivers' and executors' log configuration (in the spark-job image at the same path on every worker).
+LOG_CONFIG_OPTION = f"-Dlog4j2.configurationFile={Path(__file__).with_name('log4j2.properties')}"
 
 
 def spark_jars(jars_dir: Path = SPARK_JARS_DIR, classpath_dir: Path | None = None) -> str:
@@ -89,6 +91,8 @@ def build_session(settings: Settings, app_name: str, extra_conf: dict[str, str] 
         **cluster_conf(settings),
         "spark.driver.memory": settings.spark_driver_memory,
         "spark.executor.memory": "1g",
+        "spark.driver.extraJavaOptions": LOG_CONFIG_OPTION,
+        "spark.executor.extraJavaOptions": LOG_CONFIG_OPTION,
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": SHUFFLE_PARTITIONS,
         "spark.sql.adaptive.enabled": "true",
