@@ -225,8 +225,9 @@ class ProgressTally:
                 observed = p.get("observedMetrics", {}).get(f"{p['name']}_out", {})
                 self.seen[key] = (p["numInputRows"], int(observed.get("rows", 0)))
                 if p["numInputRows"]:
+                    seconds = p["durationMs"].get("triggerExecution", 0) / 1000
                     cli.log(JOB, f"batch query={p['name']} id={p['batchId']} input_rows={p['numInputRows']} "
-                                 f"output_rows={self.seen[key][1]}")
+                                 f"output_rows={self.seen[key][1]} seconds={seconds:.2f}")
 
     def totals(self, name: str) -> tuple[int, int]:
         rows = [v for (n, _), v in self.seen.items() if n == name]
