@@ -100,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     query_id = None
     try:
         started = time.monotonic()
-        while not (Path(lake.silver_stream(root)) / "_spark_metadata").is_dir():  # first (empty) batch committed
+        # Silver's sink has started (its metadata log exists), not necessarily a micro-batch: the first clicks
+        # also wait for the Kafka consumers' set-up and the first planning, as when the DAG starts both at 15:00.
+        while not (Path(lake.silver_stream(root)) / "_spark_metadata").is_dir():
             if job.poll() is not None or time.monotonic() - started > 300:
                 raise RuntimeError(f"streaming job did not come up:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.2)

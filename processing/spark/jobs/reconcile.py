@@ -94,8 +94,10 @@ def lake_counts(spark, settings, days: list[date]) -> dict[date, tuple[dict[str,
     kafka_rows = kafka_counts(spark, settings, days)
     bronze = published(spark, settings, "bronze", days)
     valid = F.col("reason").isNull()
-    # the server a Bronze row names, valid or not (parse_events keeps the raw value as text)
-    server = F.get_json_object(F.col("value"), "$.source_server")
+    # The server a Bronze row names, valid or not: a valid row's parsed field (the contract allows only the known
+    # names), else read from the raw text (parse_events keeps it); reading it from the text for every row cost
+    # 4 s per million rows, a quarter of this pass.
+    server = F.when(valid, F.col("source_server")).otherwise(F.get_json_object(F.col("value"), "$.source_server"))
     parsed = counted({d: transforms.parse_events(f) for d, f in bronze.items()}, one.alias("bronze_rows"),
                      F.count(F.when(valid, 1)).alias("valid"),
                      F.countDistinct(F.when(valid, F.col("dedup_key"))).alias("distinct_valid_keys"),
