@@ -2,13 +2,16 @@
 
     .venv/bin/python -m orchestration.backfill --start 2026-01-02 --end 2026-02-01
 
-Runs `orchestration.steps.BACKFILL_STEPS` — the same list the DAG `tripclick_backfill` is built from — as
-local processes of the pipeline environment, with the same argv: both producers in batch mode (in parallel,
-one producer run per date), then Bronze, exact Silver + Gold, the lake gate, the load and the PostgreSQL
-reconcile, each ONE process (one Spark application) for all its dates. Every job ends with the summary line
-of infrastructure.dates; the next step gets the dates the steps before it finished ok, so a bad date (missing
-or corrupt file, a failed gate, ...) is left out of what follows and the others go on. Progress: the steps'
-own lines prefixed with the task id (their stderr goes to RUN_DIR/logs/backfill/<task>.log); the last line is
+Runs `orchestration.steps.BACKFILL_STEPS` — the same list the DAG `tripclick_backfill` is built from — with the
+same argv: both producers in batch mode (in parallel processes, one producer run per date), then Bronze, exact
+Silver + Gold, the lake gate, the load and the PostgreSQL reconcile, each ONE run of its job for all its dates.
+Here the Spark steps run one after the other inside this process on one SparkSession (one Spark application,
+one JVM for the whole range: Spark's start and the JIT's warm-up are paid once, not once per step); the DAG runs
+each as its own task and process. Every job ends with the summary line of infrastructure.dates; the next step
+gets the dates the steps before it finished ok, so a bad date (missing or corrupt file, a failed gate, ...) is
+left out of what follows and the others go on. Progress: the steps' own lines prefixed with the task id; the
+stderr of each producer goes to RUN_DIR/logs/backfill/<task>.log, that of the Spark steps (and of the JVM) to
+RUN_DIR/logs/backfill/spark.log. The last line is
 `backfill: dates=N ok=K failed=F seconds=S failed_dates=...` and the exit code is 1 when any date failed.
 
 The pure part (which dates a step works on, which dates failed and where) is shared with the DAG's report task.
@@ -16,6 +19,10 @@ The pure part (which dates a step works on, which dates failed and where) is sha
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
+import io
+import os
 import subprocess
 import sys
 import threading
@@ -25,7 +32,7 @@ from pathlib import Path
 
 from infrastructure import dates as date_options
 from infrastructure.settings import REPO_ROOT, load
-from orchestration.steps import BACKFILL_STEPS, Step
+from orchestration.steps import BACKFILL_STEPS, SPARK_JOB_IMAGE, Step
 
 Outcome = tuple[list[date], list[date]]  # (ok dates, failed dates) of one step
 PREFIX = "backfill:"
@@ -98,10 +105,72 @@ def process_step(step: Step, argv: list[str], log_dir: Path) -> tuple[str, int]:
                                    text=True, errors="replace")
         for line in process.stdout:
             lines.append(line)
-            with _PRINT_LOCK:
-                print(f"{step.task_id} | {line.rstrip()}", flush=True)
+            _echo(step.task_id, line)
         code = process.wait()
     return "".join(lines), code
+
+
+def _echo(task_id: str, line: str, sink=None) -> None:
+    with _PRINT_LOCK:
+        print(f"{task_id} | {line.rstrip()}", file=sink or sys.stdout, flush=True)
+
+
+class _StepOutput(io.TextIOBase):
+    """What an in-process step prints: kept for its summary line and echoed line by line with its task id."""
+
+    def __init__(self, task_id: str, sink) -> None:
+        self.task_id, self.sink, self.parts, self.pending = task_id, sink, [], ""
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        *lines, self.pending = (self.pending + text).split("\n")
+        for line in lines:
+            _echo(self.task_id, line, self.sink)
+        return len(text)
+
+    def text(self) -> str:
+        if self.pending:
+            _echo(self.task_id, self.pending, self.sink)
+            self.pending = ""
+        return "".join(self.parts)
+
+
+_IN_PROCESS = threading.Lock()  # redirect_stdout is process-wide: one in-process step at a time
+
+
+def in_this_process(step: Step, argv: list[str], log_dir: Path) -> tuple[str, int]:
+    """A Spark step as a call of its job's main() in this process, so every Spark step of a run shares one
+    SparkSession and JVM (each step's own JVM compiled Spark's hot code again: the JIT used 39 % of their CPU
+    at 8 days, see BENCHMARKS.md); the producers as processes (process_step). The step's stdout is echoed and
+    returned as a process's would be; its stderr is this process's."""
+    if step.image != SPARK_JOB_IMAGE:
+        return process_step(step, argv, log_dir)
+    with _IN_PROCESS:
+        output = _StepOutput(step.task_id, sys.stdout)
+        print(f"{PREFIX} ---- step {step.task_id}: {' '.join(argv)}", file=sys.stderr, flush=True)
+        with contextlib.redirect_stdout(output):
+            try:
+                code = importlib.import_module(step.module).main(argv[argv.index("-m") + 2:])
+            except SystemExit as exc:  # a usage error of the job's argument parser
+                code = exc.code if isinstance(exc.code, int) else 2
+        return output.text(), code
+
+
+@contextlib.contextmanager
+def stderr_to(path: Path):
+    """This process's stderr (file descriptor 2, which the Spark JVM and its Python workers inherit when they
+    start) written to `path` while the block runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    saved = os.dup(2)
+    with open(path, "w") as log:
+        sys.stderr.flush()
+        os.dup2(log.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _timed(execute, step: Step, argv: list[str], log_dir: Path, results: dict) -> None:
@@ -114,7 +183,7 @@ def _timed(execute, step: Step, argv: list[str], log_dir: Path, results: dict) -
 
 
 def run(requested: list[date], data_dir: str, log_dir: Path, steps: tuple[Step, ...] = BACKFILL_STEPS,
-        echo=print, execute=process_step) -> tuple[dict[date, str], dict[str, float]]:
+        echo=print, execute=in_this_process) -> tuple[dict[date, str], dict[str, float]]:
     """Runs every step (steps whose predecessors are done together, e.g. both producers) with
     `execute(step, argv, log_dir) -> (stdout, exit code)` and returns (failed date -> reason, seconds per
     step)."""
@@ -161,8 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     log_dir = settings.run_dir / "logs" / "backfill"
     started = time.monotonic()
     print(f"{PREFIX} {len(requested)} dates {args.start}..{args.end} data_dir={data_dir} lake={settings.lake_root} "
-          f"(stderr of each step in {log_dir})", flush=True)
-    reasons, _ = run(requested, data_dir, log_dir, echo=lambda line: print(line, flush=True))
+          f"(stderr of the steps in {log_dir})", flush=True)
+    with stderr_to(log_dir / "spark.log"):
+        reasons, _ = run(requested, data_dir, log_dir, echo=lambda line: print(line, flush=True))
     for day, why in sorted(reasons.items()):
         print(f"{PREFIX} date {day} FAILED: {why}", flush=True)
     print(report_line(requested, reasons, time.monotonic() - started), flush=True)

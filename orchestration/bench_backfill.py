@@ -4,9 +4,10 @@
 
 Generates 32 prepared days x ~162,500 events (ingestion.generate --prepared: the real dataset's size and the
 prepared files' shape; cached under RUN_DIR/bench/backfill/data and reused while the parameters are the same,
-generation is not timed), then runs the backfill (orchestration.backfill: producers in batch mode -> Kafka ->
-Bronze -> exact Silver -> Gold -> gate -> PostgreSQL -> reconcile; one process per step) three times, each on
-its own fresh topic, manifest topic and lake: 32 days, 8 days, 1 day (the month first). Every run must end
+generation is not timed), then runs `make backfill`'s command (orchestration.backfill: producers in batch mode
+-> Kafka -> Bronze -> exact Silver -> Gold -> gate -> PostgreSQL -> reconcile; the Spark steps in one Spark
+application, each run a fresh process and JVM) three times, each on its own fresh topic, manifest topic and
+lake: 32 days, 8 days, 1 day (the month first). Every run must end
 with every date green (gate and PostgreSQL reconcile), else the bench fails. Prints the seconds per step of
 each run (where the time goes) and ends with
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -37,6 +39,7 @@ from orchestration.steps import BACKFILL_STEPS
 FIRST_DAY = date(2032, 1, 1)  # far from the demo's and the tests' dates: PostgreSQL rows of its own
 RUNS = (1, 8, 32)
 PREFIX = "[bench-backfill]"
+STEP_FINISHED = re.compile(rf"{backfill.PREFIX} step (?P<task>\S+) finished exit=\S+ in (?P<seconds>[0-9.]+)s")
 
 
 def log(message: str) -> None:
@@ -79,7 +82,8 @@ def delete_rows(settings, first: date, last: date) -> None:
 
 
 def one_run(settings, data_dir: Path, work: Path, days: list[date]) -> tuple[float, dict[str, float]]:
-    """A backfill of `days` on fresh topics and a fresh lake; (wall seconds, seconds per step)."""
+    """`python -m orchestration.backfill` (what `make backfill` runs, so each run starts its own JVM) for `days`
+    on fresh topics and a fresh lake; (wall seconds, seconds per step from its progress lines)."""
     from messaging.topics import TopicSpec, admin_client, ensure_topic
 
     tag = uuid.uuid4().hex[:8]
@@ -88,12 +92,21 @@ def one_run(settings, data_dir: Path, work: Path, days: list[date]) -> tuple[flo
     for name in (topic, manifests):
         ensure_topic(admin, TopicSpec(name))
     lake_root = work / f"lake-{tag}"
-    os.environ.update(KAFKA_TOPIC=topic, KAFKA_MANIFEST_TOPIC=manifests, LAKE_ROOT=str(lake_root))
+    env = {**os.environ, "KAFKA_TOPIC": topic, "KAFKA_MANIFEST_TOPIC": manifests, "LAKE_ROOT": str(lake_root),
+           "DATA_DIR": str(data_dir)}
     delete_rows(settings, days[0], days[-1])
+    seconds, last = {}, ""
     try:
         started = time.monotonic()
-        reasons, seconds = backfill.run(days, str(data_dir), work / f"logs-{len(days)}d",
-                                        echo=lambda line: log(line))
+        with subprocess.Popen([sys.executable, "-m", "orchestration.backfill", "--start", days[0].isoformat(),
+                               "--end", days[-1].isoformat()], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                              text=True, errors="replace") as process:
+            for line in process.stdout:
+                log(line.rstrip())
+                finished = STEP_FINISHED.match(line)
+                if finished:
+                    seconds[finished["task"]] = float(finished["seconds"])
+                last = line.strip() or last
         wall = time.monotonic() - started
     finally:
         for future in admin.delete_topics([topic, manifests], request_timeout=30).values():
@@ -102,8 +115,8 @@ def one_run(settings, data_dir: Path, work: Path, days: list[date]) -> tuple[flo
             except Exception:  # noqa: BLE001 - cleanup only
                 pass
         shutil.rmtree(lake_root, ignore_errors=True)
-    if reasons:
-        raise RuntimeError(f"{len(reasons)} of {len(days)} dates failed: {reasons}")
+    if process.returncode != 0:
+        raise RuntimeError(f"the backfill of {len(days)} dates exited {process.returncode}: {last}")
     return wall, seconds
 
 

@@ -6,15 +6,14 @@ fails its date only, which is reported while the other dates load.
 batch_to_bronze, etl_to_gold, check_lake, load_to_postgres, reconcile --stage postgres), without the DAG's
 clock: the producers send in batch mode (the DAG's realtime mode only paces the same messages over the hour)
 and streaming is left out (the exact Silver is rebuilt from Bronze either way; the stream's rows can only
-add copies that the exact dedup removes). The backfill runs orchestration.backfill.run with the
-BACKFILL_STEPS argv; its Spark steps run in this process on the test's SparkSession (no JVM start per step),
-its producers as processes. Private topics, lakes, data folder and dates; their PostgreSQL rows are deleted.
+add copies that the exact dedup removes). The first test runs orchestration.backfill.run as `make backfill`
+does (its Spark steps in this process, here on the test's SparkSession; its producers as processes); the
+corrupt-date test runs `python -m orchestration.backfill` itself. Private topics, lakes, data folder and dates;
+their PostgreSQL rows are deleted.
 """
 from __future__ import annotations
 
-import contextlib
 import importlib
-import io
 import subprocess
 import sys
 from datetime import date
@@ -37,18 +36,6 @@ def generate(out, first: date, days: int) -> None:
     subprocess.run([sys.executable, "-m", "ingestion.generate", "--prepared", "--out", str(out), "--start",
                     first.isoformat(), "--days", str(days), "--events-per-day", str(EVENTS), "--seed", "5"],
                    check=True, capture_output=True)
-
-
-def in_process(step, argv, log_dir):
-    """Spark steps on the test's SparkSession (their stdout captured), the producers as processes."""
-    module = argv[argv.index("-m") + 1]
-    if not module.startswith("processing.spark.jobs."):
-        return backfill.process_step(step, argv, log_dir)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = importlib.import_module(module).main(argv[argv.index("-m") + 2:])
-    print(out.getvalue())
-    return out.getvalue(), code
 
 
 def delete_results(settings, days) -> None:
@@ -122,12 +109,12 @@ def test_three_dates_by_backfill_equal_three_daily_runs_in_either_order(platform
     for day in DAYS:
         delete_day(platform, day)
     backfill_lake = point("backfill")
-    reasons, _ = backfill.run(DAYS, str(data_dir), tmp_path / "logs", execute=in_process)
+    reasons, _ = backfill.run(DAYS, str(data_dir), tmp_path / "logs")
     assert reasons == {}
     assert rows_of(platform, DAYS) == daily, "a backfill differs from the daily runs"
 
     use(daily_lake)  # dates done by the daily path, then by the backfill: Bronze rereads its recorded offsets
-    reasons, _ = backfill.run(DAYS, str(data_dir), tmp_path / "logs", execute=in_process)
+    reasons, _ = backfill.run(DAYS, str(data_dir), tmp_path / "logs")
     assert reasons == {}
     assert rows_of(platform, DAYS) == daily
 
@@ -136,23 +123,29 @@ def test_three_dates_by_backfill_equal_three_daily_runs_in_either_order(platform
     assert rows_of(platform, DAYS) == daily
 
 
-def test_a_corrupt_day_file_fails_its_date_only_and_is_reported(platform, target, tmp_path, clean, capsys):
+def test_a_corrupt_day_file_fails_its_date_only_and_is_reported(platform, target, tmp_path, clean, monkeypatch):
     point, _ = target
     data_dir = tmp_path / "data"
     generate(data_dir, BAD_DAYS[0], len(BAD_DAYS))
     bad = BAD_DAYS[1]
     (data_dir / "server1" / f"date={bad}" / "events.json").write_text("{not json\n" * 50)
     point("bad")
+    monkeypatch.setenv("DATA_DIR", str(data_dir))
 
-    reasons, _ = backfill.run(BAD_DAYS, str(data_dir), tmp_path / "logs", execute=in_process)
+    run = subprocess.run([sys.executable, "-m", "orchestration.backfill", "--start", BAD_DAYS[0].isoformat(),
+                          "--end", BAD_DAYS[-1].isoformat()], capture_output=True, text=True)
 
-    assert reasons == {bad: "producer_server1 failed"}
-    assert backfill.report_line(BAD_DAYS, reasons, 1.0).endswith(f"failed_dates={bad}(producer_server1_failed)")
-    out = capsys.readouterr().out
-    assert f"date {bad} (2/3) FAILED exit=" in out  # the producer's own progress line names it
+    out = run.stdout
+    assert run.returncode == 1, out[-3000:] + run.stderr[-2000:]
+    assert out.rstrip().splitlines()[-1].startswith("backfill: dates=3 ok=2 failed=1 ")
+    assert out.rstrip().endswith(f"failed_dates={bad}(producer_server1_failed)")
+    assert "producer_server1 | " in out and f"date {bad} (2/3) FAILED exit=" in out  # the producer's own line
     rows = rows_of(platform, BAD_DAYS)
     assert not any(rows[bad].values()), "the bad date reached PostgreSQL"
     for day in (BAD_DAYS[0], BAD_DAYS[2]):
         assert rows[day]["mart_daily_traffic"][0][1] == EVENTS, day  # every event of the good dates loaded
-    # the Spark steps never saw the bad date
-    assert f"[batch_to_bronze] summary dates=2 ok=2 failed=0 ok_dates={BAD_DAYS[0]},{BAD_DAYS[2]} " in out
+    # the Spark steps never saw the bad date; all five ran in the backfill's process, their stderr in spark.log
+    assert (f"batch_to_bronze | [batch_to_bronze] summary dates=2 ok=2 failed=0 "
+            f"ok_dates={BAD_DAYS[0]},{BAD_DAYS[2]} ") in out
+    spark_log = (tmp_path / "run" / "logs" / "backfill" / "spark.log").read_text()
+    assert spark_log.count("backfill: ---- step ") == 5
