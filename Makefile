@@ -121,7 +121,7 @@ airflow-status: ## Airflow processes and health
 demo: up ## one day end to end under Airflow at TIME_SCALE=60, then Gold summary + reconcile + URLs: [DATE=2026-01-01] [DAYS=1: the next DAYS-1 dates by backfill]
 	@$(PY) -m orchestration.demo --date $(or $(DATE),2026-01-01) $(if $(DAYS),--days $(DAYS))
 
-backfill: up ## prepared files of a range of dates -> PostgreSQL, no real-time replay, one Spark app per step: START=YYYY-MM-DD END=YYYY-MM-DD
+backfill: up ## prepared files of a range of dates -> PostgreSQL, no real-time replay, the Spark steps in one Spark app: START=YYYY-MM-DD END=YYYY-MM-DD
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill START=2026-01-02 END=2026-02-01"; exit 2; }
 	@$(PY) -m orchestration.backfill --start $(START) --end $(END)
 

@@ -142,7 +142,7 @@ STEPS: tuple[Step, ...] = (
 STEPS_BY_ID = {step.task_id: step for step in STEPS}
 
 
-# ---- the backfill: the same jobs for a range of dates, one process (one Spark application) per step ----------
+# ---- the backfill: the same jobs for a range of dates, one run of each job for all its dates --------------------
 
 PRODUCERS = ("producer_server0", "producer_server1")
 
