@@ -78,7 +78,8 @@ def describe(logical_date: pendulum.DateTime, start: pendulum.DateTime, date: st
     params.update({k: v for k, v in {"date": date, "time_scale": time_scale}.items() if v is not None})
     params.update(extra_params or {})
     context = {"logical_date": logical_date, "params": params, "ti": _XComs(xcoms or {}),
-               "dag_run": SimpleNamespace(start_date=start), **dag.user_defined_macros}
+               "dag_run": SimpleNamespace(run_id=f"describe__{logical_date.isoformat()}", start_date=start),
+               **dag.user_defined_macros}
     timetable = dag.timetable
     # Where the schedule places its first run at or after the given logical date.
     next_run = timetable.next_dagrun_info(

@@ -136,6 +136,7 @@ def placeholder_values(cfg: DagConfig, step: Step | None = None) -> dict[str, st
         "date": "{{ pipeline_date(logical_date, params) }}",
         "speed": "{{ '%g' % params.time_scale }}",
         "stream_seconds": "{{ stream_seconds(dag_run, params) }}",
+        "run": "{{ run_token(dag_run) }}",
         "data_dir": CONTAINER_DATA_DIR if cfg.runner == "docker" else cfg.local_data_dir,
     }
     if step is not None and "dates" in step.placeholders():
@@ -149,10 +150,20 @@ def local_task(step: Step, cfg: DagConfig, **task_args) -> LocalStepOperator:
                              doc_md=step.doc, retries=cfg.retries(step.retries), **task_args)
 
 
+def short_hash(text: str) -> str:
+    """Safe in container names ([a-zA-Z0-9_.-]) and lake paths."""
+    return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
 def container_name(task_id: str, run_id: str, try_number: int) -> str:
-    """Deterministic per run and try; Docker allows [a-zA-Z0-9_.-], so the run id goes in as a hash."""
-    run_hash = hashlib.sha1(run_id.encode()).hexdigest()[:10]
-    return f"tripclick-{task_id.replace('_', '-')}-{run_hash}-try{try_number}"
+    """Deterministic per run and try."""
+    return f"tripclick-{task_id.replace('_', '-')}-{short_hash(run_id)}-try{try_number}"
+
+
+def run_token(dag_run) -> str:
+    """The token of the stream's ready marker: its run id and start, so a cleared run (Airflow restarts its start
+    date) never takes the marker of an earlier attempt, while a retry of the stream within the run keeps it."""
+    return short_hash(f"{dag_run.run_id}|{dag_run.start_date.isoformat()}")
 
 
 class StepDockerOperator(DockerOperator):
@@ -281,7 +292,8 @@ def daily_macros(cfg: DagConfig) -> dict:
         """The date whose files the run processes (see orchestration.timeline.processed_date)."""
         return timeline.processed_date(logical_date, cfg.pipeline_tz, params.get("date"))
 
-    return {"pipeline_date": pipeline_date, "timeline_at": timeline_at, "stream_seconds": stream_seconds}
+    return {"pipeline_date": pipeline_date, "timeline_at": timeline_at, "stream_seconds": stream_seconds,
+            "run_token": run_token}
 
 
 def timeline_at(dag_run, params, clock: str) -> str:

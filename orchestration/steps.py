@@ -11,6 +11,8 @@ import) so other layers' static checks can import it from any environment.
   {speed}           the run's TIME_SCALE (the producers replay at the same compression as the timeline)
   {stream_seconds}  seconds the streaming job still has until the 16:00 point of the run's timeline
                     plus a drain margin (see orchestration.timeline)
+  {run}             a short hash of the Airflow run (id and start): the token of the streaming job's ready
+                    marker that `wait_for_stream` waits for (processing/stream_ready.py)
   {dates}           backfill only: comma list of the dates this step works on (the requested range for
                     the first steps, else the dates every step it comes after finished ok; see
                     orchestration.backfill)
@@ -36,7 +38,9 @@ HOSTS = ("webserver0", "webserver1", "spark")
 PRODUCER_IMAGE = "tripclick-pipeline/producer"
 SPARK_JOB_IMAGE = "tripclick-pipeline/spark-job"
 IMAGES = (PRODUCER_IMAGE, SPARK_JOB_IMAGE)
-PLACEHOLDERS = frozenset({"date", "data_dir", "speed", "stream_seconds", "dates"})
+PLACEHOLDERS = frozenset({"date", "data_dir", "speed", "stream_seconds", "run", "dates"})
+# Synthetic clicks the streaming job's transformations run on before its queries start (processing/warm_up.py).
+STREAM_WARM_UP_ROWS = 40_000
 
 
 @dataclass(frozen=True)
@@ -99,14 +103,24 @@ def _spark_job(job: str, *extra: str, task_id: str | None = None, **fields) -> S
 
 
 STEPS: tuple[Step, ...] = (
+    _spark_job(
+        "streaming_to_silver", "--warm-up-rows", str(STREAM_WARM_UP_ROWS), "--ready-token", "{run}",
+        "--max-runtime", "{stream_seconds}",
+        retries=1,
+        doc="Structured Streaming Kafka -> Silver and the live marts. Warms its JVM up on synthetic clicks, "
+            "starts its queries and writes its ready marker; stops by itself at the 16:00 point of the run's "
+            "timeline plus a drain margin, counted from that moment (a retry resumes from its checkpoint).",
+    ),
+    Step(
+        task_id="wait_for_stream", host="spark", image=SPARK_JOB_IMAGE,
+        argv=("-m", "processing.stream_ready", "--token", "{run}"),
+        retries=0,
+        doc="Waits (up to 5 minutes) for the streaming job's ready marker, so the producers' first clicks "
+            "meet a warm stream. Fails after the timeout, and the producers start anyway: a stream that "
+            "never came up must not hold up the day (Bronze rebuilds Silver).",
+    ),
     _producer("server0", "webserver0"),
     _producer("server1", "webserver1"),
-    _spark_job(
-        "streaming_to_silver", "--max-runtime", "{stream_seconds}",
-        retries=1,
-        doc="Structured Streaming Kafka -> Silver; stops by itself at the 16:00 point of the "
-            "run's timeline plus a drain margin (a retry resumes from its checkpoint).",
-    ),
     _spark_job(
         "batch_to_bronze",
         doc="The processed date's messages from Kafka -> Bronze (raw value + Kafka metadata). The first "

@@ -26,40 +26,26 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-import orjson
 from confluent_kafka import Producer
 
 from infrastructure import benchmarks
 from infrastructure.settings import load
-from messaging import contract
 from messaging.topics import TopicSpec, admin_client, ensure_topic
-from processing import lake, live_sink
+from orchestration.steps import STEPS_BY_ID
+from processing import live_sink, stream_ready
 from processing.bench import percentile, send
+from processing.warm_up import SYNTHETIC_DAY, synthetic_clicks
 
-DAY = date(2031, 6, 4)  # a date no other benchmark or test uses
+DAY = SYNTHETIC_DAY  # a date no other benchmark or test uses
 FIRST_DOCUMENT = 900_000_000  # wave w uses document FIRST_DOCUMENT + w
-AREAS = (",Oncology", ",Cardiology,Oncology", ",Primary care", "", ",Surgery, Paediatrics")
+READY_TOKEN = "bench-live"
 
 
 def wave_records(wave: int, size: int, total: int, offset: int):
-    """`size` valid clicks of DAY on one document, with event_ts spread over 15:00-16:00 Asia/Seoul."""
-    start = datetime(DAY.year, DAY.month, DAY.day, 6, tzinfo=timezone.utc)
-    document = FIRST_DOCUMENT + wave
-    for i in range(size):
-        n = offset + i
-        session = f"live-{n // 5}"
-        event_ts = contract.format_event_ts(start + timedelta(milliseconds=n * 3_600_000 / max(total, 1)))
-        yield orjson.dumps({
-            "DateCreated": f"/Date({1420070400000 + n * 997 % 86_400_000})/", "SessionId": session,
-            "DocumentId": document, "Url": f"https://www.tripdatabase.com/doc/{document}", "Title": f"Wave {wave}",
-            "DOI": "", "ClinicalAreas": AREAS[n % len(AREAS)], "Keywords": "live bench", "Documents": [],
-            "event_ts": event_ts, "event_date": DAY.isoformat(),
-            "dedup_key": contract.dedup_key(session, document, event_ts),
-            "source_server": contract.SOURCE_SERVERS[n % 2],
-        })
+    """`size` valid clicks of DAY on the wave's own document, with event_ts spread over 15:00-16:00 Asia/Seoul."""
+    return synthetic_clicks(DAY, FIRST_DOCUMENT + wave, f"Wave {wave}", size, total, offset)
 
 
 def cleanup(settings, topic: str, root: str, query_id: str | None) -> None:
@@ -94,18 +80,18 @@ def main(argv: list[str] | None = None) -> int:
     with live_sink.connect(settings, timeout=10) as conn, conn.cursor() as cur:
         live_sink.discard_date(cur, DAY)
     conn.close()
-    job = subprocess.Popen([sys.executable, "-m", "processing.spark.jobs.streaming_to_silver", "--date",
-                            DAY.isoformat(), "--trigger", "5", "--max-runtime", str(args.seconds + 600)],
-                           env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
+    # The DAG's command line (its warm-up included), with this bench's date, runtime and ready token.
+    argv = STEPS_BY_ID["streaming_to_silver"].render_argv(
+        {"date": DAY.isoformat(), "stream_seconds": str(round(args.seconds + 600)), "run": READY_TOKEN})
+    job = subprocess.Popen([sys.executable, *argv], env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
     query_id = None
     try:
-        started = time.monotonic()
-        # Silver's sink has started (its metadata log exists), not necessarily a micro-batch: the first clicks
-        # also wait for the Kafka consumers' set-up and the first planning, as when the DAG starts both at 15:00.
-        while not (Path(lake.silver_stream(root)) / "_spark_metadata").is_dir():
-            if job.poll() is not None or time.monotonic() - started > 300:
-                raise RuntimeError(f"streaming job did not come up:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.2)
+        # As the DAG's wait_for_stream: the first clicks are sent once the stream reports its queries running
+        # (not necessarily a micro-batch: they still wait for the Kafka consumers' set-up and the first planning).
+        marker = Path(stream_ready.marker_path(root, READY_TOKEN))
+        if stream_ready.wait(lambda: marker.exists() or job.poll() is not None,
+                             stream_ready.DEFAULT_TIMEOUT_SECONDS) is None or job.poll() is not None:
+            raise RuntimeError(f"streaming job did not come up:\n{log_path.read_text()[-3000:]}")
         waves = max(1, round(args.seconds / args.wave))
         size = -(-args.events // waves)
         handed: dict[int, float] = {}

@@ -33,7 +33,7 @@ def client(settings: Settings):
     import boto3
     from botocore.config import Config
 
-    return boto3.client("s3", endpoint_url=settings.s3_endpoint, region_name="us-east-1",
+    return boto3.client("s3", endpoint_url=settings.s3_endpoint or None, region_name="us-east-1",
                         aws_access_key_id=settings.aws_access_key_id,
                         aws_secret_access_key=settings.aws_secret_access_key,
                         # boto3 >= 1.36 adds CRC checksum headers by default, which older S3-compatible

@@ -1,7 +1,8 @@
 """tripclick_daily_pipeline: the seed's day, one date per run (clock times in PIPELINE_TZ).
 
-- 15:00 `producer_server0` and `producer_server1` replay the date's click logs into Kafka for an hour;
-  `streaming_to_silver` writes Silver from Kafka until 16:00 (plus a drain margin).
+- 15:00 `streaming_to_silver` starts: it warms its JVM up, then writes Silver and the live marts from Kafka
+  until 16:00 (plus a drain margin). Once it reports ready (`wait_for_stream`), `producer_server0` and
+  `producer_server1` replay the date's click logs into Kafka for an hour.
 - 17:00 `batch_to_bronze`: the date's messages from Kafka to Bronze.
 - 18:00 `etl_to_gold` (exact Silver, Gold marts) -> `check_lake` (the gate) -> `load_to_postgres` -> `reconcile`.
 
@@ -47,9 +48,11 @@ with DAG(
 ) as dag:
     step = {s.task_id: step_task(s, CFG) for s in STEPS}
 
-    # 15:00, the run's start: the producers replay the day into Kafka while streaming writes Silver.
+    # 15:00, the run's start: streaming starts; the producers replay the day into Kafka once it is ready, or once
+    # wait_for_stream gave up (a stream that never comes up must not hold up the day).
     producers = [step["producer_server0"], step["producer_server1"]]
     streaming = step["streaming_to_silver"]
+    finished(step["wait_for_stream"]) >> producers
 
     # 17:00: Bronze, once both producers succeeded and streaming has finished in any state. Bronze alone
     # rebuilds the exact Silver, so a failed stream does not stop the day; it fails the run at `end`.

@@ -18,10 +18,13 @@ from orchestration import timeline
 # Each case starts Airflow's own interpreter and imports Airflow: seconds apiece.
 pytestmark = [pytest.mark.unit, pytest.mark.slow]
 AIRFLOW_PYTHON = REPO_ROOT / ".venvs" / "airflow" / "bin" / "python"
-STEP_IDS = {"producer_server0", "producer_server1", "streaming_to_silver", "batch_to_bronze",
+STEP_IDS = {"producer_server0", "producer_server1", "streaming_to_silver", "wait_for_stream", "batch_to_bronze",
             "etl_to_gold", "check_lake", "load_to_postgres", "reconcile"}
 EXPECTED_UPSTREAM = {
-    "producer_server0": [], "producer_server1": [], "streaming_to_silver": [],
+    "streaming_to_silver": [], "wait_for_stream": [],
+    # the producers start once the stream reported ready, or once waiting for it gave up
+    "wait_for_stream_finished": ["wait_for_stream"],
+    "producer_server0": ["wait_for_stream_finished"], "producer_server1": ["wait_for_stream_finished"],
     # streaming only has to have finished (any state): Bronze alone rebuilds the exact Silver
     "streaming_to_silver_finished": ["streaming_to_silver"],
     "wait_until_1700": ["producer_server0", "producer_server1", "streaming_to_silver_finished"],
@@ -35,7 +38,7 @@ EXPECTED_UPSTREAM = {
     "end": ["reconcile", "streaming_to_silver"],
 }
 # Every other task keeps Airflow's default all_success.
-EXPECTED_TRIGGER_RULES = {"streaming_to_silver_finished": "all_done"}
+EXPECTED_TRIGGER_RULES = {"streaming_to_silver_finished": "all_done", "wait_for_stream_finished": "all_done"}
 
 
 def describe(tmp_path, env: dict[str, str], *args: str) -> dict:
@@ -85,7 +88,8 @@ def test_structure_is_the_same_in_both_modes(facts_name, request):
         assert tasks[task_id]["has_doc"], task_id
     assert {tasks[t]["retry_delay_s"] for t in STEP_IDS} == {30.0}
     assert {t: tasks[t]["retries"] for t in STEP_IDS} == {
-        "producer_server0": 2, "producer_server1": 2, "streaming_to_silver": 1, "batch_to_bronze": 2,
+        "producer_server0": 2, "producer_server1": 2, "streaming_to_silver": 1, "wait_for_stream": 0,
+        "batch_to_bronze": 2,
         "etl_to_gold": 2, "check_lake": 0, "load_to_postgres": 2, "reconcile": 0}
     # Waiting is deferred (no worker slot held): the async sensor hands the wait to the triggerer.
     assert {tasks[t]["operator"] for t in ("wait_until_1700", "wait_until_1800")} == {"DateTimeSensorAsync"}
@@ -111,6 +115,12 @@ def test_docker_schedule_is_daily_1500_seoul_and_processes_its_own_day(scratch, 
     assert tasks["wait_until_1800"]["target_time"] == "2026-03-10T18:00:00+09:00"
     # Rendered long after that day's 16:00, the streaming window is only the drain margin.
     assert tasks["streaming_to_silver"]["command"][-2:] == ["--max-runtime", "60"]
+    # The stream's ready marker and the wait for it share the run's token.
+    token = tasks["wait_for_stream"]["command"][-1]
+    assert tasks["wait_for_stream"]["command"] == ["python", "-m", "processing.stream_ready", "--token", token]
+    stream = tasks["streaming_to_silver"]["command"]
+    assert stream[stream.index("--ready-token") + 1] == token and len(token) == 10
+    assert stream[stream.index("--warm-up-rows") + 1] == "40000"
 
 
 def test_docker_operator_parameters_per_host(docker_scheduled):
@@ -246,7 +256,7 @@ def played(tmp_path_factory):
     migrate = subprocess.run([str(AIRFLOW_PYTHON), "-m", "airflow", "db", "migrate"], env=env, capture_output=True,
                              text=True, timeout=300, cwd=REPO_ROOT)
     assert migrate.returncode == 0, migrate.stderr[-3000:]
-    cases = [[], ["streaming_to_silver"], ["producer_server1"], ["check_lake"]]
+    cases = [[], ["streaming_to_silver"], ["wait_for_stream"], ["producer_server1"], ["check_lake"]]
     run = subprocess.run([str(AIRFLOW_PYTHON), "-c", STATE_MACHINE_SCRIPT, json.dumps(cases)], env=env,
                          capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -263,6 +273,13 @@ def test_a_streaming_failure_does_not_stop_the_day_but_fails_the_run(played):
     for task in ("batch_to_bronze", "etl_to_gold", "check_lake", "load_to_postgres", "reconcile"):
         assert states[task] == "success", task
     assert (states["streaming_to_silver"], states["end"]) == ("failed", "upstream_failed")
+
+
+def test_a_stream_that_never_reports_ready_does_not_hold_up_the_day(played):
+    states = played["wait_for_stream"]
+    assert (states["run"], states["wait_for_stream"]) == ("success", "failed")
+    for task in ("producer_server0", "producer_server1", "batch_to_bronze", "reconcile", "end"):
+        assert states[task] == "success", task
 
 
 def test_a_producer_failure_stops_the_day(played):

@@ -20,7 +20,7 @@ def test_step_lists_are_in_the_days_order():
     # The daily DAG states its order and clock times itself (tests/orchestration/test_dag.py); its steps come
     # after nothing, the backfill's come after earlier steps only (a topological order).
     assert [s.task_id for s in STEPS] == [
-        "producer_server0", "producer_server1", "streaming_to_silver",
+        "streaming_to_silver", "wait_for_stream", "producer_server0", "producer_server1",
         "batch_to_bronze", "etl_to_gold", "check_lake", "load_to_postgres", "reconcile"]
     assert not any(s.after for s in STEPS)
     seen: set[str] = set()
@@ -33,19 +33,22 @@ def test_hosts_and_images():
     assert {s.task_id: (s.host, s.image) for s in STEPS if s.image == PRODUCER_IMAGE} == {
         "producer_server0": ("webserver0", PRODUCER_IMAGE), "producer_server1": ("webserver1", PRODUCER_IMAGE)}
     spark = [s for s in STEPS if s.image == SPARK_JOB_IMAGE]
-    assert len(spark) == 6 and {s.host for s in spark} == {"spark"}
+    assert len(spark) == 7 and {s.host for s in spark} == {"spark"}
     assert STEPS_BY_ID["etl_to_gold"].image_ref("", "0.1.0") == "tripclick-pipeline/spark-job:0.1.0"
     assert (STEPS_BY_ID["etl_to_gold"].image_ref("reg.example/data/", "1.2")
             == "reg.example/data/tripclick-pipeline/spark-job:1.2")
 
 
 def test_commands_follow_the_cli_contract():
-    values = {"date": "2026-01-01", "data_dir": "/data", "speed": "60", "stream_seconds": "120"}
+    values = {"date": "2026-01-01", "data_dir": "/data", "speed": "60", "stream_seconds": "120", "run": "ab12"}
     assert STEPS_BY_ID["producer_server1"].render_argv(values) == [
         "-m", "ingestion.producer", "--file", "/data/server1/date=2026-01-01/events.json",
         "--server", "server1", "--mode", "realtime", "--speed", "60"]
     assert STEPS_BY_ID["streaming_to_silver"].render_argv(values) == [
-        "-m", "processing.spark.jobs.streaming_to_silver", "--date", "2026-01-01", "--max-runtime", "120"]
+        "-m", "processing.spark.jobs.streaming_to_silver", "--date", "2026-01-01", "--warm-up-rows", "40000",
+        "--ready-token", "ab12", "--max-runtime", "120"]
+    # the run's token ties the wait to this run's stream
+    assert STEPS_BY_ID["wait_for_stream"].render_argv(values) == ["-m", "processing.stream_ready", "--token", "ab12"]
     for job in ("batch_to_bronze", "etl_to_gold", "load_to_postgres"):
         assert STEPS_BY_ID[job].render_argv(values) == ["-m", f"processing.spark.jobs.{job}", "--date", "2026-01-01"]
         assert STEPS_BY_ID[job].module == f"processing.spark.jobs.{job}"

@@ -61,9 +61,16 @@ def test_s3_round_trip_of_every_job(platform, spark, produced_day, s3_bucket):
     env = job_env(platform, root, topic, KAFKA_MANIFEST_TOPIC=manifest_topic)
     delete_day(platform, day)
     try:
-        stream = run_job("streaming_to_silver", ["--date", day.isoformat(), "--trigger", "2", "--max-runtime", "1"],
-                         env)
+        stream = run_job("streaming_to_silver", ["--date", day.isoformat(), "--trigger", "2", "--max-runtime", "1",
+                                                 "--warm-up-rows", "500", "--ready-token", "s3-test"], env)
         assert stream.returncode == 0, stream.stdout[-3000:] + stream.stderr[-3000:]
+        assert "warm-up rows=500" in stream.stdout
+        # the DAG's wait_for_stream finds the stream's ready marker in the bucket (boto3) and removes it
+        ready = subprocess.run([sys.executable, "-m", "processing.stream_ready", "--token", "s3-test", "--timeout",
+                                "10"], env=env, capture_output=True, text=True, timeout=120)
+        assert ready.returncode == 0 and "ready=yes" in ready.stdout, ready.stdout + ready.stderr[-2000:]
+        assert not s3_client(platform).list_objects_v2(Bucket=s3_bucket, Prefix="lake/checkpoints/_ready/").get(
+            "KeyCount")
         for job in ("batch_to_bronze", "etl_to_gold", "load_to_postgres", "reconcile"):
             assert run_in_process(job, ["--date", day.isoformat()], env) == 0, job
         silver = lake_io.read_partition(spark, lake.partition(root, "silver", day))

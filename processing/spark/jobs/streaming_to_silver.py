@@ -7,6 +7,9 @@ Two queries over the same topic, each with its own checkpoint under <LAKE_ROOT>/
 The first start reads from the earliest offset; later starts resume from the checkpoint. The file sink
 commits each micro-batch through its _spark_metadata log, so a batch replayed after a crash (kill -9)
 is neither lost nor doubled. --until / --max-runtime / SIGTERM: stop after processing what is available.
+--warm-up-rows first runs the transformations on synthetic clicks (processing/warm_up.py), so the first real
+micro-batches are not slow; --ready-token then writes the ready marker the DAG waits for before it starts the
+producers (processing/stream_ready.py).
 A third query, live_marts (--live-trigger, --no-live), reads what silver_stream committed (file source on
 silver/_stream) and adds per-minute counts to PostgreSQL schema `live` (processing/live.py, live_sink.py):
 exactly once per micro-batch; a PostgreSQL outage only pauses it (logged, counted, retried), never Silver.
@@ -28,7 +31,7 @@ from pyspark.errors import StreamingQueryException
 
 from infrastructure.dates import ISO_DATE
 from infrastructure.settings import Settings
-from processing import cli, kafka_source, lake, lake_io, live, live_sink, transforms
+from processing import cli, kafka_source, lake, lake_io, live, live_sink, stream_ready, transforms, warm_up
 from processing.spark.session import build_session
 
 JOB = "streaming_to_silver"
@@ -49,6 +52,8 @@ class StreamOptions:
     live_trigger: float
     live_retry: float
     no_live: bool
+    warm_up_rows: int
+    ready_token: str | None
 
 
 def deadline_of(options: StreamOptions, pipeline_tz: str, started: float) -> float | None:
@@ -248,15 +253,23 @@ def drain_and_stop(queries, timeout: float) -> None:
 
 
 def stream(settings: Settings, options: StreamOptions) -> int:
-    started = time.time()
-    deadline = deadline_of(options, settings.pipeline_tz, started)
     stop_requested = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop_requested.set())
     spark = build_session(settings, JOB, {"spark.sql.streaming.noDataProgressEventInterval": "1000"})
+    if options.warm_up_rows:
+        seconds = warm_up.warm_up(spark, settings.pipeline_tz, options.watermark, options.warm_up_rows)
+        cli.log(JOB, f"warm-up rows={options.warm_up_rows} passes={warm_up.PASSES} seconds={seconds:.1f}")
+    # --max-runtime counts from here: whoever waits for the ready marker starts sending only now.
+    started = time.time()
+    deadline = deadline_of(options, settings.pipeline_tz, started)
     queries = start_queries(spark, settings, options)
     marts = None if options.no_live else LiveMarts(spark, settings, options)
     if marts:
         marts.tend()
+    if options.ready_token:
+        path = stream_ready.write_marker(spark, settings.lake_root, options.ready_token,
+                                         datetime.now(timezone.utc).isoformat())
+        cli.log(JOB, f"ready: queries running, marker {path}")
     when = "never (until SIGTERM)" if deadline is None else datetime.fromtimestamp(deadline, timezone.utc).isoformat()
     cli.log(JOB, f"running; stop at {when}")
     tally = ProgressTally()
@@ -296,7 +309,8 @@ def stream(settings: Settings, options: StreamOptions) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = cli.parser(JOB, __doc__.splitlines()[0])
     parser.add_argument("--until", help="stop at HH:MM on --date in PIPELINE_TZ")
-    parser.add_argument("--max-runtime", type=float, help="stop after this many seconds")
+    parser.add_argument("--max-runtime", type=float,
+                        help="stop this many seconds after the queries started (after the warm-up)")
     parser.add_argument("--trigger", type=float, default=5.0, help="micro-batch interval in seconds (default 5)")
     parser.add_argument("--watermark", default="10 minutes", help="event-time delay kept in dedup state")
     parser.add_argument("--topic", help="Kafka topic (default KAFKA_TOPIC)")
@@ -308,7 +322,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--live-retry", type=float, default=10.0,
                         help="seconds before the live_marts query is restarted after a failed write (default 10)")
     parser.add_argument("--no-live", action="store_true", help="do not maintain the live marts in PostgreSQL")
+    parser.add_argument("--warm-up-rows", type=int, default=0,
+                        help="before the queries start, run their transformations on this many synthetic clicks "
+                             "so the first micro-batches are not slow (default 0: none; the DAG uses 40000)")
+    parser.add_argument("--ready-token", help="once the queries run, write the ready marker of this token "
+                                              "(processing/stream_ready.py waits for it)")
     args = parser.parse_args(argv)
+    if args.ready_token and not stream_ready.TOKEN_PATTERN.match(args.ready_token):
+        parser.error(f"--ready-token must match {stream_ready.TOKEN_PATTERN.pattern}, got {args.ready_token!r}")
     if args.until:
         try:
             datetime.strptime(args.until, "%H:%M")
