@@ -30,7 +30,8 @@ def test_window_of_a_future_day_starts_before_now():
 
 def args(**kw):
     return StreamOptions(**{"date": date(2031, 3, 1), "until": None, "max_runtime": None, "trigger": 5.0,
-                            "watermark": "10 minutes", "topic": None, "max_offsets_per_trigger": 1000,
+                            "quarantine_trigger": 30.0, "watermark": "10 minutes", "topic": None,
+                            "max_offsets_per_trigger": 1000,
                             "drain_timeout": 60.0, "live_trigger": 2.0, "live_retry": 10.0, "no_live": True,
                             "warm_up_rows": 0, "ready_token": None, **kw})
 

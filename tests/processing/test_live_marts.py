@@ -55,7 +55,8 @@ def minute_of(record) -> datetime:
 
 def start_stream(env, log: Path, *args):
     return subprocess.Popen([sys.executable, "-m", "processing.spark.jobs.streaming_to_silver", "--date",
-                             DAY.isoformat(), "--trigger", "2", "--live-trigger", "1", "--live-retry", "3", *args],
+                             DAY.isoformat(), "--trigger", "2", "--quarantine-trigger", "2", "--live-trigger", "1",
+                             "--live-retry", "3", *args],
                             env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
 
 

@@ -61,8 +61,9 @@ def test_s3_round_trip_of_every_job(platform, spark, produced_day, s3_bucket):
     env = job_env(platform, root, topic, KAFKA_MANIFEST_TOPIC=manifest_topic)
     delete_day(platform, day)
     try:
-        stream = run_job("streaming_to_silver", ["--date", day.isoformat(), "--trigger", "2", "--max-runtime", "1",
-                                                 "--warm-up-rows", "500", "--ready-token", "s3-test"], env)
+        stream = run_job("streaming_to_silver", [
+            "--date", day.isoformat(), "--trigger", "2", "--quarantine-trigger", "2", "--max-runtime", "1",
+            "--warm-up-rows", "500", "--ready-token", "s3-test"], env)
         assert stream.returncode == 0, stream.stdout[-3000:] + stream.stderr[-3000:]
         assert "warm-up rows=500" in stream.stdout
         # the DAG's wait_for_stream finds the stream's ready marker in the bucket (boto3) and removes it

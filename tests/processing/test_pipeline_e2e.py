@@ -34,8 +34,8 @@ def committed_batches(root: str) -> int:
 def start_stream(env, log: Path, *args):
     """The streaming job in its own process group, output to a file (a full pipe would stall it)."""
     return subprocess.Popen([sys.executable, "-m", "processing.spark.jobs.streaming_to_silver", "--date",
-                             DAY.isoformat(), "--trigger", "2", *args], env=env, stdout=log.open("w"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+                             DAY.isoformat(), "--trigger", "2", "--quarantine-trigger", "2", *args], env=env,
+                            stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def lake_rows(spark, root: str, layer: str) -> list:

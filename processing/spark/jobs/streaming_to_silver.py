@@ -45,6 +45,7 @@ class StreamOptions:
     until: str | None  # HH:MM in PIPELINE_TZ
     max_runtime: float | None
     trigger: float
+    quarantine_trigger: float
     watermark: str
     topic: str | None
     max_offsets_per_trigger: int
@@ -93,10 +94,12 @@ def start_queries(spark, settings, options: StreamOptions):
     trigger = f"{options.trigger} seconds"
     silver = file_sink(transforms.stream_dedup(transforms.valid_events(parsed), options.watermark), "silver_stream",
                        lake.silver_stream(root), root, trigger)
+    # Nothing live reads the quarantine, and each of its micro-batches parses the input again: fewer, larger
+    # batches leave the cores to Silver and the live marts.
     quarantine = file_sink(transforms.quarantined(parsed), "quarantine_stream", lake.quarantine_stream(root),
-                           root, trigger)
+                           root, f"{options.quarantine_trigger} seconds")
     cli.log(JOB, f"input topic={topic} -> output {lake.silver_stream(root)} and {lake.quarantine_stream(root)} "
-                 f"trigger={trigger} watermark={options.watermark!r}")
+                 f"trigger={trigger} quarantine_trigger={options.quarantine_trigger}s watermark={options.watermark!r}")
     return [silver, quarantine]
 
 
@@ -312,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-runtime", type=float,
                         help="stop this many seconds after the queries started (after the warm-up)")
     parser.add_argument("--trigger", type=float, default=5.0, help="micro-batch interval in seconds (default 5)")
+    parser.add_argument("--quarantine-trigger", type=float, default=30.0,
+                        help="quarantine micro-batch interval in seconds (default 30)")
     parser.add_argument("--watermark", default="10 minutes", help="event-time delay kept in dedup state")
     parser.add_argument("--topic", help="Kafka topic (default KAFKA_TOPIC)")
     parser.add_argument("--max-offsets-per-trigger", type=int, default=500_000)
