@@ -28,10 +28,15 @@ DEFAULT_TIMEOUT_SECONDS = 300.0
 POLL_SECONDS = 1.0
 
 
+def ready_token(value: str) -> str:
+    """A token checked to be one safe path segment (also the argparse type of both CLIs' token option)."""
+    if not TOKEN_PATTERN.match(value):
+        raise ValueError(f"ready token must match {TOKEN_PATTERN.pattern}, got {value!r}")
+    return value
+
+
 def marker_path(root: str, token: str) -> str:
-    if not TOKEN_PATTERN.match(token):
-        raise ValueError(f"ready token must match {TOKEN_PATTERN.pattern}, got {token!r}")
-    return lake.layer(root, f"checkpoints/_ready/{token}")
+    return lake.layer(root, f"checkpoints/_ready/{ready_token(token)}")
 
 
 def write_marker(spark, root: str, token: str, detail: str) -> str:
@@ -48,15 +53,15 @@ def _s3_location(path: str) -> tuple[str, str]:
 
 def marker_probe(settings: Settings, path: str) -> tuple[Callable[[], bool], Callable[[], None]]:
     """(exists, delete) for the marker at `path`: plain files locally, boto3 for s3a:// or s3://."""
-    if "://" not in path:
+    if not settings.lake_is_s3:
         return (lambda: os.path.exists(path)), (lambda: os.remove(path))
     from infrastructure.local import s3
 
     client = s3.client(settings)
     bucket, key = _s3_location(path)
 
-    def exists() -> bool:
-        return bool(client.list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount"))
+    def exists() -> bool:  # the exact key: a prefix would also match a longer token
+        return any(item["Key"] == key for item in client.list_objects_v2(Bucket=bucket, Prefix=key).get("Contents", []))
 
     return exists, lambda: client.delete_object(Bucket=bucket, Key=key)
 
@@ -90,12 +95,11 @@ def wait_for_marker(settings: Settings, token: str, timeout: float) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m processing.{JOB}", description=__doc__.splitlines()[0])
-    parser.add_argument("--token", required=True, help="the run's token, as given to streaming_to_silver --ready-token")
+    parser.add_argument("--token", required=True, type=ready_token,
+                        help="the run's token, as given to streaming_to_silver --ready-token")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS,
                         help=f"give up after this many seconds (default {DEFAULT_TIMEOUT_SECONDS:.0f})")
     args = parser.parse_args(argv)
-    if not TOKEN_PATTERN.match(args.token):
-        parser.error(f"--token must match {TOKEN_PATTERN.pattern}, got {args.token!r}")
     return cli.run(JOB, lambda settings: wait_for_marker(settings, args.token, args.timeout))
 
 

@@ -329,12 +329,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-live", action="store_true", help="do not maintain the live marts in PostgreSQL")
     parser.add_argument("--warm-up-rows", type=int, default=0,
                         help="before the queries start, run their transformations on this many synthetic clicks "
-                             "so the first micro-batches are not slow (default 0: none; the DAG uses 40000)")
-    parser.add_argument("--ready-token", help="once the queries run, write the ready marker of this token "
-                                              "(processing/stream_ready.py waits for it)")
+                             "so the first micro-batches are not slow (default 0: none; the DAG's step sets it)")
+    parser.add_argument("--ready-token", type=stream_ready.ready_token,
+                        help="once the queries run, write the ready marker of this token "
+                             "(processing/stream_ready.py waits for it)")
     args = parser.parse_args(argv)
-    if args.ready_token and not stream_ready.TOKEN_PATTERN.match(args.ready_token):
-        parser.error(f"--ready-token must match {stream_ready.TOKEN_PATTERN.pattern}, got {args.ready_token!r}")
     if args.until:
         try:
             datetime.strptime(args.until, "%H:%M")
