@@ -17,7 +17,6 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from urllib.parse import urlparse
 
 from infrastructure.settings import Settings
 from processing import cli, lake, lake_io
@@ -46,11 +45,6 @@ def write_marker(spark, root: str, token: str, detail: str) -> str:
     return path
 
 
-def _s3_location(path: str) -> tuple[str, str]:
-    url = urlparse(path)
-    return url.netloc, url.path.lstrip("/")
-
-
 def marker_probe(settings: Settings, path: str) -> tuple[Callable[[], bool], Callable[[], None]]:
     """(exists, delete) for the marker at `path`: plain files locally, boto3 for s3a:// or s3://."""
     if not settings.lake_is_s3:
@@ -58,7 +52,7 @@ def marker_probe(settings: Settings, path: str) -> tuple[Callable[[], bool], Cal
     from infrastructure.local import s3
 
     client = s3.client(settings)
-    bucket, key = _s3_location(path)
+    bucket, key = s3.location(path)
 
     def exists() -> bool:  # the exact key: a prefix would also match a longer token
         return any(item["Key"] == key for item in client.list_objects_v2(Bucket=bucket, Prefix=key).get("Contents", []))

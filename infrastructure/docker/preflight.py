@@ -99,13 +99,10 @@ def kafka_listeners(settings) -> str:
 
 
 def s3_write_delete(settings) -> str:
-    import boto3
+    from infrastructure.local import s3
 
-    bucket, _, prefix = settings.lake_root.removeprefix("s3a://").partition("/")
-    client = boto3.client("s3", endpoint_url=settings.s3_endpoint or None,
-                          aws_access_key_id=settings.aws_access_key_id,
-                          aws_secret_access_key=settings.aws_secret_access_key)
-    key = f"{prefix}_preflight/{uuid.uuid4().hex}"
+    bucket, key = s3.location(f"{settings.lake_root.rstrip('/')}/_preflight/{uuid.uuid4().hex}")
+    client = s3.client(settings)
     client.put_object(Bucket=bucket, Key=key, Body=b"preflight")
     client.delete_object(Bucket=bucket, Key=key)
     return f"put + delete s3://{bucket}/{key}"

@@ -29,6 +29,12 @@ def address(settings: Settings) -> tuple[str, int]:
     return url.hostname or "127.0.0.1", url.port or 80
 
 
+def location(uri: str) -> tuple[str, str]:
+    """s3a://bucket/a/b or s3://bucket/a/b -> (bucket, "a/b")."""
+    url = urlparse(uri)
+    return url.netloc, url.path.lstrip("/")
+
+
 def client(settings: Settings):
     import boto3
     from botocore.config import Config

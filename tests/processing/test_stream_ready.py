@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 
+from infrastructure.local import s3
 from processing import stream_ready, transforms
 from processing.warm_up import SYNTHETIC_DAY, synthetic_clicks
 
@@ -17,6 +18,11 @@ def test_marker_is_per_token_under_the_checkpoints():
     for bad in ("", "../x", "a/b", "x" * 65):
         with pytest.raises(ValueError, match="ready token"):
             stream_ready.marker_path("/lake", bad)
+
+
+def test_s3_location_splits_bucket_and_key_for_both_schemes():
+    assert s3.location(stream_ready.marker_path("s3a://lake/root/", "ab12")) == ("lake", "root/checkpoints/_ready/ab12")
+    assert s3.location("s3://bucket/_preflight/x") == ("bucket", "_preflight/x")
 
 
 def test_wait_polls_until_the_marker_exists_or_the_timeout():
