@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
 from infrastructure.settings import Settings, load
 
@@ -47,7 +47,7 @@ def admin_client(settings: Settings) -> AdminClient:
 
 
 def ensure_topic(admin: AdminClient, spec: TopicSpec, timeout: float = 30.0) -> str:
-    """Create the topic if missing, else align its config; fail if its partition layout differs.
+    """Create the topic if missing, else set the spec's config keys on it; fail if its partition layout differs.
 
     Returns "created" or "exists".
     """
@@ -67,8 +67,12 @@ def ensure_topic(admin: AdminClient, spec: TopicSpec, timeout: float = 30.0) -> 
         raise RuntimeError(f"topic {spec.name} exists with {layout['partitions']} partitions and RF "
                            f"{layout['replication_factor']}, expected {spec.partitions} and RF "
                            f"{spec.replication_factor}")
-    resource = ConfigResource(ConfigResource.Type.TOPIC, spec.name, set_config=spec.config)
-    admin.alter_configs([resource], request_timeout=timeout)[resource].result()
+    # SET only the spec's keys: an override an operator added for another key stays (the whole-config
+    # AlterConfigs call, deprecated, would silently reset it to the broker's default).
+    entries = [ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
+               for key, value in spec.config.items()]
+    resource = ConfigResource(ConfigResource.Type.TOPIC, spec.name, incremental_configs=entries)
+    admin.incremental_alter_configs([resource], request_timeout=timeout)[resource].result()
     return "exists"
 
 
