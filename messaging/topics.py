@@ -67,13 +67,16 @@ def ensure_topic(admin: AdminClient, spec: TopicSpec, timeout: float = 30.0) -> 
         raise RuntimeError(f"topic {spec.name} exists with {layout['partitions']} partitions and RF "
                            f"{layout['replication_factor']}, expected {spec.partitions} and RF "
                            f"{spec.replication_factor}")
-    # SET only the spec's keys: an override an operator added for another key stays (the whole-config
-    # AlterConfigs call, deprecated, would silently reset it to the broker's default).
-    entries = [ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
-               for key, value in spec.config.items()]
-    resource = ConfigResource(ConfigResource.Type.TOPIC, spec.name, incremental_configs=entries)
-    admin.incremental_alter_configs([resource], request_timeout=timeout)[resource].result()
+    set_config(admin, spec.name, spec.config, timeout)
     return "exists"
+
+
+def set_config(admin: AdminClient, topic: str, config: dict[str, str], timeout: float = 30.0) -> None:
+    """Set these keys on the topic. An incremental change: an override an operator added for another key
+    stays (the whole-config AlterConfigs call, deprecated, would silently reset it to the broker's default)."""
+    entries = [ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET) for key, value in config.items()]
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=entries)
+    admin.incremental_alter_configs([resource], request_timeout=timeout)[resource].result()
 
 
 def _wait_visible(admin: AdminClient, topic: str, timeout: float) -> None:

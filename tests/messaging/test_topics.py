@@ -8,7 +8,7 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+from confluent_kafka.admin import ConfigResource
 
 from infrastructure.settings import REPO_ROOT
 from messaging import topics
@@ -47,9 +47,7 @@ def test_existing_topic_gets_the_spec_and_keeps_other_overrides(platform):
     assert topics.ensure_topic(admin, spec) == "created"
     try:
         drift = {"retention.ms": "60000", "max.message.bytes": "2000000"}
-        entries = [ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET) for key, value in drift.items()]
-        resource = ConfigResource(ConfigResource.Type.TOPIC, spec.name, incremental_configs=entries)
-        admin.incremental_alter_configs([resource])[resource].result()
+        topics.set_config(admin, spec.name, drift)
         settled_config(admin, spec.name, drift)
 
         assert topics.ensure_topic(admin, spec) == "exists"
