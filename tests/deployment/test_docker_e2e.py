@@ -9,8 +9,9 @@ pulled here: they are the native local-mode services of a private platform, boun
 bridge address, so containers and this process reach them at the same non-loopback address.
 
 The DAG runs with PIPELINE_RUNNER=docker at TIME_SCALE 120; one producer container is killed mid-run
-and its retry must finish the day exactly. Marts in PostgreSQL must equal local mode's for the same input.
-Then tripclick_backfill loads the two following dates through the same containers, each to its exact count.
+and its retry must finish the day exactly. Marts in PostgreSQL must equal, row for row, the plain-Python computation
+of tests/processing/scenario.py over the day files, the same oracle local mode's end-to-end test meets. Then
+tripclick_backfill loads the two following dates through the same containers, each to the same oracle.
 """
 from __future__ import annotations
 
@@ -21,18 +22,19 @@ import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 
-import psycopg2
 import pytest
 
-from gold.marts import NAMES as MARTS
 from infrastructure.docker import engine as docker_engine
-from infrastructure.settings import REPO_ROOT, read_env_file
+from infrastructure.settings import REPO_ROOT, load, read_env_file
 from messaging.contract import SOURCE_SERVERS
 from orchestration.airflow_api import AirflowApi
 from orchestration.steps import BACKFILL_DAG_ID, DAG_ID
+from tests.processing.helpers import postgres_rows
+from tests.processing.scenario import assert_marts_match, expected_marts
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -149,7 +151,7 @@ def generate_day(d: Deployment) -> None:
         path.chmod(0o755 if path.is_dir() else 0o644)
 
 
-def wait_healthy(d: Deployment, containers: list[str], timeout: float = 300) -> None:
+def wait_healthy(d: Deployment, containers: list[str], timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while True:
         states = {}
@@ -175,6 +177,25 @@ def wait_exited_ok(d: Deployment, container: str, timeout: float = 600) -> None:
     raise AssertionError(f"{container} still running after {timeout:.0f}s")
 
 
+def start_layers(d: Deployment) -> None:
+    """The three compose files at once, each until healthy: their set-up containers (Airflow's and Superset's
+    metadata databases) are single-threaded, so together they use both cores. PostgreSQL is the native one,
+    hence Superset's two services one by one with --no-deps."""
+    layers = {
+        "spark": lambda: (d.compose("spark", "up", "-d"), wait_healthy(d, ["tripclick-e2e-spark_spark-master_1"])),
+        "airflow": lambda: (d.compose("airflow", "up", "-d"), wait_healthy(
+            d, ["tripclick-e2e-airflow_airflow-webserver_1", "tripclick-e2e-airflow_airflow-scheduler_1"])),
+        "gold": lambda: (d.compose("gold", "up", "-d", "--no-deps", "superset-init"),
+                         wait_exited_ok(d, "tripclick-e2e-gold_superset-init_1"),
+                         d.compose("gold", "up", "-d", "--no-deps", "superset"),
+                         wait_healthy(d, ["tripclick-e2e-gold_superset_1"])),
+    }
+    with ThreadPoolExecutor(len(layers)) as pool:
+        started = {layer: pool.submit(d.timed, f"compose up {layer}", up) for layer, up in layers.items()}
+    for future in started.values():
+        future.result()
+
+
 @pytest.fixture(scope="module")
 def deployment():
     work = REPO_ROOT / ".run" / "docker-e2e"
@@ -197,10 +218,7 @@ def deployment():
                                                 platform_env(d)))
         create_superset_database(d)
         generate_day(d)
-        d.timed("compose up spark", lambda: (d.compose("spark", "up", "-d"), wait_healthy(
-            d, ["tripclick-e2e-spark_spark-master_1"])))
-        d.timed("compose up airflow", lambda: (d.compose("airflow", "up", "-d"), wait_healthy(
-            d, ["tripclick-e2e-airflow_airflow-webserver_1", "tripclick-e2e-airflow_airflow-scheduler_1"])))
+        d.timed("compose up", lambda: start_layers(d))
         yield d
     finally:
         for layer in COMPOSE:
@@ -242,12 +260,13 @@ def log_task(elapsed: float, task: str, state: str) -> None:
     log(f"{elapsed:6.0f}s {task}: {state}")
 
 
-def pg_rows(values: dict[str, str], mart: str, day: str = DAY) -> list[tuple]:
-    with psycopg2.connect(host=values["POSTGRES_HOST"], port=values["POSTGRES_PORT"], dbname=values["POSTGRES_DB"],
-                          user=values["POSTGRES_USER"], password=values["POSTGRES_PASSWORD"]) as conn:
-        with conn.cursor() as cur:
-            cur.execute(f"SELECT * FROM gold.{mart} WHERE event_date = %s", (day,))
-            return sorted(tuple(str(v) for v in row) for row in cur.fetchall())
+def assert_marts_are_exact(d: Deployment, day: str) -> None:
+    """The date's marts in PostgreSQL against the independent computation over its two day files (the
+    generator writes valid, distinct events only, so every line is one event of the marts)."""
+    events = [json.loads(line) for server in SOURCE_SERVERS for line in day_file(d, server, day).open("rb")]
+    got = postgres_rows(load(platform_env(d)), day)
+    assert got["mart_daily_traffic"], f"{day}: no Gold rows loaded"
+    assert_marts_match(got, expected_marts(date.fromisoformat(day), events))
 
 
 def kill_producer_mid_run(d: Deployment, timeout: float = 240) -> str:
@@ -270,11 +289,6 @@ def kill_producer_mid_run(d: Deployment, timeout: float = 240) -> str:
 def test_day_runs_in_containers_and_survives_a_killed_step(deployment):
     d = deployment
     values = d.values
-    d.timed("compose up superset", lambda: (
-        d.compose("gold", "up", "-d", "--no-deps", "superset-init"),
-        wait_exited_ok(d, "tripclick-e2e-gold_superset-init_1"),
-        d.compose("gold", "up", "-d", "--no-deps", "superset"),
-        wait_healthy(d, ["tripclick-e2e-gold_superset_1"])))
     api = airflow(values)
     api.wait_for_dag(DAG_ID, timeout=180)
     api.set_paused(DAG_ID, False)
@@ -295,29 +309,8 @@ def test_day_runs_in_containers_and_survives_a_killed_step(deployment):
     # Secrets went through the private environment: none is in a task's rendered command or log.
     log_text = api.task_log(DAG_ID, run_id, "load_to_postgres", tis["load_to_postgres"]["try_number"])
     assert values["POSTGRES_PASSWORD"] not in log_text and values["AWS_SECRET_ACCESS_KEY"] not in log_text
-    docker_marts = {mart: pg_rows(values, mart) for mart in MARTS}
-    assert docker_marts["mart_daily_traffic"], "no Gold rows loaded"
-    local_marts = local_mode_marts(d)
-    for mart in MARTS:
-        assert docker_marts[mart] == local_marts[mart], f"{mart} differs between docker and local mode"
+    assert_marts_are_exact(d, DAY)
     log(f"timings: {json.dumps(d.timings)}")
-
-
-def local_mode_marts(d: Deployment) -> dict[str, list[tuple]]:
-    """The same day files through local mode's jobs (native processes, own topic, own lake and database
-    rows of another date are untouched): batch producers, Bronze, ETL, load; then the same query."""
-    values = d.values
-    topic = f"e2e_local_{uuid.uuid4().hex[:6]}"
-    env = {**platform_env(d), "KAFKA_TOPIC": topic, "LAKE_ROOT": str(d.work / "local-lake"),
-           "SPARK_MASTER": "local[2]", "SPARK_CORES_MAX": ""}
-    run([sys.executable, "-m", "messaging.topics", "create"], env)
-    for server in SOURCE_SERVERS:
-        run([sys.executable, "-m", "ingestion.producer", "--file",
-             str(day_file(d, server, DAY)), "--server", server, "--mode", "batch"], env)
-    # Local mode's rows replace the docker run's rows of the same date: read the docker rows first.
-    for job in ("batch_to_bronze", "etl_to_gold", "load_to_postgres"):
-        run([sys.executable, "-m", f"processing.spark.jobs.{job}", "--date", DAY], env)
-    return {mart: pg_rows(values, mart) for mart in MARTS}
 
 
 @pytest.mark.timeout(1800)  # the run gets 25 min (2 cores, shared); it took ~5 min: 5 Spark applications
@@ -338,8 +331,4 @@ def test_backfill_dag_runs_in_containers(deployment):
     assert state == "success" and set(states.values()) == {"success"}, states
     assert d.docker("ps", "-q", "--filter", "label=org.tripclick.step").stdout.split() == []
     for day in BACKFILL_DATES:
-        marts = {mart: pg_rows(values, mart, day) for mart in MARTS}
-        assert all(marts.values()), f"{day}: no rows in {[m for m, rows in marts.items() if not rows]}"
-        # The generator writes valid, distinct events only: every line of the date's two files is one event.
-        generated = sum(len(day_file(d, server, day).read_bytes().splitlines()) for server in SOURCE_SERVERS)
-        assert int(marts["mart_daily_traffic"][0][1]) == generated, f"{day}: total_events"
+        assert_marts_are_exact(d, day)

@@ -1,5 +1,6 @@
 """End to end under the real scheduler (LocalExecutor) of a private Airflow: a loud failure with Kafka
-unreachable, then a clear-and-retry that completes the day with exact results in PostgreSQL.
+unreachable, then a clear-and-retry that completes the day with exact results in PostgreSQL (every mart
+row for row against the plain-Python computation over the day files).
 
 Private everything: Airflow home, port and metadata schema; Kafka topics; lake; data folder; a test date
 no other test uses. The shared Kafka is never stopped: the failing attempt points the steps at a port
@@ -11,18 +12,20 @@ import json
 import socket
 import subprocess
 import uuid
+from datetime import date
 from pathlib import Path
 
 import psycopg2
 import pytest
 
-from gold import marts
-from gold.database import connect_loader, delete_dates, rows_of_date
+from gold.database import connect_loader, delete_dates
 from infrastructure.settings import REPO_ROOT, Settings, resolve
 from messaging.topics import TopicSpec, admin_client, ensure_topic
 from orchestration import airflow_local
 from orchestration.airflow_api import AirflowApi
 from orchestration.steps import DAG_ID, OUTPUT_PREFIX
+from tests.processing.helpers import postgres_rows
+from tests.processing.scenario import assert_marts_match, expected_marts
 
 pytestmark = pytest.mark.integration
 DAY = "2024-02-29"  # this test's own date: its Gold rows are deleted afterwards
@@ -41,15 +44,6 @@ def pg(settings: Settings, user: str, password: str, dbname: str):
                             user=user, password=password)
     conn.autocommit = True
     return conn
-
-
-def gold_rows(settings: Settings) -> dict[str, int]:
-    with connect_loader(settings) as conn, conn.cursor() as cur:
-        counts = rows_of_date(cur, DAY)
-        cur.execute("SELECT total_events FROM gold.mart_daily_traffic WHERE event_date = %s", (DAY,))
-        row = cur.fetchone()
-    conn.close()
-    return {**counts, "total_events": row[0] if row else 0}
 
 
 def delete_gold_rows(settings: Settings) -> None:
@@ -107,8 +101,8 @@ def test_failure_is_loud_then_clear_and_retry_completes_the_day_exactly(platform
     api = AirflowApi(private_airflow.base_url, "admin", "admin")
     api.wait_for_dag(DAG_ID)
     api.set_paused(DAG_ID, False)
-    events = sum(1 for f in day_files.glob("server*/date=*/events.json") for _ in f.open("rb"))
-    assert events == EVENTS
+    events = [json.loads(line) for f in day_files.glob("server*/date=*/events.json") for line in f.open("rb")]
+    assert len(events) == EVENTS
 
     # 1. Kafka unreachable: the producers fail, the run fails, nothing reaches PostgreSQL.
     api.set_variable("tripclick_local_env", json.dumps({"KAFKA_BROKERS": f"127.0.0.1:{free_port()}"}))
@@ -125,7 +119,7 @@ def test_failure_is_loud_then_clear_and_retry_completes_the_day_exactly(platform
     summary = json.loads([line.split(OUTPUT_PREFIX, 1)[1] for line in producer_log.splitlines()
                           if summary_marker in line][-1])
     assert summary["acked"] == 0 and summary["failed"] > 0
-    assert gold_rows(platform)["total_events"] == 0
+    assert not any(postgres_rows(platform, DAY).values())
 
     # 2. Kafka back: clear the whole run; it replays the day and completes it, exactly.
     api.delete_variable("tripclick_local_env")
@@ -136,6 +130,4 @@ def test_failure_is_loud_then_clear_and_retry_completes_the_day_exactly(platform
     assert {ti["state"] for ti in tis.values()} == {"success"}
     reconcile_log = api.task_log(DAG_ID, run_id, "reconcile", tis["reconcile"]["try_number"])
     assert "[reconcile] OK" in reconcile_log and "[reconcile] FAIL" not in reconcile_log
-    rows = gold_rows(platform)
-    assert rows["total_events"] == EVENTS
-    assert all(rows[mart] > 0 for mart in marts.NAMES), rows
+    assert_marts_match(postgres_rows(platform, DAY), expected_marts(date.fromisoformat(DAY), events))

@@ -1,4 +1,5 @@
-"""A generated pipeline day with injected faults, and an independent plain-Python computation of the marts."""
+"""A generated pipeline day with injected faults, and an independent plain-Python computation of the marts
+(with the one comparison of PostgreSQL's mart rows against it)."""
 from __future__ import annotations
 
 import random
@@ -7,6 +8,8 @@ import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+
+import pytest
 
 from tests.processing.helpers import encode, make_event
 
@@ -184,3 +187,17 @@ def expected_marts(day: date, records: list[dict]) -> dict[str, list[tuple]]:
                   len({r["DocumentId"] for _, r in rows})) for t, rows in terms.items()]
     return {"mart_daily_traffic": traffic, "mart_session_analysis": sessions, "mart_clinical_areas": clinical,
             "mart_popular_documents": popular, "mart_search_keywords": search, "mart_search_terms": term_rows}
+
+
+def assert_marts_match(got: dict[str, list[tuple]], expected: dict[str, list[tuple]]) -> None:
+    """Every mart row for row (PostgreSQL's typed rows against expected_marts); session durations are doubles
+    computed two ways, so they agree to 1e-6."""
+    assert got.keys() == expected.keys()
+    for mart, want in expected.items():
+        have, want = sorted(got[mart]), sorted(want)
+        assert len(have) == len(want), (mart, len(have), len(want))
+        for g, w in zip(have, want):
+            if mart == "mart_session_analysis":
+                assert g[:-1] == w[:-1] and g[-1] == pytest.approx(w[-1], abs=1e-6), (mart, g, w)
+            else:
+                assert g == w, (mart, g, w)
