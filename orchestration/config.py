@@ -17,7 +17,8 @@ from orchestration.steps import HOSTS
 
 RUNNERS = ("local", "docker")
 # Every variable dag_config reads: what an Airflow deployment must put into its processes' environment.
-DAG_ENV_KEYS = ("PIPELINE_RUNNER", "PIPELINE_TZ", "TIME_SCALE", "IMAGE_TAG", "IMAGE_REGISTRY", "DOCKER_TLS",
+DAG_ENV_KEYS = ("PIPELINE_RUNNER", "PIPELINE_TZ", "TIME_SCALE", "STREAM_WARM_UP_ROWS", "STREAM_DRAIN_SECONDS",
+                "PIPELINE_RETRY_DELAY_SECONDS", "IMAGE_TAG", "IMAGE_REGISTRY", "DOCKER_TLS",
                 "DOCKER_URL_WEBSERVER0", "DOCKER_URL_WEBSERVER1", "DOCKER_URL_SPARK", "DOCKER_CERT_DIR",
                 "DOCKER_NETWORK", "DOCKER_KEEP_FAILED_HOURS", "PRODUCER_DATA_DIR", "DATA_DIR",
                 "PIPELINE_MAX_RETRIES", "SPARK_CORES_MAX")
@@ -57,6 +58,9 @@ class DagConfig:
     runner: str
     pipeline_tz: str
     time_scale: float
+    stream_warm_up_rows: int  # the streaming job's --warm-up-rows
+    stream_drain_seconds: int  # added to the streaming job's runtime after the 16:00 point
+    retry_delay_seconds: float  # first retry delay of every task (then doubled, capped)
     image_tag: str
     image_registry: str  # '' or a prefix ending with '/'
     docker_hosts: dict[str, DockerHost]
@@ -101,6 +105,13 @@ def _optional_count(env: dict[str, str], name: str) -> int | None:
     return int(raw)
 
 
+def _count(env: dict[str, str], name: str) -> int:
+    value = _optional_count(env, name)
+    if value is None:
+        raise ConfigError(f"{name} must be a whole number >= 0, got an empty value")
+    return value
+
+
 def _positive_number(env: dict[str, str], name: str) -> float:
     try:
         value = float(env[name])
@@ -117,16 +128,13 @@ def dag_config(environ: dict[str, str]) -> DagConfig:
     runner = env["PIPELINE_RUNNER"]
     if runner not in RUNNERS:
         raise ConfigError(f"PIPELINE_RUNNER must be one of {RUNNERS}, got {runner!r}")
-    try:
-        time_scale = float(env["TIME_SCALE"])
-    except ValueError:
-        raise ConfigError(f"TIME_SCALE={env['TIME_SCALE']!r} is not a number") from None
-    if time_scale <= 0:
-        raise ConfigError(f"TIME_SCALE must be > 0, got {time_scale}")
     return DagConfig(
         runner=runner,
         pipeline_tz=env["PIPELINE_TZ"],
-        time_scale=time_scale,
+        time_scale=_positive_number(env, "TIME_SCALE"),
+        stream_warm_up_rows=_count(env, "STREAM_WARM_UP_ROWS"),
+        stream_drain_seconds=_count(env, "STREAM_DRAIN_SECONDS"),
+        retry_delay_seconds=_positive_number(env, "PIPELINE_RETRY_DELAY_SECONDS"),
         image_tag=env["IMAGE_TAG"],
         image_registry=registry_prefix(env["IMAGE_REGISTRY"]),
         docker_hosts={name: _docker_host(name, env) for name in HOSTS},

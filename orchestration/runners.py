@@ -136,6 +136,7 @@ def placeholder_values(cfg: DagConfig, step: Step | None = None) -> dict[str, st
         "date": "{{ pipeline_date(logical_date, params) }}",
         "speed": "{{ '%g' % params.time_scale }}",
         "stream_seconds": "{{ stream_seconds(dag_run, params) }}",
+        "warm_up_rows": str(cfg.stream_warm_up_rows),
         "run": "{{ run_token(dag_run) }}",
         "data_dir": CONTAINER_DATA_DIR if cfg.runner == "docker" else cfg.local_data_dir,
     }
@@ -254,7 +255,7 @@ def docker_task(step: Step, cfg: DagConfig, **task_args) -> DockerOperator:
         secrets={} if is_producer else SPARK_JOB_SECRETS,
         keep_failed_hours=cfg.keep_failed_hours,
         # Longer than the streaming job's drain margin, so a stopped job always finishes its batch.
-        stop_timeout=timeline.STREAM_DRAIN_SECONDS + 30,
+        stop_timeout=cfg.stream_drain_seconds + 30,
         auto_remove="never",  # the provider's "success" removes failed containers too; execute() decides
         force_pull=False,
         doc_md=step.doc,
@@ -276,9 +277,10 @@ def dag_arguments(cfg: DagConfig) -> dict:
         "dagrun_timeout": timedelta(hours=12),
         "default_args": {
             "owner": "tripclick-pipeline",
-            # Retries wait 30 s, then 60 s, ... (capped): transient faults (a broker restart, a busy Spark) pass
-            # quickly at any TIME_SCALE; Airflow fixes these at parse time, so they cannot follow a run's scale.
-            "retry_delay": timedelta(seconds=30),
+            # Retries wait PIPELINE_RETRY_DELAY_SECONDS (30), then twice that, ... (capped): transient faults (a
+            # broker restart, a busy Spark) pass quickly at any TIME_SCALE; Airflow fixes these at parse time,
+            # so they cannot follow a run's scale.
+            "retry_delay": timedelta(seconds=cfg.retry_delay_seconds),
             "retry_exponential_backoff": True,
             "max_retry_delay": timedelta(minutes=10),
         },
@@ -292,6 +294,11 @@ def daily_macros(cfg: DagConfig) -> dict:
         """The date whose files the run processes (see orchestration.timeline.processed_date)."""
         return timeline.processed_date(logical_date, cfg.pipeline_tz, params.get("date"))
 
+    def stream_seconds(dag_run, params) -> int:
+        """The streaming job's --max-runtime, evaluated when the task (or its retry) starts."""
+        return timeline.stream_seconds(dag_run.start_date, pendulum.now("UTC"), float(params["time_scale"]),
+                                       cfg.stream_drain_seconds)
+
     return {"pipeline_date": pipeline_date, "timeline_at": timeline_at, "stream_seconds": stream_seconds,
             "run_token": run_token}
 
@@ -299,11 +306,6 @@ def daily_macros(cfg: DagConfig) -> dict:
 def timeline_at(dag_run, params, clock: str) -> str:
     """ISO moment of a clock time of the seed's day on this run's (compressed) timeline."""
     return timeline.timeline_point(dag_run.start_date, clock, float(params["time_scale"])).isoformat()
-
-
-def stream_seconds(dag_run, params) -> int:
-    """The streaming job's --max-runtime, evaluated when the task (or its retry) starts."""
-    return timeline.stream_seconds(dag_run.start_date, pendulum.now("UTC"), float(params["time_scale"]))
 
 
 def wait_until(clock: str) -> DateTimeSensorAsync:

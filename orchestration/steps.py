@@ -10,7 +10,8 @@ import) so other layers' static checks can import it from any environment.
   {data_dir}        the producer input root (DATA_DIR locally, the read-only mount in a container)
   {speed}           the run's TIME_SCALE (the producers replay at the same compression as the timeline)
   {stream_seconds}  seconds the streaming job still has until the 16:00 point of the run's timeline
-                    plus a drain margin (see orchestration.timeline)
+                    plus the drain margin STREAM_DRAIN_SECONDS (see orchestration.timeline)
+  {warm_up_rows}    STREAM_WARM_UP_ROWS: synthetic clicks the streaming job warms up on (processing/warm_up.py)
   {run}             a short hash of the Airflow run (id and start): the token of the streaming job's ready
                     marker that `wait_for_stream` waits for (processing/stream_ready.py)
   {dates}           backfill only: comma list of the dates this step works on (the requested range for
@@ -38,9 +39,7 @@ HOSTS = ("webserver0", "webserver1", "spark")
 PRODUCER_IMAGE = "tripclick-pipeline/producer"
 SPARK_JOB_IMAGE = "tripclick-pipeline/spark-job"
 IMAGES = (PRODUCER_IMAGE, SPARK_JOB_IMAGE)
-PLACEHOLDERS = frozenset({"date", "data_dir", "speed", "stream_seconds", "run", "dates"})
-# Synthetic clicks the streaming job's transformations run on before its queries start (processing/warm_up.py).
-STREAM_WARM_UP_ROWS = 40_000
+PLACEHOLDERS = frozenset({"date", "data_dir", "speed", "stream_seconds", "warm_up_rows", "run", "dates"})
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,7 @@ def _spark_job(job: str, *extra: str, task_id: str | None = None, **fields) -> S
 
 STEPS: tuple[Step, ...] = (
     _spark_job(
-        "streaming_to_silver", "--warm-up-rows", str(STREAM_WARM_UP_ROWS), "--ready-token", "{run}",
+        "streaming_to_silver", "--warm-up-rows", "{warm_up_rows}", "--ready-token", "{run}",
         "--max-runtime", "{stream_seconds}",
         retries=1,
         doc="Structured Streaming Kafka -> Silver and the live marts. Warms its JVM up on synthetic clicks, "

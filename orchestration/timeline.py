@@ -22,10 +22,6 @@ PRODUCERS_END = "16:00"
 # The `date` the daily DAG's trigger form and the backfill's `start`/`end` accept (YYYY-MM-DD).
 DATE_PATTERN = f"^{ISO_DATE}$"
 
-# Extra wall-clock seconds the streaming job keeps running after the producers' hour so the last
-# micro-batches reach Silver (its trigger interval plus Spark's batch time on a busy 2-core box).
-STREAM_DRAIN_SECONDS = 60
-
 
 def clock_offset(clock: str) -> timedelta:
     """'17:00' -> 2 h: how far a clock time of the seed's day lies after DAY_START."""
@@ -43,9 +39,9 @@ def timeline_point(anchor: datetime, clock: str, time_scale: float) -> datetime:
     return anchor + clock_offset(clock) / time_scale
 
 
-def stream_seconds(anchor: datetime, now: datetime, time_scale: float,
-                   drain_seconds: int = STREAM_DRAIN_SECONDS) -> int:
-    """Runtime for a streaming job started at `now`: until the 16:00 point, plus the drain margin.
+def stream_seconds(anchor: datetime, now: datetime, time_scale: float, drain_seconds: int) -> int:
+    """Runtime for a streaming job started at `now`: until the 16:00 point, plus the drain margin
+    (STREAM_DRAIN_SECONDS: the trigger interval plus Spark's batch time on a busy host).
 
     A retry after 16:00 still gets the drain margin, so it resumes from its checkpoint and catches up.
     """

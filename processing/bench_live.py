@@ -31,8 +31,9 @@ from pathlib import Path
 from confluent_kafka import Producer
 
 from infrastructure import benchmarks
-from infrastructure.settings import load
+from infrastructure.settings import load, resolve
 from messaging.topics import TopicSpec, admin_client, ensure_topic
+from orchestration.config import dag_config
 from orchestration.steps import STEPS_BY_ID
 from processing import live_sink, stream_ready
 from processing.bench import percentile, send
@@ -82,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     conn.close()
     # The DAG's command line (its warm-up included), with this bench's date, runtime and ready token.
     argv = STEPS_BY_ID["streaming_to_silver"].render_argv(
-        {"date": DAY.isoformat(), "stream_seconds": str(round(args.seconds + 600)), "run": READY_TOKEN})
+        {"date": DAY.isoformat(), "stream_seconds": str(round(args.seconds + 600)), "run": READY_TOKEN,
+         "warm_up_rows": str(dag_config(resolve()).stream_warm_up_rows)})
     job = subprocess.Popen([sys.executable, *argv], env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
     query_id = None
     try:

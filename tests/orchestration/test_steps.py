@@ -40,7 +40,8 @@ def test_hosts_and_images():
 
 
 def test_commands_follow_the_cli_contract():
-    values = {"date": "2026-01-01", "data_dir": "/data", "speed": "60", "stream_seconds": "120", "run": "ab12"}
+    values = {"date": "2026-01-01", "data_dir": "/data", "speed": "60", "stream_seconds": "120", "run": "ab12",
+              "warm_up_rows": "40000"}
     assert STEPS_BY_ID["producer_server1"].render_argv(values) == [
         "-m", "ingestion.producer", "--file", "/data/server1/date=2026-01-01/events.json",
         "--server", "server1", "--mode", "realtime", "--speed", "60"]
@@ -116,10 +117,10 @@ def test_timeline_points_scale_with_time_scale():
 
 def test_streaming_window_runs_to_the_producers_end_plus_drain():
     anchor = datetime(2026, 3, 10, 15, tzinfo=KST)
-    drain = timeline.STREAM_DRAIN_SECONDS
-    assert timeline.stream_seconds(anchor, anchor, 1) == 3600 + drain
-    assert timeline.stream_seconds(anchor, anchor + timedelta(seconds=10), 60) == 50 + drain
-    assert timeline.stream_seconds(anchor, anchor + timedelta(hours=2), 1) == drain  # a late retry drains
+    drain = 60
+    assert timeline.stream_seconds(anchor, anchor, 1, drain) == 3600 + drain
+    assert timeline.stream_seconds(anchor, anchor + timedelta(seconds=10), 60, drain) == 50 + drain
+    assert timeline.stream_seconds(anchor, anchor + timedelta(hours=2), 1, drain) == drain  # a late retry drains
 
 
 def test_config_defaults_are_local_with_tls_docker_hosts():
@@ -146,6 +147,14 @@ def test_config_refuses_inconsistent_or_bad_values():
         dag_config({"PIPELINE_MAX_RETRIES": "-1"})
     with pytest.raises(ConfigError, match="TIME_SCALE"):
         dag_config({"TIME_SCALE": "0"})
+    for knob in ("STREAM_WARM_UP_ROWS", "STREAM_DRAIN_SECONDS"):
+        with pytest.raises(ConfigError, match=knob):
+            dag_config({knob: "-5"})
+    with pytest.raises(ConfigError, match="PIPELINE_RETRY_DELAY_SECONDS"):
+        dag_config({"PIPELINE_RETRY_DELAY_SECONDS": "0"})
+    # The knobs tests set small: the stream's warm-up and drain, the retry delay.
+    small = dag_config({"STREAM_WARM_UP_ROWS": "500", "STREAM_DRAIN_SECONDS": "5", "PIPELINE_RETRY_DELAY_SECONDS": "2"})
+    assert (small.stream_warm_up_rows, small.stream_drain_seconds, small.retry_delay_seconds) == (500, 5, 2.0)
     plaintext = {"DOCKER_TLS": "0", **{f"DOCKER_URL_{h}": f"tcp://{h.lower()}:2375"
                                        for h in ("WEBSERVER0", "WEBSERVER1", "SPARK")}}
     assert not dag_config(plaintext).docker_host("webserver0").tls
