@@ -1,10 +1,19 @@
-"""Shared fixtures. Integration tests reach the real local platform through `platform`."""
+"""Shared fixtures, how the suite is spread over xdist workers, and where its time went.
+
+Integration tests reach the real local platform through `platform`. `make test` runs two xdist workers
+(`--dist loadgroup`): the suite mostly waits on services (a timeline, a container, a JVM starting), so two
+of its worlds overlap well on two cores. WORLDS names the test files that must share one worker, in the
+order they start: the slowest first, so the other worker fills the gaps with the rest.
+"""
 from __future__ import annotations
 
+import fcntl
 import shutil
 import socket
 import subprocess
 import tempfile
+import time
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -12,11 +21,30 @@ import pytest
 from infrastructure.local.platform import ensure_up
 from infrastructure.settings import Settings, load
 
+# group -> test files. A group runs on one worker, in this order, before every ungrouped file (each of those is
+# a group of its own). Files in one group share a world (a session fixture) or state no other file may touch
+# meanwhile: the live tables' newest date feeds the 15-minute views that the Superset and live tests read.
+WORLDS = {
+    "docker-mode": ("tests/deployment/test_docker_e2e.py",),
+    "airflow-local": ("tests/orchestration/test_airflow_e2e.py",),
+    "local-day": ("tests/processing/test_pipeline_e2e.py", "tests/processing/test_live_marts.py",
+                  "tests/gold/test_superset.py", "tests/gold/test_live_schema.py", "tests/processing/test_live.py"),
+    "backfill": ("tests/orchestration/test_backfill.py",),
+    "modes": ("tests/processing/test_modes.py",),
+}
+WORLD_OF = {path: group for group, paths in WORLDS.items() for path in paths}
+TIME_TABLE_MIN_SECONDS = 2.0  # files below this are summed into one row of the per-file table
+
 
 @pytest.fixture(scope="session")
 def platform() -> Settings:
-    """The shared local platform (Kafka x3, PostgreSQL, S3 API), started if it is not healthy."""
-    return ensure_up()
+    """The shared local platform (Kafka x3, PostgreSQL, S3 API), started if it is not healthy. Workers
+    take a lock first, so only one of them starts it."""
+    settings = load()
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    with (settings.run_dir / "platform.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return ensure_up(settings)
 
 
 @pytest.fixture(scope="session")
@@ -78,3 +106,46 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "spark" in item.fixturenames:
             item.add_marker(pytest.mark.slow)
+        item.add_marker(pytest.mark.xdist_group(WORLD_OF.get(item.location[0], item.location[0])))
+    rank = {path: n for n, path in enumerate(WORLD_OF)}  # the groups' files in WORLDS order, first
+    items.sort(key=lambda item: rank.get(item.location[0], len(rank)))  # stable: the rest keep their order
+
+
+class TimeTable:
+    """Seconds per test file and per layer (setup, call and teardown together), printed at the end."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.started = time.monotonic()
+
+    def pytest_runtest_logreport(self, report) -> None:
+        self.seconds[report.nodeid.split("::")[0]] += report.duration
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if not self.seconds:
+            return
+        write = terminalreporter.write_line
+        wall = time.monotonic() - self.started
+        total = sum(self.seconds.values())
+        layers: dict[str, float] = defaultdict(float)
+        for path, seconds in self.seconds.items():
+            layers[path.split("/")[1] if path.count("/") > 1 else path] += seconds
+        terminalreporter.section("time per layer and per file (setup + call + teardown)")
+        write(f"{'layer':<58}{'seconds':>9}{'share':>8}")
+        for layer, seconds in sorted(layers.items(), key=lambda kv: -kv[1]):
+            write(f"{layer:<58}{seconds:9.1f}{seconds / total:8.1%}")
+        write(f"{'file':<58}{'seconds':>9}{'share':>8}")
+        small = 0.0
+        for path, seconds in sorted(self.seconds.items(), key=lambda kv: -kv[1]):
+            if seconds < TIME_TABLE_MIN_SECONDS:
+                small += seconds
+                continue
+            write(f"{path:<58}{seconds:9.1f}{seconds / total:8.1%}")
+        write(f"{f'(files under {TIME_TABLE_MIN_SECONDS:g} s each)':<58}{small:9.1f}{small / total:8.1%}")
+        write(f"test time {total:.0f} s in {wall:.0f} s of wall time")
+
+
+def pytest_configure(config) -> None:
+    # Only the process that reports (the xdist controller, or a plain run): workers' reports reach it.
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(TimeTable(), "tripclick-time-table")

@@ -75,31 +75,42 @@ def counted(frame, name: str):
     return frame.observe(f"{name}_out", F.count(F.lit(1)).alias("rows"))
 
 
-def file_sink(frame, name: str, path: str, root: str, trigger: str):
-    """One restart-safe Parquet query: counted rows, partitioned by event_date, its checkpoint under the lake."""
+def file_sink(frame, name: str, path: str, root: str, trigger: dict):
+    """One restart-safe Parquet query: counted rows, partitioned by event_date, its checkpoint under the lake.
+    `trigger` is DataStreamWriter.trigger's keyword: {"processingTime": "5 seconds"} or {"availableNow": True}."""
     return (counted(frame, name).writeStream.queryName(name).format("parquet").partitionBy("event_date")
             .option("path", path).option("checkpointLocation", lake.checkpoint(root, name))
-            .trigger(processingTime=trigger).start())
+            .trigger(**trigger).start())
+
+
+def parsed_source(spark, settings, options: StreamOptions):
+    """The topic as parsed events; each query reads it through its own Kafka source and checkpoint."""
+    # startingOffsets applies to the first start only; afterwards the checkpoint decides.
+    source = (spark.readStream.format("kafka")
+              .options(**kafka_source.kafka_options(settings, subscribe=options.topic or settings.kafka_topic,
+                                                    startingOffsets="earliest",
+                                                    maxOffsetsPerTrigger=str(options.max_offsets_per_trigger)))
+              .load())
+    return transforms.parse_events(transforms.bronze_rows(source, settings.pipeline_tz))
+
+
+def quarantine_query(spark, settings, options: StreamOptions, trigger: dict):
+    return file_sink(transforms.quarantined(parsed_source(spark, settings, options)), "quarantine_stream",
+                     lake.quarantine_stream(settings.lake_root), settings.lake_root, trigger)
 
 
 def start_queries(spark, settings, options: StreamOptions):
-    topic = options.topic or settings.kafka_topic
-    # startingOffsets applies to the first start only; afterwards the checkpoint decides.
-    source = (spark.readStream.format("kafka")
-              .options(**kafka_source.kafka_options(settings, subscribe=topic, startingOffsets="earliest",
-                                                    maxOffsetsPerTrigger=str(options.max_offsets_per_trigger)))
-              .load())
-    parsed = transforms.parse_events(transforms.bronze_rows(source, settings.pipeline_tz))
     root = settings.lake_root
     trigger = f"{options.trigger} seconds"
-    silver = file_sink(transforms.stream_dedup(transforms.valid_events(parsed), options.watermark), "silver_stream",
-                       lake.silver_stream(root), root, trigger)
+    valid = transforms.valid_events(parsed_source(spark, settings, options))
+    silver = file_sink(transforms.stream_dedup(valid, options.watermark), "silver_stream", lake.silver_stream(root),
+                       root, {"processingTime": trigger})
     # Nothing live reads the quarantine, and each of its micro-batches parses the input again: fewer, larger
     # batches leave the cores to Silver and the live marts.
-    quarantine = file_sink(transforms.quarantined(parsed), "quarantine_stream", lake.quarantine_stream(root),
-                           root, f"{options.quarantine_trigger} seconds")
-    cli.log(JOB, f"input topic={topic} -> output {lake.silver_stream(root)} and {lake.quarantine_stream(root)} "
-                 f"trigger={trigger} quarantine_trigger={options.quarantine_trigger}s watermark={options.watermark!r}")
+    quarantine = quarantine_query(spark, settings, options, {"processingTime": f"{options.quarantine_trigger} seconds"})
+    cli.log(JOB, f"input topic={options.topic or settings.kafka_topic} -> output {lake.silver_stream(root)} and "
+                 f"{lake.quarantine_stream(root)} trigger={trigger} quarantine_trigger={options.quarantine_trigger}s "
+                 f"watermark={options.watermark!r}")
     return [silver, quarantine]
 
 
@@ -242,17 +253,34 @@ class ProgressTally:
         return sum(r[0] for r in rows), sum(r[1] for r in rows)
 
 
-def drain_and_stop(queries, timeout: float) -> None:
-    """Process what is available now (a trigger that finds no new data must complete), then stop."""
+def drain_and_stop(spark, settings, options: StreamOptions, queries: list) -> list:
+    """Process what is available now, then stop; returns the queries as they ended.
+
+    Silver: until a trigger finds no new data (its interval is short). The quarantine's interval is long, and
+    waiting for its next trigger would hold the day up to that long: it is stopped and run once more with
+    Trigger.AvailableNow from its checkpoint, which processes exactly what Kafka holds and ends."""
+    ended = []
     for query in queries:
-        if not query.isActive:
-            continue
-        waiter = threading.Thread(target=query.processAllAvailable, daemon=True)
-        waiter.start()
-        waiter.join(timeout)
-        if waiter.is_alive():
-            cli.log(JOB, f"drain of {query.name} still busy after {timeout:.0f}s; stopping (checkpoint resumes it)")
+        if query.isActive and query.name == "quarantine_stream":
+            query.stop()
+            query = quarantine_query(spark, settings, options, {"availableNow": True})
+            try:
+                done = query.awaitTermination(options.drain_timeout)
+            except StreamingQueryException:  # reported by the caller through query.exception()
+                done = True
+            if not done:
+                cli.log(JOB, f"drain of {query.name} still busy after {options.drain_timeout:.0f}s; stopping "
+                             "(checkpoint resumes it)")
+        elif query.isActive:
+            waiter = threading.Thread(target=query.processAllAvailable, daemon=True)
+            waiter.start()
+            waiter.join(options.drain_timeout)
+            if waiter.is_alive():
+                cli.log(JOB, f"drain of {query.name} still busy after {options.drain_timeout:.0f}s; stopping "
+                             "(checkpoint resumes it)")
         query.stop()
+        ended.append(query)
+    return ended
 
 
 def stream(settings: Settings, options: StreamOptions) -> int:
@@ -293,7 +321,7 @@ def stream(settings: Settings, options: StreamOptions) -> int:
         for query in queries:
             tally.update(query)
     cli.log(JOB, "stopping: processing what is available")
-    drain_and_stop(queries, options.drain_timeout)
+    queries = drain_and_stop(spark, settings, options, queries)
     if marts:
         marts.drain(options.drain_timeout)
     for query in queries:
