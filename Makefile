@@ -20,11 +20,12 @@ down: ## stop exactly what `make up` started [GROUP=platform|airflow|superset|al
 status: ## every local service (platform, Airflow, Superset) and its health [GROUP=...]
 	@$(PY) -m infrastructure.local.services status $(GROUP)
 
-test: setup lint ## ruff, then the whole suite against real services (what CI runs)
+TEST_WORKERS ?= 2
+test: setup lint ## ruff, then the whole suite against real services on TEST_WORKERS xdist workers (what CI runs)
 	@bash infrastructure/local/setup.sh browser
 	@bash infrastructure/local/setup.sh compose
 	@bash infrastructure/local/setup.sh docker
-	@$(PY) -m pytest
+	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 lint: setup ## ruff over the whole code base (rules in pyproject.toml)
 	@.venv/bin/ruff check .

@@ -8,10 +8,12 @@ Superset with an env file made by `make docker-secrets`. Kafka, PostgreSQL and t
 pulled here: they are the native local-mode services of a private platform, bound to the engine's
 bridge address, so containers and this process reach them at the same non-loopback address.
 
-The DAG runs with PIPELINE_RUNNER=docker at TIME_SCALE 120; one producer container is killed mid-run
-and its retry must finish the day exactly. Marts in PostgreSQL must equal, row for row, the plain-Python computation
-of tests/processing/scenario.py over the day files, the same oracle local mode's end-to-end test meets. Then
-tripclick_backfill loads the two following dates through the same containers, each to the same oracle.
+The daily DAG runs with PIPELINE_RUNNER=docker at TIME_SCALE 240 (with the small knobs a test sets: the stream's
+warm-up and drain, the retry delay); one producer container is killed mid-run and its retry must finish the day
+exactly. At the same time, in the same Airflow, tripclick_backfill loads the two following dates through the same
+containers. Marts in PostgreSQL must equal, row for row, the plain-Python computation of tests/processing/scenario.py
+over the day files, the same oracle local mode's end-to-end test meets; Superset, started from its compose file,
+serves the day's numbers from them.
 """
 from __future__ import annotations
 
@@ -31,9 +33,12 @@ import pytest
 from infrastructure.docker import engine as docker_engine
 from infrastructure.settings import REPO_ROOT, load, read_env_file
 from messaging.contract import SOURCE_SERVERS
+from gold.superset.api import SupersetClient
+from gold.superset.provision import DASHBOARD_SLUG
 from orchestration.airflow_api import AirflowApi
 from orchestration.steps import BACKFILL_DAG_ID, DAG_ID
 from tests.processing.helpers import postgres_rows
+from tests.gold.test_superset import ASSET_COUNTS, run_saved_query
 from tests.processing.scenario import assert_marts_match, expected_marts
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
@@ -45,7 +50,7 @@ NETWORK_SUBNET = "172.31.251.0/24"
 DAY = "2024-03-01"
 BACKFILL_DATES = tuple((date.fromisoformat(DAY) + timedelta(days=n)).isoformat() for n in (1, 2))
 EVENTS = 3000
-TIME_SCALE = 120
+TIME_SCALE = 240  # the producers' hour in 15 s
 LOCAL_BASE = "tripclick-pipeline/debian-python:bookworm"
 HOST_CA_CERTS = "/usr/local/share/ca-certificates"
 COMPOSE = {"spark": "processing/spark-compose.yaml", "airflow": "orchestration/docker-compose.yaml",
@@ -63,6 +68,7 @@ OVERRIDES = {
     "DOCKER_URL_WEBSERVER0": f"tcp://{IP}:2376", "DOCKER_URL_WEBSERVER1": f"tcp://{IP}:2376",
     "DOCKER_URL_SPARK": f"tcp://{IP}:2376", "DOCKER_NETWORK": NETWORK,
     "AIRFLOW_USE_JOB_SCHEDULE": "False", "TIME_SCALE": str(TIME_SCALE), "PIPELINE_MAX_RETRIES": "2",
+    "STREAM_WARM_UP_ROWS": "2000", "STREAM_DRAIN_SECONDS": "15", "PIPELINE_RETRY_DELAY_SECONDS": "5",
 }
 
 
@@ -276,59 +282,90 @@ def kill_producer_mid_run(d: Deployment, timeout: float = 240) -> str:
         ids = d.docker("ps", "-q", "--filter", "label=org.tripclick.step=producer_server0",
                        "--filter", "label=org.tripclick.try=1").stdout.split()
         if ids:
-            time.sleep(8)
+            time.sleep(4)
             d.docker("kill", ids[0])
             name = d.docker("inspect", "--format", "{{.Name}}", ids[0]).stdout.strip().lstrip("/")
             log(f"killed {name} mid-run")
             return name
-        time.sleep(1)
+        time.sleep(0.5)
     raise AssertionError("producer_server0's container never started")
 
 
-@pytest.mark.timeout(2400)  # the DAG run alone takes 5-13 min on 2 cores, depending on the machine's load
-def test_day_runs_in_containers_and_survives_a_killed_step(deployment):
-    d = deployment
-    values = d.values
-    api = airflow(values)
-    api.wait_for_dag(DAG_ID, timeout=180)
+def run_daily(d: Deployment, api: AirflowApi) -> dict:
+    """The daily DAG for DAY, producer_server0's first container killed mid-run."""
     api.set_paused(DAG_ID, False)
     run_id = f"docker_e2e_{uuid.uuid4().hex[:8]}"
     api.trigger(DAG_ID, run_id, {"date": DAY, "time_scale": TIME_SCALE})
     started = time.monotonic()
     killed = kill_producer_mid_run(d)
-    state = api.wait_for_run(DAG_ID, run_id, timeout=1500,  # ~6 min alone; 12+ min when other suites share the 2 cores
-                             on_change=log_task)
-    d.timings["dag run"] = round(time.monotonic() - started, 1)
-    tis = api.task_instances(DAG_ID, run_id)
-    assert state == "success", {t: ti["state"] for t, ti in tis.items()}
-    assert tis["producer_server0"]["try_number"] >= 2
-    assert tis["reconcile"]["state"] == "success"
-    # The killed first try is kept for inspection but not running; nothing of the run still runs.
-    assert d.docker("inspect", "--format", "{{.State.Running}}", killed).stdout.strip() == "false"
-    assert d.docker("ps", "-q", "--filter", "label=org.tripclick.step").stdout.split() == []
-    # Secrets went through the private environment: none is in a task's rendered command or log.
-    log_text = api.task_log(DAG_ID, run_id, "load_to_postgres", tis["load_to_postgres"]["try_number"])
-    assert values["POSTGRES_PASSWORD"] not in log_text and values["AWS_SECRET_ACCESS_KEY"] not in log_text
-    assert_marts_are_exact(d, DAY)
-    log(f"timings: {json.dumps(d.timings)}")
+    state = api.wait_for_run(DAG_ID, run_id, timeout=1500, on_change=lambda e, t, s: log_task(e, f"daily {t}", s))
+    d.timings["daily run"] = round(time.monotonic() - started, 1)
+    return {"run_id": run_id, "state": state, "killed": killed, "tasks": api.task_instances(DAG_ID, run_id)}
 
 
-@pytest.mark.timeout(1800)  # the run gets 25 min (2 cores, shared); it took ~5 min: 5 Spark applications
-def test_backfill_dag_runs_in_containers(deployment):
+def run_backfill(api: AirflowApi) -> dict:
     """tripclick_backfill for the two dates after DAY: each step one container for both dates."""
-    d = deployment
-    values = d.values
-    api = airflow(values)
-    api.wait_for_dag(BACKFILL_DAG_ID, timeout=180)
     api.set_paused(BACKFILL_DAG_ID, False)
     run_id = f"docker_e2e_backfill_{uuid.uuid4().hex[:8]}"
     api.trigger(BACKFILL_DAG_ID, run_id, {"start": BACKFILL_DATES[0], "end": BACKFILL_DATES[-1]})
     started = time.monotonic()
-    state = api.wait_for_run(BACKFILL_DAG_ID, run_id, timeout=1500, on_change=log_task)
-    d.timings["backfill run"] = round(time.monotonic() - started, 1)
-    log(f"backfill run: {d.timings['backfill run']} s")
-    states = {task: ti["state"] for task, ti in api.task_instances(BACKFILL_DAG_ID, run_id).items()}
-    assert state == "success" and set(states.values()) == {"success"}, states
+    state = api.wait_for_run(BACKFILL_DAG_ID, run_id, timeout=1500,
+                             on_change=lambda e, t, s: log_task(e, f"backfill {t}", s))
+    return {"run_id": run_id, "state": state, "seconds": round(time.monotonic() - started, 1),
+            "tasks": api.task_instances(BACKFILL_DAG_ID, run_id)}
+
+
+@pytest.fixture(scope="module")
+def dag_runs(deployment):
+    """The daily run and the backfill run at the same time in the one Airflow; both recorded when both ended."""
+    d = deployment
+    api = airflow(d.values)
+    for dag_id in (DAG_ID, BACKFILL_DAG_ID):
+        api.wait_for_dag(dag_id, timeout=180)
+    started = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        daily, backfill = pool.submit(run_daily, d, api), pool.submit(run_backfill, api)
+        runs = {"daily": daily.result(), "backfill": backfill.result()}
+    d.timings["both runs"] = round(time.monotonic() - started, 1)
+    log(f"timings: {json.dumps(d.timings)}")
+    return runs
+
+
+@pytest.mark.timeout(2400)  # the DAG runs take 5-13 min on 2 cores, depending on the machine's load
+def test_day_runs_in_containers_and_survives_a_killed_step(deployment, dag_runs):
+    d = deployment
+    values = d.values
+    daily = dag_runs["daily"]
+    tis = daily["tasks"]
+    assert daily["state"] == "success", {t: ti["state"] for t, ti in tis.items()}
+    assert tis["producer_server0"]["try_number"] >= 2
+    assert tis["reconcile"]["state"] == "success"
+    # The killed first try is kept for inspection but not running; nothing of the runs still runs.
+    assert d.docker("inspect", "--format", "{{.State.Running}}", daily["killed"]).stdout.strip() == "false"
     assert d.docker("ps", "-q", "--filter", "label=org.tripclick.step").stdout.split() == []
+    # Secrets went through the private environment: none is in a task's rendered command or log.
+    log_text = airflow(values).task_log(DAG_ID, daily["run_id"], "load_to_postgres",
+                                        tis["load_to_postgres"]["try_number"])
+    assert values["POSTGRES_PASSWORD"] not in log_text and values["AWS_SECRET_ACCESS_KEY"] not in log_text
+    assert_marts_are_exact(d, DAY)
+
+
+def test_backfill_dag_runs_in_containers(deployment, dag_runs):
+    backfill = dag_runs["backfill"]
+    states = {task: ti["state"] for task, ti in backfill["tasks"].items()}
+    assert backfill["state"] == "success" and set(states.values()) == {"success"}, states
     for day in BACKFILL_DATES:
-        assert_marts_are_exact(d, day)
+        assert_marts_are_exact(deployment, day)
+
+
+def test_superset_serves_the_day_from_the_gold_marts(deployment, dag_runs):
+    """Superset from gold/docker-compose.yaml: provisioned by superset-init, reading PostgreSQL as the reader."""
+    values = deployment.values
+    client = SupersetClient(f"http://{IP}:{values['SUPERSET_PORT']}", values["SUPERSET_ADMIN_USER"],
+                            values["SUPERSET_ADMIN_PASSWORD"])
+    assert client.counts() == ASSET_COUNTS
+    charts = {c["slice_name"]: c["id"] for c in client.dashboard_charts(DASHBOARD_SLUG)}
+    next_day = (date.fromisoformat(DAY) + timedelta(days=1)).isoformat()
+    result = run_saved_query(client, charts["Click events"], f"{DAY} : {next_day}")
+    assert result["status"] == "success" and not result.get("error"), result
+    assert [list(row.values()) for row in result["data"]] == [[EVENTS]]

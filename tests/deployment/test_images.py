@@ -94,6 +94,15 @@ def test_images_hash_what_their_copy_lines_take():
 
 
 @pytest.mark.unit
+def test_no_doc_reaches_a_build_context():
+    """A doc-only commit rebuilds nothing: no Markdown file is among what any image's COPY lines take."""
+    taken = [f for image in images.BY_NAME.values()
+             for source in images.copy_sources((REPO_ROOT / image.dockerfile).read_text())
+             for f in images._files(REPO_ROOT / source)]
+    assert taken and not [f for f in taken if f.suffix == ".md"]
+
+
+@pytest.mark.unit
 def test_spark_image_resolves_jars_with_the_setup_maven_command_and_bakes_the_spark_module():
     text = (REPO_ROOT / "processing" / "Dockerfile").read_text()
     command = _mvn_command(text)
