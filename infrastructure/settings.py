@@ -81,6 +81,7 @@ DEFAULTS = {
     "PIPELINE_MAX_RETRIES": "",
     "DOCKER_KEEP_FAILED_HOURS": "72",
     "SPARK_CORES_MAX": "",
+    "SPARK_JAVA_OPTIONS": "",
     "QUALITY_VOLUME_BAND": "0.5",
     "QUALITY_LOAD_LATENESS_MINUTES": "180",
     "UNUSED_SETTINGS": "",
@@ -217,6 +218,7 @@ class Settings:
     spark_master: str
     spark_driver_memory: str
     spark_cores_max: str
+    spark_java_options: str
     pipeline_tz: str
     time_scale: float
     data_dir: Path

@@ -21,7 +21,7 @@ DAG_ENV_KEYS = ("PIPELINE_RUNNER", "PIPELINE_TZ", "TIME_SCALE", "STREAM_WARM_UP_
                 "PIPELINE_RETRY_DELAY_SECONDS", "IMAGE_TAG", "IMAGE_REGISTRY", "DOCKER_TLS",
                 "DOCKER_URL_WEBSERVER0", "DOCKER_URL_WEBSERVER1", "DOCKER_URL_SPARK", "DOCKER_CERT_DIR",
                 "DOCKER_NETWORK", "DOCKER_KEEP_FAILED_HOURS", "PRODUCER_DATA_DIR", "DATA_DIR",
-                "PIPELINE_MAX_RETRIES", "SPARK_CORES_MAX")
+                "PIPELINE_MAX_RETRIES", "SPARK_CORES_MAX", "SPARK_JAVA_OPTIONS")
 TLS_PORT, PLAINTEXT_PORT = 2376, 2375
 # The Spark job containers' secrets: NAME -> (Airflow Connection, its field). The docker runner reads them
 # when the container is created and hands them over as the operator's private environment, never as a
@@ -70,6 +70,7 @@ class DagConfig:
     max_retries: int | None  # cap on every step's retries (None: each step's own default)
     keep_failed_hours: float  # failed step containers older than this are pruned
     spark_cores_max: str  # spark.cores.max of every job ('' = no cap)
+    spark_java_options: str  # extra JVM options of every job's driver and executors ('' = none)
 
     def retries(self, step_default: int) -> int:
         return step_default if self.max_retries is None else min(step_default, self.max_retries)
@@ -144,4 +145,5 @@ def dag_config(environ: dict[str, str]) -> DagConfig:
         max_retries=_optional_count(env, "PIPELINE_MAX_RETRIES"),
         keep_failed_hours=_positive_number(env, "DOCKER_KEEP_FAILED_HOURS"),
         spark_cores_max=env["SPARK_CORES_MAX"].strip(),
+        spark_java_options=env["SPARK_JAVA_OPTIONS"].strip(),
     )

@@ -236,8 +236,9 @@ def docker_task(step: Step, cfg: DagConfig, **task_args) -> DockerOperator:
     is_producer = step.image == PRODUCER_IMAGE
     mounts = [Mount(target=CONTAINER_DATA_DIR, source=cfg.producer_data_dir, type="bind", read_only=True)]
     environment = {**(KAFKA_ENV if is_producer else SPARK_JOB_ENV), "PIPELINE_TZ": cfg.pipeline_tz}
-    if not is_producer and cfg.spark_cores_max:
-        environment["SPARK_CORES_MAX"] = cfg.spark_cores_max
+    if not is_producer:
+        environment.update({name: value for name, value in (("SPARK_CORES_MAX", cfg.spark_cores_max),
+                                                            ("SPARK_JAVA_OPTIONS", cfg.spark_java_options)) if value})
     return StepDockerOperator(
         task_id=step.task_id,
         image=step.image_ref(cfg.image_registry, cfg.image_tag),

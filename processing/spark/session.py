@@ -71,6 +71,11 @@ def s3a_options(settings: Settings) -> dict[str, str]:
     return options
 
 
+def java_options(settings: Settings) -> str:
+    """JVM options of the driver and the executors: the log configuration, then SPARK_JAVA_OPTIONS."""
+    return f"{LOG_CONFIG_OPTION} {settings.spark_java_options}".strip()
+
+
 def build_session(settings: Settings, app_name: str, extra_conf: dict[str, str] | None = None):
     """SparkSession on settings.spark_master with the lake reachable under settings.lake_root.
 
@@ -91,8 +96,8 @@ def build_session(settings: Settings, app_name: str, extra_conf: dict[str, str] 
         **cluster_conf(settings),
         "spark.driver.memory": settings.spark_driver_memory,
         "spark.executor.memory": "1g",
-        "spark.driver.extraJavaOptions": LOG_CONFIG_OPTION,
-        "spark.executor.extraJavaOptions": LOG_CONFIG_OPTION,
+        "spark.driver.extraJavaOptions": java_options(settings),
+        "spark.executor.extraJavaOptions": java_options(settings),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": SHUFFLE_PARTITIONS,
         "spark.sql.adaptive.enabled": "true",

@@ -38,7 +38,7 @@ from gold.superset.provision import DASHBOARD_SLUG
 from orchestration.airflow_api import AirflowApi
 from orchestration.steps import BACKFILL_DAG_ID, DAG_ID
 from tests.processing.helpers import postgres_rows
-from tests.gold.test_superset import ASSET_COUNTS, run_saved_query
+from tests.gold.superset_helpers import ASSET_COUNTS, run_saved_query
 from tests.processing.scenario import assert_marts_match, expected_marts
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
@@ -69,6 +69,7 @@ OVERRIDES = {
     "DOCKER_URL_SPARK": f"tcp://{IP}:2376", "DOCKER_NETWORK": NETWORK,
     "AIRFLOW_USE_JOB_SCHEDULE": "False", "TIME_SCALE": str(TIME_SCALE), "PIPELINE_MAX_RETRIES": "2",
     "STREAM_WARM_UP_ROWS": "2000", "STREAM_DRAIN_SECONDS": "15", "PIPELINE_RETRY_DELAY_SECONDS": "5",
+    "SPARK_JAVA_OPTIONS": os.environ["SPARK_JAVA_OPTIONS"],
 }
 
 
@@ -275,11 +276,12 @@ def assert_marts_are_exact(d: Deployment, day: str) -> None:
     assert_marts_match(got, expected_marts(date.fromisoformat(day), events))
 
 
-def kill_producer_mid_run(d: Deployment, timeout: float = 240) -> str:
-    """Wait until producer_server0's first container has run a few seconds, then kill it (exit 137)."""
+def kill_producer_mid_run(d: Deployment, run_id: str, timeout: float = 300) -> str:
+    """Wait until the run's first producer_server0 container has run a few seconds, then kill it (exit 137)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         ids = d.docker("ps", "-q", "--filter", "label=org.tripclick.step=producer_server0",
+                       "--filter", f"label=org.tripclick.dag-run={run_id}",
                        "--filter", "label=org.tripclick.try=1").stdout.split()
         if ids:
             time.sleep(4)
@@ -297,7 +299,7 @@ def run_daily(d: Deployment, api: AirflowApi) -> dict:
     run_id = f"docker_e2e_{uuid.uuid4().hex[:8]}"
     api.trigger(DAG_ID, run_id, {"date": DAY, "time_scale": TIME_SCALE})
     started = time.monotonic()
-    killed = kill_producer_mid_run(d)
+    killed = kill_producer_mid_run(d, run_id)
     state = api.wait_for_run(DAG_ID, run_id, timeout=1500, on_change=lambda e, t, s: log_task(e, f"daily {t}", s))
     d.timings["daily run"] = round(time.monotonic() - started, 1)
     return {"run_id": run_id, "state": state, "killed": killed, "tasks": api.task_instances(DAG_ID, run_id)}

@@ -27,6 +27,7 @@ from gold.superset.provision import ASSETS_DIR, DASHBOARD_SLUG, LIVE_DASHBOARD_S
     export
 from infrastructure.settings import REPO_ROOT, load
 from processing.sample_marts import load_days
+from tests.gold.superset_helpers import ASSET_COUNTS, run_saved_query
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +36,6 @@ DAYS = [date(2031, 3, 1) + timedelta(days=n) for n in range(3)]
 RANGE = f"{DAYS[0]} : {DAYS[-1] + timedelta(days=1)}"
 EMPTY_RANGE = "1999-01-01 : 1999-01-02"
 ARTIFACTS = REPO_ROOT / "test-artifacts"
-ASSET_COUNTS = {"databases": 1, "datasets": 10, "charts": 15, "dashboards": 2}
 # Live rows written by the test on a date later than any other test's: the live views show the newest date.
 LIVE_DAY = date(2099, 12, 31)
 # Live chart -> the same numbers from the live views: (SQL, key column, metric ordering the top 10).
@@ -195,18 +195,6 @@ def superset(marts, live_rows):
 def charts(superset):
     """slice_name -> chart id, for the charts placed on the dashboard."""
     return {c["slice_name"]: c["id"] for c in superset.client.dashboard_charts(DASHBOARD_SLUG)}
-
-
-def run_saved_query(client, chart_id: int, time_range: str) -> dict:
-    """The chart's saved query context, restricted to time_range as the dashboard's date filter does."""
-    context = json.loads(client.get(f"/api/v1/chart/{chart_id}")["result"]["query_context"])
-    for query in context["queries"]:
-        query["time_range"] = time_range
-        for flt in query["filters"]:
-            if flt["op"] == "TEMPORAL_RANGE":
-                flt["val"] = time_range
-    (result,) = client.post("/api/v1/chart/data", context)["result"]
-    return result
 
 
 def test_provisioning_from_scratch_then_again_duplicates_nothing(superset):

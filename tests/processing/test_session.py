@@ -21,6 +21,12 @@ def test_jars_already_on_the_cluster_classpath_are_not_shipped(tmp_path):
     assert session.spark_jars(resolved, classpath) == ""
 
 
+def test_spark_java_options_follow_the_log_configuration():
+    assert session.java_options(load({"ENV_FILE": "/nonexistent"})) == session.LOG_CONFIG_OPTION
+    tuned = load({"ENV_FILE": "/nonexistent", "SPARK_JAVA_OPTIONS": "-XX:TieredStopAtLevel=1"})
+    assert session.java_options(tuned) == f"{session.LOG_CONFIG_OPTION} -XX:TieredStopAtLevel=1"
+
+
 def test_cluster_jobs_in_containers_name_their_driver_address_and_cap_their_cores():
     settings = load({"ENV_FILE": "/nonexistent", "SPARK_MASTER": "spark://spark-master:7077", "SPARK_CORES_MAX": "2"})
     local = session.cluster_conf(settings)
