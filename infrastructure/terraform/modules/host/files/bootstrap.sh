@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# First boot of a TripClick host, run by cloud-init after it installed Docker, git and the AWS CLI;
+# also the release step: `bootstrap.sh v1.2.0` checks out that tag, sets IMAGE_TAG=1.2.0 and
+# restarts the role's compose file on the new images. Safe to re-run.
+#
+# Inputs written by Terraform into /opt/tripclick-bootstrap: bootstrap.json (who this host is),
+# terraform.env (addresses, lake, topics, images), compose.override.yaml (Kafka hosts only).
+# Secrets come from SSM Parameter Store under <prefix>/<host>/ (put there by put_secrets.py), which
+# this host's role alone may read; the script waits for them, so `terraform apply` may come first.
+set -euo pipefail
+BOOT=/opt/tripclick-bootstrap
+APP=/opt/tripclick
+PARAM_WAIT_SECONDS=${PARAM_WAIT_SECONDS:-3600}
+log() { printf '[tripclick-bootstrap] %s\n' "$*"; }
+die() { log "ERROR: $*"; exit 1; }
+
+conf() {  # conf KEY: a value of bootstrap.json (lists space-separated, booleans true/false)
+  python3 - "$BOOT/bootstrap.json" "$1" <<'PY'
+import json, sys
+value = json.load(open(sys.argv[1]))[sys.argv[2]]
+print(" ".join(value) if isinstance(value, list) else str(value).lower() if isinstance(value, bool) else value)
+PY
+}
+
+HOST=$(conf host)
+ROLE=$(conf role)
+REGION=$(conf region)
+PREFIX="$(conf parameter_prefix)/$HOST"
+
+param() {  # param NAME: print the parameter <prefix>/<host>/NAME, or fail
+  aws ssm get-parameter --region "$REGION" --with-decryption --name "$PREFIX/$1" \
+    --query Parameter.Value --output text 2>/dev/null
+}
+
+fetch() {  # fetch NAME FILE MODE: wait until the parameter exists, then write it
+  local waited=0
+  until param "$1" > "$2.tmp"; do
+    [ "$waited" -lt "$PARAM_WAIT_SECONDS" ] || die "parameter $PREFIX/$1 not found (run put_secrets.py)"
+    [ "$waited" -gt 0 ] || log "waiting for parameter $PREFIX/$1"
+    sleep 30; waited=$((waited + 30))
+  done
+  chmod "$3" "$2.tmp" && mv "$2.tmp" "$2"
+}
+
+env_value() { grep -E "^$1=" "$APP/.env" | tail -n 1 | cut -d= -f2-; }
+
+wait_for() {  # wait_for HOST:PORT: until it accepts TCP connections (at most an hour)
+  local address=${1%:*} port=${1##*:} waited=0
+  until timeout 3 bash -c "exec 3<>/dev/tcp/$address/$port" 2>/dev/null; do
+    [ "$waited" -lt 3600 ] || die "$1 never accepted a connection"
+    sleep 10; waited=$((waited + 10))
+  done
+}
+
+install_session_manager() {
+  [ "$(conf session_manager)" = true ] || return 0
+  systemctl is-active --quiet amazon-ssm-agent && return 0
+  # The agent is not a Debian package; AWS publishes it per region.
+  curl -fsSL -o /tmp/amazon-ssm-agent.deb \
+    "https://s3.$REGION.amazonaws.com/amazon-ssm-$REGION/latest/debian_amd64/amazon-ssm-agent.deb"
+  dpkg -i /tmp/amazon-ssm-agent.deb && systemctl enable --now amazon-ssm-agent
+}
+
+checkout() {  # checkout REF: the release's compose files and the files they mount
+  local repository; repository=$(conf source_repository)
+  if [ ! -d "$APP/.git" ]; then
+    git clone --quiet --depth 1 --branch "$1" "$repository" "$APP"
+  else  # .env is git-ignored: a forced checkout keeps it
+    git -C "$APP" fetch --quiet --depth 1 origin "$1"
+    git -C "$APP" checkout --quiet --force FETCH_HEAD
+  fi
+}
+
+write_env() {  # template < secrets < Terraform's values < the release being rolled out
+  fetch env "$BOOT/secrets.env" 600
+  local release=()
+  [ -f "$BOOT/release.env" ] && release=("$BOOT/release.env")
+  (umask 077; python3 "$BOOT/merge_env.py" "$APP/.env.docker.example" "$BOOT/secrets.env" \
+    "$BOOT/terraform.env" "${release[@]}" > "$APP/.env.new")
+  mv "$APP/.env.new" "$APP/.env"
+}
+
+registry_login() {  # optional <prefix>/<host>/registry-auth = "user:token" for a private registry
+  local auth registry; registry=$(env_value IMAGE_REGISTRY); registry=${registry%%/*}
+  [ -n "$registry" ] || return 0
+  auth=$(param registry-auth) || return 0
+  printf '%s' "${auth#*:}" | docker login "$registry" --username "${auth%%:*}" --password-stdin >/dev/null
+}
+
+docker_api() {  # infrastructure/README.md, "Docker API over TLS", step 2
+  [ "$(conf docker_api)" = true ] || return 0
+  install -d -m 700 /etc/docker/tls
+  fetch docker-tls/ca.pem /etc/docker/tls/ca.pem 600
+  fetch docker-tls/server-cert.pem /etc/docker/tls/server-cert.pem 600
+  fetch docker-tls/server-key.pem /etc/docker/tls/server-key.pem 600
+  if ! cmp -s "$APP/infrastructure/deploy/docker-daemon.json" /etc/docker/daemon.json; then
+    install -m 644 "$APP/infrastructure/deploy/docker-daemon.json" /etc/docker/daemon.json
+    # daemon.json sets "hosts"; the packaged unit passes -H too, which dockerd refuses.
+    mkdir -p /etc/systemd/system/docker.service.d
+    printf '[Service]\nExecStart=\nExecStart=/usr/bin/dockerd --containerd=/run/containerd/containerd.sock\n' \
+      > /etc/systemd/system/docker.service.d/tls.conf
+    systemctl daemon-reload && systemctl restart docker
+  fi
+}
+
+docker_clients() {  # Airflow: client certificates per Docker API host, owned by the containers' uid
+  local hosts dir host file; hosts=$(conf docker_client_hosts)
+  [ -n "$hosts" ] || return 0
+  dir=$(env_value DOCKER_CERT_DIR)
+  for host in $hosts; do
+    install -d -m 700 "$dir/$host"
+    for file in ca cert key; do fetch "docker-client/$host/$file.pem" "$dir/$host/$file.pem" 400; done
+  done
+  chown -R 10001:10001 "$dir"
+}
+
+compose_up() {
+  local files=(--env-file .env -f "$(conf compose_file)") services once network
+  [ "$(conf compose_override)" = true ] && files+=(-f "$BOOT/compose.override.yaml")
+  read -r -a services <<< "$(conf compose_services)"
+  read -r -a once <<< "$(conf run_once)"
+  cd "$APP"
+  if [ "$ROLE" = webserver ] || [ "$ROLE" = spark ]; then  # the DAG's containers join it
+    network=$(env_value DOCKER_NETWORK)
+    docker network inspect "$network" >/dev/null 2>&1 || docker network create "$network" >/dev/null
+  fi
+  if [ "$ROLE" = webserver ]; then  # nothing runs here permanently: only make the image present
+    install -d "$(env_value PRODUCER_DATA_DIR)"
+    docker-compose "${files[@]}" --profile manual pull producer
+    return
+  fi
+  for target in $(conf wait_for); do log "waiting for $target"; wait_for "$target"; done
+  if [ ${#services[@]} -gt 0 ]; then
+    docker-compose "${files[@]}" pull "${services[@]}"
+    docker-compose "${files[@]}" up -d --no-deps "${services[@]}"
+  else
+    docker-compose "${files[@]}" pull --ignore-pull-failures
+    docker-compose "${files[@]}" up -d
+  fi
+  for target in $(conf run_once_waits_for); do log "waiting for $target"; wait_for "$target"; done
+  for service in "${once[@]}"; do  # brokers that accept connections may still be joining the quorum
+    local try
+    for try in 1 2 3 4 5 6 7 8 9 10; do
+      docker-compose "${files[@]}" run --rm --no-deps "$service" && break
+      [ "$try" -lt 10 ] || die "$service failed 10 times"
+      sleep 30
+    done
+  done
+}
+
+main() {
+  local ref; ref=${1:-$(cat "$BOOT/ref" 2>/dev/null || conf source_ref)}
+  if [ $# -gt 0 ]; then  # a release: its images are tagged with the version, without the v
+    printf 'IMAGE_TAG=%s\n' "${ref#v}" > "$BOOT/release.env"
+  fi
+  install_session_manager
+  checkout "$ref"
+  echo "$ref" > "$BOOT/ref"
+  write_env
+  registry_login
+  docker_api
+  docker_clients
+  compose_up
+  log "$HOST ($ROLE) is at $ref"
+}
+
+main "$@"
