@@ -104,15 +104,18 @@ resource "aws_s3_bucket_policy" "lake" {
 }
 
 locals {
-  # Days a CURRENT object of each zone (processing/lake.py's prefixes) is kept; 0 = never expired.
-  # Checkpoints stay 0: a lost streaming checkpoint makes the next run start from the earliest offset.
+  # Days a CURRENT object under each prefix the code writes is kept; 0 = never expired. Checkpoints
+  # stay 0: a lost streaming checkpoint makes the next run start from the earliest offset. _staging/
+  # holds the ETL's half-written versions, which a finished job has already published or dropped.
   current_object_days = {
     "bronze/"      = var.bronze_retention_days
     "silver/"      = 0
     "quarantine/"  = 0
     "gold/"        = 0
     "checkpoints/" = 0
-    "_preflight/"  = 0
+    "quality/"     = 0
+    "_staging/"    = 7
+    "_preflight/"  = 1
   }
 }
 
