@@ -6,6 +6,8 @@
 resource "aws_iam_user" "spark_jobs" {
   #checkov:skip=CKV_AWS_273:S3A in docker mode reads static keys; SSO users cannot be given to job containers
   name = "${var.name}-spark-jobs"
+  # Its access key is made outside Terraform; destroy must still be able to remove the user.
+  force_destroy = true
 }
 
 resource "aws_iam_group" "lake_users" {
