@@ -203,6 +203,10 @@ def test_hosts_read_only_their_own_parameters_and_no_s3():
     assert "${var.parameter_prefix}/${var.host}" in host.locals["parameters_arn"]
     text = "".join(p.read_text() for p in (tf.TERRAFORM / "modules/host").glob("*.tf"))
     assert '"s3:' not in text  # producers (and every host) reach no bucket with their instance role
+    # AmazonSSMManagedInstanceCore would add ssm:GetParameter on every parameter: no managed policy at all.
+    assert host.resources_of("aws_iam_role_policy_attachment") == []
+    agent = tf.policy_statements(host, "session_manager")["SessionManagerAndRunCommand"]
+    assert not any(action.startswith(("ssm:GetParameter", "kms:", "s3:")) for action in agent)
 
 
 def test_instances_require_imdsv2_and_encrypt_their_disks():

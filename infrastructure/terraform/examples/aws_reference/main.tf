@@ -89,6 +89,7 @@ module "lake_access" {
   source      = "../../modules/lake_access"
   name        = var.name
   bucket_arn  = module.lake.bucket_arn
+  use_kms_key = var.lake_customer_managed_key
   kms_key_arn = module.lake.kms_key_arn
 }
 

@@ -64,9 +64,6 @@ resource "aws_instance" "this" {
   ebs_optimized               = true
   # Compressed: EC2 takes 16 KB of user data, and cloud-init unpacks gzip itself.
   user_data_base64 = base64gzip("#cloud-config\n${yamlencode(local.cloud_config)}")
-  # A new release is rolled out by bootstrap.sh <tag> on the running host (see the README), not by
-  # replacing the instance and its Kafka or PostgreSQL data.
-  user_data_replace_on_change = false
 
   metadata_options {
     http_endpoint = "enabled"
@@ -84,8 +81,11 @@ resource "aws_instance" "this" {
 
   tags = { Name = "${var.name}-${var.host}", "tripclick:role" = var.role, "tripclick:host" = var.host }
 
+  # User data only matters at first boot; changing it would stop and start a running host. A release
+  # reaches running hosts through bootstrap.sh <tag> (infrastructure/README.md, "Release"), and a
+  # newer Debian image only new hosts.
   lifecycle {
-    ignore_changes = [ami]
+    ignore_changes = [ami, user_data_base64]
   }
 }
 
@@ -125,8 +125,28 @@ resource "aws_iam_role_policy" "own_parameters" {
   policy = data.aws_iam_policy_document.own_parameters.json
 }
 
-resource "aws_iam_role_policy_attachment" "session_manager" {
-  count      = var.session_manager ? 1 : 0
-  role       = aws_iam_role.this.name
-  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+# Session Manager and Run Command, written out rather than AmazonSSMManagedInstanceCore: that managed
+# policy also allows ssm:GetParameter on every parameter, which would let any host read the others'
+# secrets. These actions take no resource ARN.
+data "aws_iam_policy_document" "session_manager" {
+  #checkov:skip=CKV_AWS_111:the agent's channel actions have no resource-level permissions
+  #checkov:skip=CKV_AWS_356:the agent's channel actions have no resource-level permissions
+  statement {
+    sid = "SessionManagerAndRunCommand"
+    actions = [
+      "ssm:UpdateInstanceInformation",
+      "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+      "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
+      "ec2messages:AcknowledgeMessage", "ec2messages:DeleteMessage", "ec2messages:FailMessage",
+      "ec2messages:GetEndpoint", "ec2messages:GetMessages", "ec2messages:SendReply",
+    ]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "session_manager" {
+  count  = var.session_manager ? 1 : 0
+  name   = "session-manager"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.session_manager.json
 }

@@ -38,7 +38,7 @@ data "aws_iam_policy_document" "lake" {
   }
 
   dynamic "statement" {
-    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+    for_each = var.use_kms_key ? [var.kms_key_arn] : []
     content {
       sid       = "UseTheLakeKey"
       actions   = ["kms:Decrypt", "kms:GenerateDataKey"]

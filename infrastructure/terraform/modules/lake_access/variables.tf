@@ -8,8 +8,13 @@ variable "bucket_arn" {
   type        = string
 }
 
+variable "use_kms_key" {
+  description = "Whether the lake has a customer managed key (known at plan time, unlike the key's ARN)."
+  type        = bool
+}
+
 variable "kms_key_arn" {
-  description = "The lake's customer managed key, or null with SSE-S3 (no KMS permission is granted then)."
+  description = "The lake's customer managed key when use_kms_key; no KMS permission is granted otherwise."
   type        = string
   default     = null
 }

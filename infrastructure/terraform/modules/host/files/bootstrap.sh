@@ -34,7 +34,7 @@ param() {  # param NAME: print the parameter <prefix>/<host>/NAME, or fail
 
 fetch() {  # fetch NAME FILE MODE: wait until the parameter exists, then write it
   local waited=0
-  until param "$1" > "$2.tmp"; do
+  until (umask 077; param "$1" > "$2.tmp"); do
     [ "$waited" -lt "$PARAM_WAIT_SECONDS" ] || die "parameter $PREFIX/$1 not found (run put_secrets.py)"
     [ "$waited" -gt 0 ] || log "waiting for parameter $PREFIX/$1"
     sleep 30; waited=$((waited + 30))
