@@ -8,24 +8,26 @@
 # Secrets come from SSM Parameter Store under <prefix>/<host>/ (put there by put_secrets.py), which
 # this host's role alone may read; the script waits for them, so `terraform apply` may come first.
 set -euo pipefail
-BOOT=/opt/tripclick-bootstrap
-APP=/opt/tripclick
+# The folders are variables for tests/infrastructure, which runs this script against fake commands.
+BOOT=${TRIPCLICK_BOOT_DIR:-/opt/tripclick-bootstrap}
+APP=${TRIPCLICK_APP_DIR:-/opt/tripclick}
+ETC=${TRIPCLICK_ETC_DIR:-/etc}
 PARAM_WAIT_SECONDS=${PARAM_WAIT_SECONDS:-3600}
 log() { printf '[tripclick-bootstrap] %s\n' "$*"; }
 die() { log "ERROR: $*"; exit 1; }
 
-conf() {  # conf KEY: a value of bootstrap.json (lists space-separated, booleans true/false)
-  python3 - "$BOOT/bootstrap.json" "$1" <<'PY'
-import json, sys
-value = json.load(open(sys.argv[1]))[sys.argv[2]]
-print(" ".join(value) if isinstance(value, list) else str(value).lower() if isinstance(value, bool) else value)
+# bootstrap.json as CONF_<KEY> shell variables (lists space-separated, booleans true/false), read once.
+eval "$(python3 - "$BOOT/bootstrap.json" <<'PY'
+import json, shlex, sys
+for key, value in json.load(open(sys.argv[1])).items():
+    value = " ".join(value) if isinstance(value, list) else str(value).lower() if isinstance(value, bool) else value
+    print(f"CONF_{key.upper()}={shlex.quote(str(value))}")
 PY
-}
-
-HOST=$(conf host)
-ROLE=$(conf role)
-REGION=$(conf region)
-PREFIX="$(conf parameter_prefix)/$HOST"
+)"
+HOST=$CONF_HOST
+ROLE=$CONF_ROLE
+REGION=$CONF_REGION
+PREFIX="$CONF_PARAMETER_PREFIX/$HOST"
 
 param() {  # param NAME: print the parameter <prefix>/<host>/NAME, or fail
   aws ssm get-parameter --region "$REGION" --with-decryption --name "$PREFIX/$1" \
@@ -53,7 +55,7 @@ wait_for() {  # wait_for HOST:PORT: until it accepts TCP connections (at most an
 }
 
 install_session_manager() {
-  [ "$(conf session_manager)" = true ] || return 0
+  [ "$CONF_SESSION_MANAGER" = true ] || return 0
   systemctl is-active --quiet amazon-ssm-agent && return 0
   # The agent is not a Debian package; AWS publishes it per region.
   curl -fsSL -o /tmp/amazon-ssm-agent.deb \
@@ -62,9 +64,8 @@ install_session_manager() {
 }
 
 checkout() {  # checkout REF: the release's compose files and the files they mount
-  local repository; repository=$(conf source_repository)
-  if [ ! -d "$APP/.git" ]; then
-    git clone --quiet --depth 1 --branch "$1" "$repository" "$APP"
+    if [ ! -d "$APP/.git" ]; then
+    git clone --quiet --depth 1 --branch "$1" "$CONF_SOURCE_REPOSITORY" "$APP"
   else  # .env is git-ignored: a forced checkout keeps it
     git -C "$APP" fetch --quiet --depth 1 origin "$1"
     git -C "$APP" checkout --quiet --force FETCH_HEAD
@@ -88,26 +89,26 @@ registry_login() {  # optional <prefix>/<host>/registry-auth = "user:token" for 
 }
 
 docker_api() {  # infrastructure/README.md, "Docker API over TLS", step 2
-  [ "$(conf docker_api)" = true ] || return 0
-  install -d -m 700 /etc/docker/tls
-  fetch docker-tls/ca.pem /etc/docker/tls/ca.pem 600
-  fetch docker-tls/server-cert.pem /etc/docker/tls/server-cert.pem 600
-  fetch docker-tls/server-key.pem /etc/docker/tls/server-key.pem 600
-  if ! cmp -s "$APP/infrastructure/deploy/docker-daemon.json" /etc/docker/daemon.json; then
-    install -m 644 "$APP/infrastructure/deploy/docker-daemon.json" /etc/docker/daemon.json
+  [ "$CONF_DOCKER_API" = true ] || return 0
+  install -d -m 700 "$ETC/docker/tls"
+  fetch docker-tls/ca.pem "$ETC/docker/tls/ca.pem" 600
+  fetch docker-tls/server-cert.pem "$ETC/docker/tls/server-cert.pem" 600
+  fetch docker-tls/server-key.pem "$ETC/docker/tls/server-key.pem" 600
+  if ! cmp -s "$APP/infrastructure/deploy/docker-daemon.json" "$ETC/docker/daemon.json"; then
+    install -m 644 "$APP/infrastructure/deploy/docker-daemon.json" "$ETC/docker/daemon.json"
     # daemon.json sets "hosts"; the packaged unit passes -H too, which dockerd refuses.
-    mkdir -p /etc/systemd/system/docker.service.d
+    mkdir -p "$ETC/systemd/system/docker.service.d"
     printf '[Service]\nExecStart=\nExecStart=/usr/bin/dockerd --containerd=/run/containerd/containerd.sock\n' \
-      > /etc/systemd/system/docker.service.d/tls.conf
+      > "$ETC/systemd/system/docker.service.d/tls.conf"
     systemctl daemon-reload && systemctl restart docker
   fi
 }
 
 docker_clients() {  # Airflow: client certificates per Docker API host, owned by the containers' uid
-  local hosts dir host file; hosts=$(conf docker_client_hosts)
-  [ -n "$hosts" ] || return 0
+  local dir host file
+  [ -n "$CONF_DOCKER_CLIENT_HOSTS" ] || return 0
   dir=$(env_value DOCKER_CERT_DIR)
-  for host in $hosts; do
+  for host in $CONF_DOCKER_CLIENT_HOSTS; do
     install -d -m 700 "$dir/$host"
     for file in ca cert key; do fetch "docker-client/$host/$file.pem" "$dir/$host/$file.pem" 400; done
   done
@@ -115,10 +116,10 @@ docker_clients() {  # Airflow: client certificates per Docker API host, owned by
 }
 
 compose_up() {
-  local files=(--env-file .env -f "$(conf compose_file)") services once network
-  [ "$(conf compose_override)" = true ] && files+=(-f "$BOOT/compose.override.yaml")
-  read -r -a services <<< "$(conf compose_services)"
-  read -r -a once <<< "$(conf run_once)"
+  local files=(--env-file .env -f "$CONF_COMPOSE_FILE") services once network
+  [ "$CONF_COMPOSE_OVERRIDE" = true ] && files+=(-f "$BOOT/compose.override.yaml")
+  read -r -a services <<< "$CONF_COMPOSE_SERVICES"
+  read -r -a once <<< "$CONF_RUN_ONCE"
   cd "$APP"
   if [ "$ROLE" = webserver ] || [ "$ROLE" = spark ]; then  # the DAG's containers join it
     network=$(env_value DOCKER_NETWORK)
@@ -129,7 +130,7 @@ compose_up() {
     docker-compose "${files[@]}" --profile manual pull producer
     return
   fi
-  for target in $(conf wait_for); do log "waiting for $target"; wait_for "$target"; done
+  for target in $CONF_WAIT_FOR; do log "waiting for $target"; wait_for "$target"; done
   if [ ${#services[@]} -gt 0 ]; then
     docker-compose "${files[@]}" pull "${services[@]}"
     docker-compose "${files[@]}" up -d --no-deps "${services[@]}"
@@ -137,7 +138,7 @@ compose_up() {
     docker-compose "${files[@]}" pull --ignore-pull-failures
     docker-compose "${files[@]}" up -d
   fi
-  for target in $(conf run_once_waits_for); do log "waiting for $target"; wait_for "$target"; done
+  for target in $CONF_RUN_ONCE_WAITS_FOR; do log "waiting for $target"; wait_for "$target"; done
   for service in "${once[@]}"; do  # brokers that accept connections may still be joining the quorum
     local try
     for try in 1 2 3 4 5 6 7 8 9 10; do
@@ -149,7 +150,7 @@ compose_up() {
 }
 
 main() {
-  local ref; ref=${1:-$(cat "$BOOT/ref" 2>/dev/null || conf source_ref)}
+  local ref; ref=${1:-$(cat "$BOOT/ref" 2>/dev/null || echo "$CONF_SOURCE_REF")}
   if [ $# -gt 0 ]; then  # a release: its images are tagged with the version, without the v
     printf 'IMAGE_TAG=%s\n' "${ref#v}" > "$BOOT/release.env"
   fi
