@@ -49,6 +49,18 @@ def test_no_rule_opens_the_docker_api_or_postgres_to_an_address_range():
     assert tf.public_exposures() == []
 
 
+def test_rule_descriptions_use_only_what_ec2_accepts():
+    """EC2 refuses a security group rule description with other characters (an apostrophe, say) at apply
+    time, which no offline check would otherwise see."""
+    allowed = re.compile(r"^[a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]{0,255}$")
+    module = tf.modules()["modules/security_groups"]
+    rows = {**module.locals["group_rules"], **module.locals["cidr_rules"]}
+    descriptions = [row["why"] for row in rows.values()]
+    descriptions += [body["description"] for kind, _, body in module.resources
+                     if kind.startswith("aws_vpc_security_group_") and not body["description"].startswith("${")]
+    assert [d for d in descriptions if not allowed.match(d)] == []
+
+
 def test_port_variables_default_to_the_docker_env_template():
     env = tf.deployment_env()
     wanted = {"postgres_port": "POSTGRES_PORT", "superset_port": "SUPERSET_PORT", "airflow_port": "AIRFLOW_PORT",

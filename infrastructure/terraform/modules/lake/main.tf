@@ -46,7 +46,7 @@ resource "aws_kms_key" "lake" {
 
 resource "aws_kms_alias" "lake" {
   count         = var.customer_managed_key ? 1 : 0
-  name          = "alias/${var.bucket_name}"
+  name          = "alias/${replace(var.bucket_name, ".", "-")}" # aliases take no dots, bucket names may
   target_key_id = aws_kms_key.lake[0].key_id
 }
 

@@ -1,6 +1,7 @@
 # One group per host role; every rule is a row of the port table in infrastructure/README.md
 # ("Network and security groups"), and tests/infrastructure compares these rows with the compose files.
 # Sources are other groups, never addresses, except the UIs, which only the VPN ranges reach.
+# Descriptions keep to the characters EC2 accepts there (no apostrophes).
 
 locals {
   roles = ["webserver", "kafka", "spark", "gold", "airflow"]
@@ -15,9 +16,9 @@ locals {
   # group -> {ports = [from, to], source = group} rows.
   group_rules = {
     kafka-brokers-from-webserver  = { group = "kafka", ports = local.kafka_broker_ports, source = "webserver", why = "producers" }
-    kafka-brokers-from-spark      = { group = "kafka", ports = local.kafka_broker_ports, source = "spark", why = "Spark's Kafka source" }
+    kafka-brokers-from-spark      = { group = "kafka", ports = local.kafka_broker_ports, source = "spark", why = "the Kafka source of Spark" }
     kafka-brokers-from-airflow    = { group = "kafka", ports = local.kafka_broker_ports, source = "airflow", why = "topic checks (preflight)" }
-    kafka-internal-from-kafka     = { group = "kafka", ports = local.kafka_internal_ports, source = "kafka", why = "replication and the KRaft quorum between the zones' Kafka hosts" }
+    kafka-internal-from-kafka     = { group = "kafka", ports = local.kafka_internal_ports, source = "kafka", why = "replication and the KRaft quorum between the Kafka hosts of the zones" }
     spark-docker-from-airflow     = { group = "spark", ports = [local.docker_api_port, local.docker_api_port], source = "airflow", why = "Docker API over TLS: Spark job containers" }
     webserver-docker-from-airflow = { group = "webserver", ports = [local.docker_api_port, local.docker_api_port], source = "airflow", why = "Docker API over TLS: producer containers" }
     gold-postgres-from-spark      = { group = "gold", ports = [var.postgres_port, var.postgres_port], source = "spark", why = "marts loader, live marts" }
