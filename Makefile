@@ -25,6 +25,7 @@ test: setup lint ## ruff, then the whole suite against real services on TEST_WOR
 	@bash infrastructure/local/setup.sh browser
 	@bash infrastructure/local/setup.sh compose
 	@bash infrastructure/local/setup.sh docker
+	@bash infrastructure/local/setup.sh infra-tools
 	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 lint: setup ## ruff over the whole code base (rules in pyproject.toml)
@@ -81,7 +82,7 @@ sample-marts: up ## marts of GENERATED days (pipeline code, no Kafka): [START=20
 	@$(PY) -m processing.sample_marts $(if $(START),--start $(START)) $(if $(DAYS),--days $(DAYS)) $(if $(DELETE),--delete)
 
 # --- deployment (docker mode) ---
-.PHONY: deploy-check docker-certs images push-images base-image docker-secrets preflight
+.PHONY: deploy-check docker-certs images push-images base-image docker-secrets preflight infra-check
 
 images: ## build every project image (content-addressed: unchanged ones are skipped) [BASE_IMAGE= IMAGE_TAG= IMAGE_REGISTRY= EXTRA_CA_CERTS=]
 	@$(PY) -m infrastructure.docker.images build
@@ -103,6 +104,10 @@ preflight: ## docker mode, from the Airflow host: Docker APIs, images, network, 
 deploy-check: setup ## static checks of every compose file and Dockerfile (docker-compose config, hadolint, cross-checks)
 	@bash infrastructure/local/setup.sh compose
 	@$(PY) -m pytest -q tests/deployment
+
+infra-check: setup ## Terraform and GitHub Actions checks: fmt, tflint, checkov, actionlint, zizmor, contract tests
+	@bash infrastructure/local/setup.sh infra-tools
+	@$(PY) -m pytest -q tests/infrastructure
 
 docker-certs: ## CA + TLS certificates for the remote Docker APIs: OUT=<dir> HOSTS="webserver0=IP webserver1=IP spark=IP"
 	@test -n "$(OUT)" -a -n "$(HOSTS)" || { echo 'usage: make docker-certs OUT=<dir> HOSTS="webserver0=10.0.1.10 webserver1=10.0.1.11 spark=10.0.2.10"'; exit 2; }

@@ -6,7 +6,9 @@
 #   - PostgreSQL 15 server binaries from Debian packages when missing (as root).
 # Optional extras: `setup.sh browser` (Debian chromium + chromium-driver), `setup.sh compose`
 # (Debian docker-compose, for static checks of the compose files), `setup.sh docker` (Debian's Docker
-# engine, docker-compose and debootstrap: docker mode's images and end-to-end test).
+# engine, docker-compose and debootstrap: docker mode's images and end-to-end test), `setup.sh infra-tools`
+# (the checkers of infrastructure/terraform and .github/workflows: Go tools into .cache/tools/bin, Debian's
+# shellcheck, checkov and zizmor in .venvs/infra-tools).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
@@ -92,6 +94,35 @@ setup_docker() {  # the engine, the compose it can drive, and what `make base-im
   apt_install docker.io docker-compose debootstrap
 }
 
+# Pinned Go checkers, built from the Go module proxy (no release binaries can be fetched here).
+INFRA_GO_TOOLS=(
+  "tflint github.com/terraform-linters/tflint@v0.64.0"
+  "actionlint github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"
+  "hclfmt github.com/hashicorp/hcl/v2/cmd/hclfmt@v2.25.0"
+)
+
+setup_infra_tools() {
+  local tool name package stamp
+  for tool in "${INFRA_GO_TOOLS[@]}"; do
+    read -r name package <<< "$tool"
+    # The stamp names the module version: a bumped pin rebuilds, an unchanged one costs nothing.
+    stamp=".cache/tools/bin/.$name.version"
+    if [ -x ".cache/tools/bin/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$package" ]; then continue; fi
+    command -v go >/dev/null || { log "ERROR: go (1.24 or newer) not found on PATH; it builds $name"; exit 1; }
+    log "building $package into .cache/tools/bin"
+    mkdir -p .cache/tools/bin
+    GOBIN="$ROOT/.cache/tools/bin" go install "$package"
+    echo "$package" > "$stamp"
+  done
+  if ! command -v shellcheck >/dev/null; then  # actionlint lints `run:` scripts with it when it is on PATH
+    need_root_for "shellcheck" shellcheck
+    log "installing shellcheck from Debian packages"
+    apt_install shellcheck
+  fi
+  setup_uv
+  setup_env infra-tools .venvs/infra-tools
+}
+
 command -v java >/dev/null || { log "ERROR: java (OpenJDK 17) not found on PATH"; exit 1; }
 command -v mvn >/dev/null || { log "ERROR: mvn (Maven) not found on PATH"; exit 1; }
 start=$(date +%s)
@@ -107,6 +138,7 @@ case "${1:-core}" in
   browser) setup_browser ;;
   compose) setup_compose ;;
   docker) setup_docker ;;
-  *) log "usage: setup.sh [core|browser|compose|docker]"; exit 2 ;;
+  infra-tools) setup_infra_tools ;;
+  *) log "usage: setup.sh [core|browser|compose|docker|infra-tools]"; exit 2 ;;
 esac
 log "${1:-core} ready in $(( $(date +%s) - start ))s"
