@@ -46,33 +46,56 @@ def stream_rows_of(spark, root: str, days: list[date]):
     return stream.where(F.col("event_date").isin(days))
 
 
+def stage_parsed(bronze: DataFrame, folder: str) -> DataFrame:
+    """Parse Bronze once into Parquet under `folder` and read it back: every later use (Silver, quarantine, the
+    counts) reads the file instead of a cache that must hold the whole input in the heap, so a date of any
+    size fits a fixed heap (Spark spills the write's sort, never a cached partition). Only a quarantined row keeps
+    its raw value and key. Measured at 32 days: 90 s against 101 s for a DISK_ONLY persist."""
+    quarantine_only = F.col("reason").isNotNull()
+    started = time.monotonic()
+    transforms.parse_events(bronze).withColumns(
+        {"value": F.when(quarantine_only, F.col("value")), "key": F.when(quarantine_only, F.col("key"))}
+    ).write.mode("errorifexists").parquet(f"{folder}/parsed")
+    cli.log(JOB, f"staged parsed Bronze seconds={time.monotonic() - started:.1f}")
+    return bronze.sparkSession.read.parquet(f"{folder}/parsed")
+
+
 def build_silver(spark, settings, day) -> dict[str, int]:
     root = settings.lake_root
     bronze = lake_io.require_partition(spark, lake.partition(root, "bronze", day), "run batch_to_bronze first")
-    parsed = transforms.parse_events(bronze.withColumn("event_date", F.lit(day))).cache()
-    stream = stream_rows_of(spark, root, [day])
-    counts = {"bronze_rows": bronze.count(), "stream_rows": 0 if stream is None else stream.count()}
-    silver = lake_io.replace_partition(transforms.exact_silver(parsed, stream), lake.partition(root, "silver", day),
-                                       files=2)
-    quarantine = lake_io.replace_partition(transforms.quarantined(parsed), lake.partition(root, "quarantine", day),
-                                           files=1)
-    parsed.unpersist()
+    folder = staging_folder(settings)
+    try:
+        parsed = stage_parsed(bronze.withColumn("event_date", F.lit(day)), folder)
+        stream = stream_rows_of(spark, root, [day])
+        counts = {"bronze_rows": parsed.count(), "stream_rows": 0 if stream is None else stream.count()}
+        silver = lake_io.replace_partition(transforms.exact_silver(parsed, stream),
+                                           lake.partition(root, "silver", day), files=2)
+        quarantine = lake_io.replace_partition(transforms.quarantined(parsed),
+                                               lake.partition(root, "quarantine", day), files=1)
+    finally:
+        if lake_io.path_exists(spark, folder):
+            lake_io.delete_path(spark, folder)
     counts["silver_rows"] = lake_io.read_version(spark, silver).count()
     counts["quarantined"] = lake_io.read_version(spark, quarantine).count()
     return counts
 
 
 def build_marts(spark, settings, day) -> dict[str, int]:
+    """Each mart reads the published Silver Parquet (its columns only); no cache holds the date in the heap."""
     root = settings.lake_root
     silver = lake_io.require_partition(spark, lake.partition(root, "silver", day), "build Silver first")
-    silver = silver.withColumn("event_date", F.lit(day)).cache()
+    silver = silver.withColumn("event_date", F.lit(day))
     counts = {}
     for mart in marts.NAMES:
         target = lake.gold_partition(root, mart, day)
         version = lake_io.replace_partition(transforms.mart_rows(mart, silver), target, files=1)
         counts[mart] = lake_io.read_version(spark, version).count()
-    silver.unpersist()
     return counts
+
+
+def staging_folder(settings) -> str:
+    """A fresh folder of the lake's _staging area for one computation (deleted by whoever made it)."""
+    return f"{lake.layer(settings.lake_root, '_staging')}/etl_{lake_io.new_version_id()}"
 
 
 LAYERS = ("silver", "quarantine", *(f"gold/{mart}" for mart in marts.NAMES))  # publication order of a date
@@ -99,15 +122,7 @@ def stage_range(spark, settings, days: list[date], folder: str) -> StagedRange:
     bronze = frames[0]
     for frame in frames[1:]:
         bronze = bronze.unionByName(frame)
-    # The contract UDF runs once a row: the parsed rows are written once and read back by every use (measured
-    # at 32 days: 90 s against 101 s for a DISK_ONLY persist); only a quarantined row keeps its raw value and key.
-    quarantine_only = F.col("reason").isNotNull()
-    started = time.monotonic()
-    transforms.parse_events(bronze).withColumns(
-        {"value": F.when(quarantine_only, F.col("value")), "key": F.when(quarantine_only, F.col("key"))}
-    ).write.mode("errorifexists").parquet(f"{folder}/parsed")
-    cli.log(JOB, f"staged parsed Bronze seconds={time.monotonic() - started:.1f}")
-    parsed = spark.read.parquet(f"{folder}/parsed")
+    parsed = stage_parsed(bronze, folder)
     stream = stream_rows_of(spark, root, days)
     layers = {"silver": transforms.exact_silver(parsed, stream, by_date=tasks),
               "quarantine": transforms.quarantined(parsed).repartition(tasks, "event_date")}
@@ -161,7 +176,7 @@ def range_setup(settings, days: list[date]):
     than two are ready, or when it failed: then every date is computed on its own). The staging is deleted after."""
     spark = build_session(settings, JOB)
     ready = [day for day in days if bronze_ready(spark, settings, day)]
-    folder = f"{lake.layer(settings.lake_root, '_staging')}/etl_{lake_io.new_version_id()}"
+    folder = staging_folder(settings)
     staged = None
     if len(ready) > 1:
         started = time.monotonic()
