@@ -203,6 +203,15 @@ def start_layers(d: Deployment) -> None:
         future.result()
 
 
+def remove_leftovers(d: Deployment) -> None:
+    """Every container, volume and network of the engine, which is this test's alone (its images stay cached)."""
+    containers = d.docker("ps", "-aq", check=False).stdout.split()
+    if containers:
+        d.docker("rm", "-f", "-v", *containers, check=False)
+    d.docker("volume", "prune", "-f", check=False)
+    d.docker("network", "prune", "-f", check=False)
+
+
 @pytest.fixture(scope="module")
 def deployment():
     work = REPO_ROOT / ".run" / "docker-e2e"
@@ -213,6 +222,7 @@ def deployment():
          f"webserver0={IP}", f"webserver1={IP}", f"spark={IP}"], os.environ)
     d.timed("engine start", lambda: docker_engine.start(d.engine))
     try:
+        remove_leftovers(d)  # the engine's data root outlives a killed run, restart policies included
         d.timed("base image", lambda: run(["bash", "infrastructure/docker/debian-base.sh", LOCAL_BASE], d.docker_env))
         images_env = {**d.docker_env, "BASE_IMAGE": LOCAL_BASE, "EXTRA_CA_CERTS": HOST_CA_CERTS,
                       "ENV_FILE": str(work / "none")}
@@ -228,11 +238,7 @@ def deployment():
         d.timed("compose up", lambda: start_layers(d))
         yield d
     finally:
-        for layer in COMPOSE:
-            d.compose(layer, "down", "-v", "--remove-orphans", check=False)
-        for cid in d.docker("ps", "-aq", "--filter", "label=org.tripclick.step", check=False).stdout.split():
-            d.docker("rm", "-f", cid, check=False)
-        d.docker("network", "rm", NETWORK, check=False)
+        remove_leftovers(d)
         docker_engine.stop(d.engine)
         run([sys.executable, "-m", "infrastructure.local.services", "down"], platform_env(d), check=False)
         log(f"timings: {json.dumps(d.timings)}")
