@@ -26,7 +26,7 @@ test: setup lint ## ruff, then the whole suite against real services on TEST_WOR
 	@bash infrastructure/local/setup.sh compose
 	@bash infrastructure/local/setup.sh docker
 	@bash infrastructure/local/setup.sh infra-tools
-	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+	@$(PY) -m pytest -n $(TEST_WORKERS) --no-loadscope-reorder
 
 lint: setup ## ruff over the whole code base (rules in pyproject.toml)
 	@.venv/bin/ruff check .

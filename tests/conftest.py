@@ -1,9 +1,9 @@
 """Shared fixtures, how the suite is spread over xdist workers, and where its time went.
 
 Integration tests reach the real local platform through `platform`. `make test` runs two xdist workers
-(`--dist loadgroup`): the suite mostly waits on services (a timeline, a container, a JVM starting), so two
-of its worlds overlap well on two cores. WORLDS names the test files that must share one worker, in the
-order they start: the slowest first, so the other worker fills the gaps with the rest.
+(scheduled by pytest_xdist_make_scheduler below): the suite mostly waits on services (a timeline, a
+container, a JVM starting), so two of its worlds overlap well on two cores. WORLDS names the test files that
+must share one worker, in the order they start: the slowest first, so the other worker fills the gaps.
 """
 from __future__ import annotations
 
@@ -112,9 +112,22 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "spark" in item.fixturenames:
             item.add_marker(pytest.mark.slow)
-        item.add_marker(pytest.mark.xdist_group(WORLD_OF.get(item.location[0], item.location[0])))
     rank = {path: n for n, path in enumerate(WORLD_OF)}  # the groups' files in WORLDS order, first
     items.sort(key=lambda item: rank.get(item.location[0], len(rank)))  # stable: the rest keep their order
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's load-by-scope scheduling with WORLDS as the scopes (every other file is a scope of its own): a
+    group's files run on one worker, one after the other; workers take groups in collection order (see above)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorldScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return WORLD_OF.get(path, path)
+
+    return WorldScheduling(config, log)
 
 
 class TimeTable:
