@@ -1,15 +1,13 @@
-"""The same jobs in S3 mode (s3a through the local S3 endpoint) and on a real standalone Spark cluster."""
+"""The same jobs in S3 mode (s3a through the local S3 endpoint). Jobs on a real standalone Spark cluster are
+covered by tests/deployment/test_docker_e2e.py: every Spark step of both DAGs runs on the compose file's master
+and workers, its marts checked row for row."""
 from __future__ import annotations
 
 import dataclasses
-import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from datetime import date
-from pathlib import Path
 
 import pytest
 
@@ -98,47 +96,3 @@ def test_dates_staged_together_are_published_one_by_one_on_s3(platform, spark, s
     # the shared session, with the s3a settings a job of this lake sets (build_session reuses the running JVM)
     session = build_session(dataclasses.replace(platform, lake_root=root), "test-staged-s3")
     check_staged_publication(session, root)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture()
-def standalone_cluster(tmp_path):
-    """A real Spark standalone master and one worker on free ports; both killed at the end."""
-    spark_class = Path(sys.executable).parent / "spark-class"
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable,
-           "SPARK_HOME": str(Path(__import__("pyspark").__file__).parent), "SPARK_WORKER_DIR": str(tmp_path / "work")}
-    port = free_port()
-    master_url = f"spark://127.0.0.1:{port}"
-    daemons = [subprocess.Popen([str(spark_class), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-                                 "--port", str(port), "--webui-port", str(free_port())], env=env,
-                                stdout=open(tmp_path / "master.log", "w"), stderr=subprocess.STDOUT)]
-    daemons.append(subprocess.Popen([str(spark_class), "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
-                                     "--cores", "2", "--memory", "1536m", "--webui-port", str(free_port()),
-                                     master_url], env=env, stdout=open(tmp_path / "worker.log", "w"),
-                                    stderr=subprocess.STDOUT))
-    deadline = time.time() + 60
-    while "Successfully registered with master" not in (tmp_path / "worker.log").read_text():
-        assert time.time() < deadline and all(d.poll() is None for d in daemons), (tmp_path / "worker.log").read_text()
-        time.sleep(0.5)
-    yield master_url
-    for daemon in daemons:
-        daemon.kill()
-        daemon.wait()
-
-
-def test_jobs_on_a_standalone_cluster(platform, produced_day, standalone_cluster, tmp_path, spark):
-    day = date(2031, 3, 3)
-    topic, _, scenario = produced_day(day)
-    env = job_env(platform, str(tmp_path / "lake"), topic, SPARK_MASTER=standalone_cluster)
-    for job in ("batch_to_bronze", "etl_to_gold"):
-        done = run_job(job, ["--date", day.isoformat()], env)
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        assert f"master={standalone_cluster}" in done.stdout
-    silver = lake_io.read_partition(spark, lake.partition(str(tmp_path / "lake"), "silver", day))
-    assert sorted(r.dedup_key for r in silver.collect()) == sorted(scenario.valid)
-    assert (tmp_path / "work").is_dir() and any((tmp_path / "work").iterdir()), "executors ran on the worker"
