@@ -1,9 +1,9 @@
 """Shared fixtures, how the suite is spread over xdist workers, and where its time went.
 
 Integration tests reach the real local platform through `platform`. `make test` runs two xdist workers
-(scheduled by pytest_xdist_make_scheduler below): the suite mostly waits on services (a timeline, a
-container, a JVM starting), so two of its worlds overlap well on two cores. WORLDS names the test files that
-must share one worker, in the order they start: the slowest first, so the other worker fills the gaps.
+(scheduled by pytest_xdist_make_scheduler below), so one world's waits (a timeline, a container, a JVM
+starting) are another's CPU time. WORLDS names the test files that must share one worker, in the order they
+start: the slowest first, so the other worker fills the gaps.
 """
 from __future__ import annotations
 

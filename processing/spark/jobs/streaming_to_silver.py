@@ -94,8 +94,11 @@ def parsed_source(spark, settings, options: StreamOptions):
     return transforms.parse_events(transforms.bronze_rows(source, settings.pipeline_tz))
 
 
+QUARANTINE_QUERY = "quarantine_stream"
+
+
 def quarantine_query(spark, settings, options: StreamOptions, trigger: dict):
-    return file_sink(transforms.quarantined(parsed_source(spark, settings, options)), "quarantine_stream",
+    return file_sink(transforms.quarantined(parsed_source(spark, settings, options)), QUARANTINE_QUERY,
                      lake.quarantine_stream(settings.lake_root), settings.lake_root, trigger)
 
 
@@ -261,24 +264,19 @@ def drain_and_stop(spark, settings, options: StreamOptions, queries: list) -> li
     Trigger.AvailableNow from its checkpoint, which processes exactly what Kafka holds and ends."""
     ended = []
     for query in queries:
-        if query.isActive and query.name == "quarantine_stream":
-            query.stop()
-            query = quarantine_query(spark, settings, options, {"availableNow": True})
-            try:
-                done = query.awaitTermination(options.drain_timeout)
-            except StreamingQueryException:  # reported by the caller through query.exception()
-                done = True
-            if not done:
-                cli.log(JOB, f"drain of {query.name} still busy after {options.drain_timeout:.0f}s; stopping "
-                             "(checkpoint resumes it)")
-        elif query.isActive:
-            waiter = threading.Thread(target=query.processAllAvailable, daemon=True)
+        if query.isActive:
+            if query.name == QUARANTINE_QUERY:
+                query.stop()
+                query = quarantine_query(spark, settings, options, {"availableNow": True})
+                waiter = threading.Thread(target=query.awaitTermination, daemon=True)
+            else:
+                waiter = threading.Thread(target=query.processAllAvailable, daemon=True)
             waiter.start()
             waiter.join(options.drain_timeout)
             if waiter.is_alive():
                 cli.log(JOB, f"drain of {query.name} still busy after {options.drain_timeout:.0f}s; stopping "
                              "(checkpoint resumes it)")
-        query.stop()
+            query.stop()  # a failure of either is reported by the caller through query.exception()
         ended.append(query)
     return ended
 
