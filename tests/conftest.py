@@ -52,19 +52,31 @@ def platform() -> Settings:
         return ensure_up(settings)
 
 
+def local_lake_session():
+    """The process's SparkSession (started on the first call) set for a local lake."""
+    from processing.spark.session import build_session
+
+    return build_session(load({"SPARK_MASTER": "local[2]", "LAKE_ROOT": "/tmp/unused",
+                               "SPARK_JAVA_OPTIONS": os.environ["SPARK_JAVA_OPTIONS"]}), "pytest")
+
+
 @pytest.fixture(scope="session")
-def spark():
-    """The one SparkSession of the test run, built like every job's (jars on the driver classpath).
+def spark_session():
+    """The one SparkSession of the test process, built like every job's (jars on the driver classpath).
 
     Spark loads spark.jars onto the driver only when the JVM starts, so the first session of the
     process must be this one: a plain builder elsewhere would leave the Kafka source unfindable.
     """
-    from processing.spark.session import build_session
-
-    session = build_session(load({"SPARK_MASTER": "local[2]", "LAKE_ROOT": "/tmp/unused",
-                                  "SPARK_JAVA_OPTIONS": os.environ["SPARK_JAVA_OPTIONS"]}), "pytest")
+    session = local_lake_session()
     yield session
     session.stop()
+
+
+@pytest.fixture
+def spark(spark_session):
+    """The shared session set back to a local lake: a world's in-process job may have pointed it at S3,
+    whose checkpoint manager cannot write to a local folder."""
+    return local_lake_session()
 
 
 @pytest.fixture

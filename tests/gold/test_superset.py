@@ -116,9 +116,9 @@ def as_superset_value(value):
 
 
 @pytest.fixture(scope="module")
-def marts(platform, spark):
+def marts(platform, spark_session):
     """The test dates' marts as `make sample-marts` makes them: generated days through the pipeline's code."""
-    load_days(spark, platform, DAYS, events_per_day=400, seed=2031)
+    load_days(spark_session, platform, DAYS, events_per_day=400, seed=2031)
     replace_dq_results(platform, DAYS, with_rows=True)
     yield platform
     with connect_loader(platform) as conn, conn.cursor() as cur:

@@ -15,7 +15,7 @@ DAY = date(2030, 1, 2)
 
 
 @pytest.fixture(scope="module")
-def batch(spark):
+def batch(spark_session):
     """Four committed Silver rows of one micro-batch (06:00 UTC = 15:00 in Asia/Seoul)."""
     events = [
         make_event("s1", 7, utc(2030, 1, 2, 6, 0, 10), areas=",Oncology,Surgery", title="T7", server="server0"),
@@ -24,7 +24,7 @@ def batch(spark):
         make_event("s3", 7, utc(2030, 1, 2, 6, 1, 30), areas=",Surgery", title="A7", server="server0"),
     ]
     rows = [(b"k", encode(e), "t", 0, i, datetime(2030, 1, 2, 6, 2)) for i, e in enumerate(events)]
-    kafka = spark.createDataFrame(rows, "key binary, value binary, topic string, partition int, offset long, "
+    kafka = spark_session.createDataFrame(rows, "key binary, value binary, topic string, partition int, offset long, "
                                         "timestamp timestamp")
     return tf.valid_events(tf.parse_events(tf.bronze_rows(kafka, "Asia/Seoul"))).cache()
 

@@ -92,7 +92,7 @@ def silver_of(spark, records: list[dict]):
 
 
 @pytest.fixture(scope="module")
-def tiny_day(spark):
+def tiny_day(spark_session):
     hour = 3600 * 1000
     base = 1420070400000  # 2015-01-01T00:00Z (the original click time, DateCreated)
     records = [
@@ -107,7 +107,7 @@ def tiny_day(spark):
         make_event("c", 3, utc(2030, 1, 2, 15, 20, 0), created_ms=base + 11 * hour, areas=",surgery ,OB-gyn",
                    keywords='  "Asthma"  (children) asthma', title="Doc three"),
     ]
-    return silver_of(spark, records).cache()
+    return silver_of(spark_session, records).cache()
 
 
 def test_every_mart_has_a_builder_and_its_rows_have_the_defined_columns_and_types(tiny_day):
