@@ -65,6 +65,10 @@ setup_jars() {
   echo "$want" > .cache/jars/.pom.sha256
 }
 
+setup_class_archive() {  # after the venv: the Spark drivers' class archive for this Java and these jars
+  .venv/bin/python -m processing.spark.class_archive | sed 's/^/[setup] /'
+}
+
 setup_postgres() {
   if [ -x /usr/lib/postgresql/15/bin/initdb ]; then return; fi
   need_root_for "PostgreSQL 15 server" postgresql-15
@@ -133,6 +137,7 @@ case "${1:-core}" in
     setup_env airflow .venvs/airflow
     setup_env superset .venvs/superset
     setup_jars
+    setup_class_archive
     setup_postgres
     ;;
   browser) setup_browser ;;

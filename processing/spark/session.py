@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from infrastructure.settings import REPO_ROOT, Settings
+from processing.spark import class_archive
 
 SPARK_JARS_DIR = REPO_ROOT / ".cache" / "jars" / "spark"
 # AbortableStreamBasedCheckpointFileManager (spark-hadoop-cloud): checkpoint and file-sink metadata
@@ -72,8 +73,10 @@ def s3a_options(settings: Settings) -> dict[str, str]:
 
 
 def java_options(settings: Settings) -> str:
-    """JVM options of the driver and the executors: the log configuration, then SPARK_JAVA_OPTIONS."""
-    return f"{LOG_CONFIG_OPTION} {settings.spark_java_options}".strip()
+    """JVM options of the driver and the executors: the log configuration, the class archive when one was
+    built for this Java and these jars (executors of the spark-job image share the driver's classpath, so
+    they map it too), then SPARK_JAVA_OPTIONS."""
+    return " ".join(o for o in (LOG_CONFIG_OPTION, class_archive.java_option(), settings.spark_java_options) if o)
 
 
 def build_session(settings: Settings, app_name: str, extra_conf: dict[str, str] | None = None):
