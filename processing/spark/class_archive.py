@@ -49,7 +49,8 @@ def archive_path(java: Path | None = None, jars_dir: Path | None = None) -> Path
     if java is None:
         return None
     jars_dir = jars_dir or spark_jars_dir()
-    digest = hashlib.sha256(f"{java} {java.stat().st_size} {java.stat().st_mtime_ns}".encode())
+    # The jars' folder too: the archive records the classpath, so a moved checkout needs its own.
+    digest = hashlib.sha256(f"{java} {java.stat().st_size} {java.stat().st_mtime_ns} {jars_dir}".encode())
     for jar in sorted(jars_dir.glob("*.jar")):
         digest.update(f"\n{jar.name} {jar.stat().st_size}".encode())
     return ARCHIVE_DIR / f"driver-{digest.hexdigest()[:16]}.jsa"

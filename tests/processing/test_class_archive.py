@@ -1,6 +1,7 @@
 """The Spark drivers' class archive: named after its Java and jars, and really mapped by a Spark JVM."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -29,6 +30,8 @@ def test_the_archive_name_changes_with_the_jars_and_the_java(tmp_path):
     other_java = tmp_path / "other-java"
     other_java.write_bytes(b"java")
     assert class_archive.archive_path(other_java, jars) != class_archive.archive_path(java, jars)
+    copied = shutil.copytree(jars, tmp_path / "another-checkout-jars")  # same jars, another classpath
+    assert class_archive.archive_path(java, copied) != class_archive.archive_path(java, jars)
     assert first.parent == class_archive.ARCHIVE_DIR and first.suffix == ".jsa"
 
 

@@ -50,7 +50,7 @@ def gate_then_load(env, capsys) -> tuple[int, set[str], set[str], str]:
 
 
 @pytest.fixture(scope="module")
-def built(platform, spark, tmp_path_factory):
+def built(platform, spark_session, tmp_path_factory):
     """One small day through Bronze, ETL, the gate and the load; times the ETL and the gate."""
     root = str(tmp_path_factory.mktemp("lake-dq"))
     _, env, topics = stage_day(platform, root, "proc-dq", DAY, 60, seed=11)

@@ -21,7 +21,7 @@ DAY = date(2031, 4, 7)
 
 
 @pytest.fixture(scope="module")
-def built(platform, spark, tmp_path_factory):
+def built(platform, spark_session, tmp_path_factory):
     """One small day through Bronze, ETL and the load; reconcile is green on it."""
     root = str(tmp_path_factory.mktemp("lake-rec"))
     scenario, env, topics = stage_day(platform, root, "proc-rec", DAY, 60, seed=5)
