@@ -140,7 +140,7 @@ docs: ## regenerate the step tables of orchestration/README.md from orchestratio
 
 # --- processing ---
 .PHONY: bench-processing run-bronze run-etl run-check-lake run-validate run-load run-reconcile
-bench-processing: up ## Spark jobs: Bronze/Silver throughput (1 day, 5.2M events), stream latency, PostgreSQL load rate, live marts freshness
+bench-processing: up ## Spark jobs: one date of 160k, 1.3M and 5.2M events through Bronze/ETL/gate/load (us per event), stream latency, live marts freshness
 	@$(PY) -m processing.bench
 	@$(PY) -m processing.bench_live
 

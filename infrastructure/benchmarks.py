@@ -2,6 +2,7 @@
 BENCHMARKS.md with the date, the machine and the command, so the docs never carry prose copies."""
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 from datetime import datetime, timezone
@@ -24,6 +25,20 @@ def machine() -> str:
 def load_average() -> str:
     """1/5/15-minute load: other work on the same cores is what moves these figures most."""
     return "/".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+def results_file(value: str) -> Path:
+    """A --results value: an existing file with the results table (checked before a long run, not after it)."""
+    path = Path(value)
+    if not path.is_file() or RESULTS_HEADER not in path.read_text():
+        raise argparse.ArgumentTypeError(f"{path} is not a file with the results table ({RESULTS_HEADER})")
+    return path
+
+
+def add_results_option(parser: argparse.ArgumentParser) -> None:
+    """--results: the file whose results table gets the run's row (a smoke run points it at a scratch copy)."""
+    parser.add_argument("--results", type=results_file, default=BENCHMARKS_FILE,
+                        help="append the result row to this file's results table (default: BENCHMARKS.md)")
 
 
 def record(command: str, result_line: str, load_at_start: str, path: Path = BENCHMARKS_FILE) -> None:

@@ -5,6 +5,7 @@
    sending the same payloads with the same acks, compression, linger and batch size -> ratio.
 2. Realtime pacing lateness (p50/p99) at speed 60 (one server's default day file, 60 s) and at
    speed 1 (the first 30 s of that file's timeline).
+The options shrink every part for a smoke run (tests/infrastructure/test_benchmarks.py).
 
 Every run uses fresh topics (3 partitions, RF 3, min ISR 2) and deletes them afterwards. The last
 line is machine-readable:
@@ -12,6 +13,7 @@ line is machine-readable:
 """
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import resource
@@ -43,6 +45,18 @@ SHARED_PRODUCER_KEYS = ("acks", "compression.type", "linger.ms", "batch.size", "
 
 def log(message: str) -> None:
     print(f"bench-ingestion: {message}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m ingestion.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-events", type=int, default=BATCH_EVENTS, help="batch-mode events (default 1M)")
+    parser.add_argument("--day-events", type=int, default=DEFAULT_EVENTS_PER_DAY,
+                        help="events of the realtime day file (default: the default generated day)")
+    parser.add_argument("--realtime-speed", type=float, default=60.0, help="speed of the realtime run (default 60)")
+    parser.add_argument("--speed1-seconds", type=float, default=REALTIME_SPEED1_SPAN_S,
+                        help="seconds of the timeline replayed at speed 1 (default 30)")
+    benchmarks.add_results_option(parser)
+    return parser.parse_args(argv)
 
 
 def prepared_file(work: Path, settings: Settings, events: int, single_server: bool) -> Path:
@@ -108,12 +122,12 @@ def payload_file(source: Path, target: Path) -> tuple[Path, float]:
     return target, sum(map(len, values)) / len(values)
 
 
-def kafka_producer_performance(settings: Settings, topics: Topics, payloads: Path) -> dict:
+def kafka_producer_performance(settings: Settings, topics: Topics, payloads: Path, records: int) -> dict:
     config = kafka_config(settings, "server0", "batch")
     props = [f"bootstrap.servers={settings.kafka_brokers}"] + [
         f"{key}={str(config[key]).lower()}" for key in SHARED_PRODUCER_KEYS]
     command = ["java", "-Xmx512m", "-cp", str(REPO_ROOT / ".cache" / "jars" / "kafka" / "*"), KAFKA_PERF_CLASS,
-               "--topic", topics.new("kafka_perf"), "--num-records", str(BATCH_EVENTS), "--throughput", "-1",
+               "--topic", topics.new("kafka_perf"), "--num-records", str(records), "--throughput", "-1",
                "--payload-file", str(payloads), "--producer-props", *props]
     result = subprocess.run(command, capture_output=True, text=True)
     final = [line for line in result.stdout.splitlines() if "records sent" in line]
@@ -138,45 +152,47 @@ def first_seconds(source: Path, target: Path, seconds: float) -> Path:
     return target
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    command = " ".join(["python -m ingestion.bench", *(argv if argv is not None else sys.argv[1:])])
     settings = load()
     work = settings.run_dir / "bench" / "ingestion"
     work.mkdir(parents=True, exist_ok=True)
     load_at_start = benchmarks.load_average()
     log(f"machine: {benchmarks.machine()}, load average {load_at_start}")
-    log(f"generating {BATCH_EVENTS:,} events (cached under {work})")
-    batch_file = prepared_file(work, settings, BATCH_EVENTS, single_server=True)
-    realtime_file = prepared_file(work, settings, DEFAULT_EVENTS_PER_DAY, single_server=False)
+    log(f"generating {args.batch_events:,} events (cached under {work})")
+    batch_file = prepared_file(work, settings, args.batch_events, single_server=True)
+    realtime_file = prepared_file(work, settings, args.day_events, single_server=False)
     topics = Topics(settings)
     try:
-        log("batch mode, 1,000,000 events ...")
+        log(f"batch mode, {args.batch_events:,} events ...")
         batch = run_producer(settings, topics, batch_file, "batch", 1.0, work)
         payloads, record_bytes = payload_file(batch_file, work / "payloads.txt")
         log(f"Kafka ProducerPerformance, same payloads (mean {record_bytes:.0f} B) ...")
-        kafka = kafka_producer_performance(settings, topics, payloads)
-        log("realtime, speed 60 (one server's default day: 60 s) ...")
-        speed60 = run_producer(settings, topics, realtime_file, "realtime", 60.0, work)
-        log(f"realtime, speed 1 (first {REALTIME_SPEED1_SPAN_S} s of the same file) ...")
-        speed1_file = first_seconds(realtime_file, work / "speed1.json", REALTIME_SPEED1_SPAN_S)
+        kafka = kafka_producer_performance(settings, topics, payloads, args.batch_events)
+        log(f"realtime, speed {args.realtime_speed:g} (one server's day: {3600 / args.realtime_speed:.0f} s) ...")
+        realtime = run_producer(settings, topics, realtime_file, "realtime", args.realtime_speed, work)
+        log(f"realtime, speed 1 (first {args.speed1_seconds:g} s of the same file) ...")
+        speed1_file = first_seconds(realtime_file, work / "speed1.json", args.speed1_seconds)
         speed1 = run_producer(settings, topics, speed1_file, "realtime", 1.0, work)
     finally:
         topics.delete_all()
     ratio = batch["events_per_s"] / kafka["events_per_s"]
-    realtime_p99 = max(speed60["lateness_p99_ms"], speed1["lateness_p99_ms"])
+    realtime_p99 = max(realtime["lateness_p99_ms"], speed1["lateness_p99_ms"])
     print(f"machine: {benchmarks.machine()}, load average {benchmarks.load_average()}")
     print(f"batch producer: {batch['acked']:,} events in {batch['elapsed_s']} s = {batch['events_per_s']:,.0f} "
           f"events/s, {batch['mb_per_s']} MB/s, CPU {batch['cpu_s']} s, of it the Python thread "
           f"{batch['cpu_main_thread_s']} s ({batch['acked'] / batch['cpu_s']:,.0f} events per CPU-second)")
     print(f"kafka ProducerPerformance: {kafka['events_per_s']:,.0f} events/s, {kafka['mb_per_s']} MB/s "
           f"(record {record_bytes:.0f} B, {kafka['props']})")
-    for label, run in (("speed 60", speed60), ("speed 1", speed1)):
+    for label, run in ((f"speed {args.realtime_speed:g}", realtime), ("speed 1", speed1)):
         print(f"realtime {label}: {run['acked']:,} events in {run['elapsed_s']} s, lateness p50 "
               f"{run['lateness_p50_ms']} ms p99 {run['lateness_p99_ms']} ms max {run['lateness_max_ms']} ms")
     summary = (f"bench-ingestion: batch_events_per_s={batch['events_per_s']:.0f} "
                f"kafka_perf_events_per_s={kafka['events_per_s']:.0f} ratio={ratio:.2f} "
                f"realtime_p99_ms={realtime_p99:.1f}")
-    benchmarks.record("make bench-ingestion", summary, load_at_start)
-    print(summary)
+    print(summary, flush=True)
+    benchmarks.record(command, summary, load_at_start, args.results)
     return 0
 
 

@@ -127,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-rows", action="store_true",
                         help="leave the bench dates' rows in PostgreSQL, for dashboard screenshots (the next run "
                              "without it removes them)")
+    benchmarks.add_results_option(parser)
     args = parser.parse_args(argv)
+    command = " ".join(["python -m orchestration.bench_backfill", *(argv if argv is not None else sys.argv[1:])])
     settings = load()
     runs = tuple(n for n in RUNS if n < args.days) + (args.days,)
     order = sorted(runs, reverse=True)  # the month first: its figure is the one that must not be missing
@@ -159,9 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     per_event = {n: results[n][1] / results[n][0] * 1e6 for n in runs}
     line = (f"bench-backfill: days={args.days} events={results[args.days][0]} end_to_end_s={results[args.days][1]:.1f} "
             + " ".join(f"us_per_event_{n}d={per_event[n]:.1f}" for n in runs))
-    if args.days == 32 and args.events_per_day == 162_500:
-        benchmarks.record("make bench-backfill", line, load_at_start)
     print(line, flush=True)
+    benchmarks.record(command, line, load_at_start, args.results)
     return 0
 
 

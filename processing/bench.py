@@ -1,17 +1,19 @@
 """Processing benchmark (`make bench-processing`): a script, not a test. Needs the local platform.
 
 Measures on this machine, each job as the DAG runs it (a fresh `python -m` process, JVM start included):
-  bronze_day_s / bronze_5m_s   Kafka -> Bronze for one day (~160k events) and for 5.2M events
-  silver_day_s / silver_5m_s   the exact-Silver step of etl_to_gold (validate, dedup, write) for the same dates
-  etl_day_s / etl_5m_s         the whole etl_to_gold job (exact Silver + the five marts)
-  day_gold_pg_s                etl_to_gold + load_to_postgres for the day (both jobs, JVM starts included)
-  check_day_s / quality_day_s  the lake gate (reconcile --stage lake, DAG task check_lake) on the day without
-                               its data quality suites (--skip-quality), and what the suites add to it (gate
-                               with suites minus gate without, medians of --gate-runs alternated runs each);
-                               quality_share_pct = quality_day_s / etl_day_s
-  pg_rows_per_s                rows/s of the COPY transaction of load_to_postgres
+  day sizes (--sizes, default 160k, 1.3M and 5.2M events on one date each): Kafka -> Bronze -> exact Silver
+  and marts (etl_to_gold) -> gate (check_lake with its quality suites) -> PostgreSQL (load_to_postgres), at the
+  default heap; us_per_event_<size> = the four jobs' wall time / events, flat_<size> = that figure over the
+  previous size's (cost per event must not grow with the day: issue 42 wants <= 1.25 from 1.3M to 5.2M);
+  bronze_<size>_s / silver_<size>_s of the largest size (Kafka -> Bronze; the exact-Silver step of etl_to_gold)
+  day_gold_pg_s                etl_to_gold + load_to_postgres for the first size (both jobs, JVM starts included)
+  check_day_s / quality_day_s  the lake gate (reconcile --stage lake, DAG task check_lake) on the first size
+                               without its data quality suites (--skip-quality), and what the suites add to it
+                               (gate with suites minus gate without, medians of --gate-runs alternated runs
+                               each); quality_share_pct = quality_day_s / that size's etl_to_gold
+  pg_rows_per_s                rows/s of the COPY transaction of load_to_postgres for the largest size
   stream_p50_s / stream_p95_s  produce -> visible in silver/_stream (committed batch) at a 5 s trigger
-The last line is machine-readable.
+The last line is machine-readable. Small options make a smoke run (tests/infrastructure/test_benchmarks.py).
 """
 from __future__ import annotations
 
@@ -40,9 +42,9 @@ from messaging import contract
 from messaging.topics import TopicSpec, admin_client, ensure_topic
 from processing import lake
 
-DAY = date(2031, 6, 1)
-BIG_DAY = date(2031, 6, 2)
+FIRST_SIZE_DAY = date(2031, 6, 10)  # size n of --sizes is produced on FIRST_SIZE_DAY + n days
 STREAM_DAY = date(2031, 6, 3)
+DEFAULT_SIZES = "160000,1300000,5200000"
 AREAS = (",Oncology", ",Cardiology,Oncology", ",Primary care", "", ",Surgery, Paediatrics")
 WORDS = ("cancer", "asthma", "diabetes", "stroke", "covid", "pain", "children", "therapy")
 
@@ -117,22 +119,43 @@ def gate_seconds(day: date, env: dict, *extra: str) -> tuple[float, str]:
     return seconds, done.stdout
 
 
-def quality_figures(figures: dict, env: dict, runs: int) -> None:
+def quality_figures(figures: dict, day: date, env: dict, runs: int, first_gate_s: float) -> None:
     """check_day_s, quality_day_s and quality_share_pct (see the module docstring): medians of `runs` gate runs
-    without and with the suites, alternated, so a passing load spike does not decide the difference."""
-    without, with_quality, suites = [], [], []
-    for _ in range(runs):
-        without.append(gate_seconds(DAY, env, "--skip-quality")[0])
-        seconds, out = gate_seconds(DAY, env)
-        with_quality.append(seconds)
-        suites.append(float(re.search(r"DQ summary .* seconds=([\d.]+)", out).group(1)))
+    without and with the suites (the day's own gate run is the first with them), alternated, so a passing load
+    spike does not decide the difference."""
+    without, with_quality = [], [first_gate_s]
+    for n in range(runs):
+        without.append(gate_seconds(day, env, "--skip-quality")[0])
+        if n < runs - 1:
+            with_quality.append(gate_seconds(day, env)[0])
     figures["check_day_s"] = statistics.median(without)
     figures["quality_day_s"] = statistics.median(with_quality) - figures["check_day_s"]
-    figures["quality_share_pct"] = 100 * figures["quality_day_s"] / figures["etl_day_s"]
+    figures["quality_share_pct"] = 100 * figures["quality_day_s"] / figures["etl_first_s"]
     print(f"bench: check_lake over {runs} runs each: {' '.join(f'{s:.1f}' for s in with_quality)}s with the quality "
-          f"suites (their own step {' '.join(f'{s:.1f}' for s in suites)}s), {' '.join(f'{s:.1f}' for s in without)}s "
-          f"without; medians +{figures['quality_day_s']:.1f}s = {figures['quality_share_pct']:.0f} % of etl_to_gold "
-          f"({figures['etl_day_s']:.1f}s)", flush=True)
+          f"suites, {' '.join(f'{s:.1f}' for s in without)}s without; medians +{figures['quality_day_s']:.1f}s = "
+          f"{figures['quality_share_pct']:.0f} % of etl_to_gold ({figures['etl_first_s']:.1f}s)", flush=True)
+
+
+def size_label(events: int) -> str:
+    return f"{events // 1000}k" if events % 1000 == 0 else str(events)
+
+
+def day_through_the_pipeline(settings, topic: str, day: date, events: int, env: dict) -> dict[str, float]:
+    """One date of `events` events: produced, then Bronze, etl_to_gold, the gate and the load as the DAG runs
+    them; the seconds of each job, the exact-Silver step and the load's COPY rate."""
+    started = time.monotonic()
+    sent = produce(settings, topic, (orjson.dumps(r) for r in records(day, events, seed=events)))
+    print(f"bench: produced {sent} events for {day} in {time.monotonic() - started:.1f}s", flush=True)
+    steps = {"bronze": run_job("batch_to_bronze", day, env)[0]}
+    steps["etl"], out = run_job("etl_to_gold", day, env)
+    silver = float(re.search(r"\] silver .* seconds=([\d.]+)", out).group(1))
+    steps["gate"] = gate_seconds(day, env)[0]
+    steps["load"], out = run_job("load_to_postgres", day, env)
+    us_per_event = sum(steps.values()) / events * 1e6
+    print(f"bench: {size_label(events)} events: " + " ".join(f"{k}={v:.1f}s" for k, v in steps.items())
+          + f" (exact Silver {silver:.1f}s) = {us_per_event:.1f} us/event", flush=True)
+    return {**steps, "silver": silver, "us_per_event": us_per_event,
+            "pg_rows_per_s": float(re.search(r"rows_per_s=(\d+)", out).group(1))}
 
 
 def stream_latency(settings, env: dict, root: str, events: int, seconds: float) -> list[float]:
@@ -160,7 +183,10 @@ def stream_latency(settings, env: dict, root: str, events: int, seconds: float) 
     producer.start()
     seen: dict[str, float] = {}
     done_batches: set[str] = set()
-    while len(seen) < len(values) and job.poll() is None:
+    last_new = time.time()
+    # An event behind the stream's watermark is dropped as late (the exact Silver has it) and never shows up:
+    # once the producer is done, three triggers without a new event end the wait.
+    while len(seen) < len(values) and job.poll() is None and (producer.is_alive() or time.time() - last_new < 15):
         # Batch files are named <id>, every 10th is <id>.compact (it lists all files so far).
         for batch in sorted(p for p in log_dir.glob("*") if p.name.split(".")[0].isdigit()
                             and not p.name.startswith(".") and p.name not in done_batches):
@@ -169,7 +195,8 @@ def stream_latency(settings, env: dict, root: str, events: int, seconds: float) 
             for line in batch.read_text().splitlines()[1:]:
                 path = json.loads(line)["path"].removeprefix("file://")
                 for key in pq.read_table(path, columns=["dedup_key"]).column(0).to_pylist():
-                    seen.setdefault(key, now)
+                    if key not in seen:
+                        seen[key], last_new = now, now
         time.sleep(0.2)
     producer.join()
     job.terminate()
@@ -184,15 +211,16 @@ def percentile(values: list[float], q: float) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m processing.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--day-events", type=int, default=160_000)
-    parser.add_argument("--big-events", type=int, default=5_200_000)
-    parser.add_argument("--stream-events", type=int, default=3_000)
+    parser.add_argument("--sizes", default=DEFAULT_SIZES,
+                        help=f"events of each day size, comma-separated (default {DEFAULT_SIZES}; add 10400000 "
+                             "for the double-size day)")
+    parser.add_argument("--stream-events", type=int, default=3_000, help="0 skips the stream latency run")
     parser.add_argument("--stream-seconds", type=float, default=60)
     parser.add_argument("--gate-runs", type=int, default=3,
                         help="check_lake runs with and without the quality suites (medians; default 3)")
-    parser.add_argument("--day-only", action="store_true",
-                        help="only the one-day figures (Bronze, ETL, gate, load): no 5.2M run, no stream")
+    benchmarks.add_results_option(parser)
     args = parser.parse_args(argv)
+    sizes = [int(n) for n in args.sizes.split(",")]
     command = " ".join(["python -m processing.bench", *(argv if argv is not None else sys.argv[1:])])
     load_at_start = benchmarks.load_average()
     settings = load()
@@ -201,59 +229,50 @@ def main(argv: list[str] | None = None) -> int:
     ensure_topic(admin, TopicSpec(topic, retention_ms=3600_000))
     root = tempfile.mkdtemp(prefix="bench-lake-")
     env = {**os.environ, "LAKE_ROOT": root, "KAFKA_TOPIC": topic}
+    days = [FIRST_SIZE_DAY + timedelta(days=n) for n in range(len(sizes))]
+    per_size: dict[int, dict[str, float]] = {}
     figures: dict[str, float] = {}
     try:
-        sizes = (("day", DAY, args.day_events),) + (() if args.day_only else (("5m", BIG_DAY, args.big_events),))
-        for name, day, count in sizes:
-            started = time.monotonic()
-            sent = produce(settings, topic, (orjson.dumps(r) for r in records(day, count, seed=count)))
-            print(f"bench: produced {sent} events for {day} in {time.monotonic() - started:.1f}s", flush=True)
-            figures[f"bronze_{name}_s"], _ = run_job("batch_to_bronze", day, env)
-            print(f"bench: bronze {name} {figures[f'bronze_{name}_s']:.1f}s", flush=True)
-            figures[f"etl_{name}_s"], out = run_job("etl_to_gold", day, env)
-            figures[f"silver_{name}_s"] = float(re.search(r"\] silver .* seconds=([\d.]+)", out).group(1))
-            print(f"bench: etl_to_gold {name} {figures[f'etl_{name}_s']:.1f}s, of which the exact Silver step "
-                  f"{figures[f'silver_{name}_s']:.1f}s", flush=True)
-        quality_figures(figures, env, args.gate_runs)
-        load_s, out = run_job("load_to_postgres", DAY, env)
-        figures["day_gold_pg_s"] = figures["etl_day_s"] + load_s
-        figures["pg_rows_per_s"] = float(re.search(r"rows_per_s=(\d+)", out).group(1))
-        if args.day_only:
-            return report(command, load_at_start, figures, DAY_ONLY_KEYS)
-        ensure_topic(admin, TopicSpec(f"{topic}-stream", retention_ms=3600_000))
-        latencies = stream_latency(settings, {**env, "KAFKA_TOPIC": f"{topic}-stream"}, root,
-                                   args.stream_events, args.stream_seconds)
-        figures["stream_p50_s"] = percentile(latencies, 0.50)
-        figures["stream_p95_s"] = percentile(latencies, 0.95)
-        print(f"bench: stream latency over {len(latencies)} events", flush=True)
+        for day, events in zip(days, sizes):
+            per_size[events] = day_through_the_pipeline(settings, topic, day, events, env)
+        first, largest = per_size[sizes[0]], per_size[sizes[-1]]
+        figures["etl_first_s"] = first["etl"]
+        quality_figures(figures, days[0], env, args.gate_runs, first["gate"])
+        if args.stream_events:
+            ensure_topic(admin, TopicSpec(f"{topic}-stream", retention_ms=3600_000))
+            latencies = stream_latency(settings, {**env, "KAFKA_TOPIC": f"{topic}-stream"}, root,
+                                       args.stream_events, args.stream_seconds)
+            figures["stream_p50_s"] = percentile(latencies, 0.50)
+            figures["stream_p95_s"] = percentile(latencies, 0.95)
+            print(f"bench: stream latency over the {len(latencies)} of {args.stream_events} events seen in "
+                  "silver/_stream", flush=True)
     finally:
-        cleanup(settings, admin, [topic, f"{topic}-stream"])
+        cleanup(settings, admin, [topic, f"{topic}-stream"], days)
         shutil.rmtree(root, ignore_errors=True)
-    print("bench: " + " ".join(f"{k}={figures[k]:.1f}" for k in
-                               ("bronze_day_s", "silver_day_s", "etl_day_s", "etl_5m_s")))
-    return report(command, load_at_start, figures, ALL_KEYS)
-
-
-# The last line's figures (all runs; --day-only runs).
-ALL_KEYS = ("bronze_5m_s", "silver_5m_s", "day_gold_pg_s", "stream_p50_s", "stream_p95_s", "pg_rows_per_s",
-            "check_day_s", "quality_day_s", "quality_share_pct")
-DAY_ONLY_KEYS = ("bronze_day_s", "silver_day_s", "etl_day_s", "day_gold_pg_s", "check_day_s", "quality_day_s",
-                 "quality_share_pct")
-
-
-def report(command: str, load_at_start: str, figures: dict, keys: tuple[str, ...]) -> int:
-    line = "bench-processing: " + " ".join(f"{k}={figures[k]:.1f}" for k in keys)
-    benchmarks.record(command, line, load_at_start)
+    print("bench: events     bronze_s     etl_s  silver_s    gate_s    load_s  us/event", flush=True)
+    for events, steps in per_size.items():
+        print(f"bench: {events:>9} " + " ".join(f"{steps[k]:>9.1f}" for k in
+                                                ("bronze", "etl", "silver", "gate", "load", "us_per_event")))
+    big = size_label(sizes[-1])
+    line = ("bench-processing: "
+            + " ".join(f"us_per_event_{size_label(n)}={per_size[n]['us_per_event']:.1f}" for n in sizes)
+            + "".join(f" flat_{size_label(n)}={per_size[n]['us_per_event'] / per_size[m]['us_per_event']:.2f}"
+                      for m, n in zip(sizes, sizes[1:]))
+            + f" bronze_{big}_s={largest['bronze']:.1f} silver_{big}_s={largest['silver']:.1f}"
+            + f" day_gold_pg_s={first['etl'] + first['load']:.1f} pg_rows_per_s={largest['pg_rows_per_s']:.0f} "
+            + " ".join(f"{k}={figures[k]:.1f}" for k in ("stream_p50_s", "stream_p95_s", "check_day_s",
+                                                          "quality_day_s", "quality_share_pct") if k in figures))
     print(line, flush=True)
+    benchmarks.record(command, line, load_at_start, args.results)
     return 0
 
 
-def cleanup(settings, admin, topics: list[str]) -> None:
+def cleanup(settings, admin, topics: list[str], days: list[date]) -> None:
     from gold.database import connect_loader, delete_dates
 
     with connect_loader(settings, "bench") as conn, conn.cursor() as cur:
-        delete_dates(cur, [DAY])
-        cur.execute("DELETE FROM gold.dq_results WHERE event_date = %s", (DAY,))  # written by the gate
+        delete_dates(cur, days)
+        cur.execute("DELETE FROM gold.dq_results WHERE event_date = ANY(%s)", (days,))  # written by the gate
     conn.close()
     for future in admin.delete_topics(topics, request_timeout=30).values():
         try:

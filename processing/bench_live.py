@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=20.0,
                         help="steady_* figures leave out clicks of the first seconds (default 20)")
     parser.add_argument("--keep-log", type=Path, help="copy the streaming job's log here (where the time goes)")
+    benchmarks.add_results_option(parser)
     args = parser.parse_args(argv)
     command = " ".join(["python -m processing.bench_live", *(argv if argv is not None else sys.argv[1:])])
     load_at_start = benchmarks.load_average()
@@ -167,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"fresh_p50_s={percentile(fresh, 0.50):.1f} fresh_p95_s={percentile(fresh, 0.95):.1f} "
                 f"fresh_max_s={max(fresh):.1f} steady_p50_s={percentile(steady, 0.50):.1f} "
                 f"steady_p95_s={percentile(steady, 0.95):.1f} update_gap_max_s={max(gaps, default=0.0):.1f}")
-        benchmarks.record(command, line, load_at_start)
         print(line, flush=True)
+        benchmarks.record(command, line, load_at_start, args.results)
         return 0
     finally:
         if job.poll() is None:
