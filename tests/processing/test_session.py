@@ -21,10 +21,15 @@ def test_jars_already_on_the_cluster_classpath_are_not_shipped(tmp_path):
     assert session.spark_jars(resolved, classpath) == ""
 
 
-def test_spark_java_options_follow_the_log_configuration():
-    assert session.java_options(load({"ENV_FILE": "/nonexistent"})) == session.LOG_CONFIG_OPTION
+def test_spark_java_options_are_the_log_configuration_the_class_archive_then_the_setting(monkeypatch):
+    plain = load({"ENV_FILE": "/nonexistent"})
     tuned = load({"ENV_FILE": "/nonexistent", "SPARK_JAVA_OPTIONS": "-XX:TieredStopAtLevel=1"})
+    monkeypatch.setattr(session.class_archive, "java_option", lambda: "")  # none built for this Java and jars
+    assert session.java_options(plain) == session.LOG_CONFIG_OPTION
     assert session.java_options(tuned) == f"{session.LOG_CONFIG_OPTION} -XX:TieredStopAtLevel=1"
+    monkeypatch.setattr(session.class_archive, "java_option", lambda: "-XX:SharedArchiveFile=/a.jsa")
+    assert session.java_options(tuned) == (f"{session.LOG_CONFIG_OPTION} -XX:SharedArchiveFile=/a.jsa "
+                                           "-XX:TieredStopAtLevel=1")
 
 
 def test_cluster_jobs_in_containers_name_their_driver_address_and_cap_their_cores():
