@@ -114,15 +114,15 @@ def throwaway_postgres():
 def pytest_collection_modifyitems(config, items):
     """Every test is either `unit` or `integration`, so `make test-fast` can never skip one by accident.
 
-    A test that takes the `spark` fixture starts a JVM, so it is `slow` by that alone: the mark cannot be
-    forgotten on a new Spark test. Runs before `-m` selects, so `-m "unit and not slow"` sees it.
+    A test that needs the SparkSession (`spark_session`, also behind `spark`) starts a JVM, so it is `slow` by
+    that alone: the mark cannot be forgotten on a new Spark test. Runs before `-m` selects, so `-m "unit and not slow"` sees it.
     """
     unmarked = [item.nodeid for item in items
                 if not ({"unit", "integration"} & {m.name for m in item.iter_markers()})]
     if unmarked:
         raise pytest.UsageError("tests without a unit/integration marker:\n  " + "\n  ".join(unmarked))
     for item in items:
-        if "spark" in item.fixturenames:
+        if "spark_session" in item.fixturenames:
             item.add_marker(pytest.mark.slow)
     rank = {path: n for n, path in enumerate(WORLD_OF)}  # the groups' files in WORLDS order, first
     items.sort(key=lambda item: rank.get(item.location[0], len(rank)))  # stable: the rest keep their order

@@ -3,12 +3,13 @@
 #   - uv (pinned) in .cache/tools, then three locked environments: .venv (pipeline + tests),
 #     .venvs/airflow, .venvs/superset; the project itself is installed editable into each;
 #   - JVM artifacts from infrastructure/jars/pom.xml into .cache/jars/<module>/;
+#   - the Spark drivers' class archive in .cache/spark-cds/ (processing/spark/class_archive.py);
 #   - PostgreSQL 15 server binaries from Debian packages when missing (as root).
 # Optional extras: `setup.sh browser` (Debian chromium + chromium-driver), `setup.sh compose`
 # (Debian docker-compose, for static checks of the compose files), `setup.sh docker` (Debian's Docker
 # engine, docker-compose and debootstrap: docker mode's images and end-to-end test), `setup.sh infra-tools`
 # (the checkers of infrastructure/terraform and .github/workflows: Go tools into .cache/tools/bin, Debian's
-# shellcheck, checkov and zizmor in .venvs/infra-tools).
+# ShellCheck, and checkov and zizmor in .venvs/infra-tools).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
@@ -40,7 +41,7 @@ setup_uv() {
 setup_env() {  # setup_env NAME DIR: sync DIR from requirements/NAME.lock when the lock changed
   local name=$1 dir=$2 stamp="$2/.lock.sha256"
   # The editable install maps the packages that exist when it runs: a new layer package must re-trigger it.
-  local want; want=$( (cat "requirements/$name.lock" pyproject.toml; echo "$UV_VERSION bytecode"; ls -d */__init__.py) \
+  local want; want=$( (cat "requirements/$name.lock" pyproject.toml; echo "$UV_VERSION bytecode"; ls -d -- */__init__.py) \
     | sha256sum | cut -d' ' -f1)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return; fi
   log "environment $dir from requirements/$name.lock"
@@ -134,11 +135,13 @@ case "${1:-core}" in
   core)
     setup_uv
     setup_env pipeline .venv
+    setup_jars
+    # The archive's probe is one JVM on one core: it runs while the other environments are installed.
+    setup_class_archive & archive=$!
     setup_env airflow .venvs/airflow
     setup_env superset .venvs/superset
-    setup_jars
-    setup_class_archive
     setup_postgres
+    wait "$archive" || { log "ERROR: the Spark class archive could not be built (above)"; exit 1; }
     ;;
   browser) setup_browser ;;
   compose) setup_compose ;;

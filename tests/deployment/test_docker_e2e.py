@@ -238,10 +238,13 @@ def deployment():
         d.timed("compose up", lambda: start_layers(d))
         yield d
     finally:
-        remove_leftovers(d)
-        docker_engine.stop(d.engine)
-        run([sys.executable, "-m", "infrastructure.local.services", "down"], platform_env(d), check=False)
+        with ThreadPoolExecutor(2) as pool:  # the engine and the native platform stop independently
+            stopped = [pool.submit(lambda: (remove_leftovers(d), docker_engine.stop(d.engine))),
+                       pool.submit(run, [sys.executable, "-m", "infrastructure.local.services", "down"],
+                                   platform_env(d), check=False)]
         log(f"timings: {json.dumps(d.timings)}")
+        for future in stopped:
+            future.result()
 
 
 @pytest.mark.timeout(2400)  # the first test pays for the deployment: up to ~10 min with cold images
