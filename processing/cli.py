@@ -56,6 +56,7 @@ def log(job: str, message: str) -> None:
 def run(job: str, body: Callable[[Settings], int]) -> int:
     """Run a job body with settings; any exception becomes one clear error line and exit code 1."""
     started = time.monotonic()
+    settings = None
     try:
         settings = load()
         log(job, f"master={settings.spark_master} lake={settings.lake_root} topic={settings.kafka_topic}")
@@ -65,14 +66,20 @@ def run(job: str, body: Callable[[Settings], int]) -> int:
         return 1
     except Exception as exc:  # noqa: BLE001 - the job boundary: report and fail, never hide
         traceback.print_exc(file=sys.stderr)
-        log(job, f"ERROR {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        log(job, f"ERROR {error_line(exc, settings)}")
         return 1
     log(job, f"finished exit={code} in {time.monotonic() - started:.1f}s")
     return code
 
 
-def _first_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+def error_line(exc: BaseException, settings: Settings | None) -> str:
+    """The exception in one line; a JVM out of heap (anywhere in Spark's long text) names the setting to raise."""
+    text = str(exc)
+    if "java.lang.OutOfMemoryError" in text:
+        memory = settings.spark_driver_memory if settings else "?"
+        return (f"OutOfMemoryError: the work does not fit in Spark's heap: raise SPARK_DRIVER_MEMORY (now {memory}; "
+                "local mode runs every task in the driver) or run fewer dates at once")
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 def run_per_date(job: str, args: argparse.Namespace, body: Callable[..., int],
@@ -89,6 +96,7 @@ def run_per_date(job: str, args: argparse.Namespace, body: Callable[..., int],
     days: list = args.dates
     failed: dict = {}
     attempted: set = set()
+    settings = None
     try:
         settings = load()
         log(job, f"master={settings.spark_master} lake={settings.lake_root} topic={settings.kafka_topic} "
@@ -103,7 +111,7 @@ def run_per_date(job: str, args: argparse.Namespace, body: Callable[..., int],
                     reason = f"exit code {code}"
                 except Exception as exc:  # noqa: BLE001 - one bad date must not stop the others
                     traceback.print_exc(file=sys.stderr)
-                    code, reason = 1, _first_line(exc)
+                    code, reason = 1, error_line(exc, settings)
                 seconds = time.monotonic() - day_started
                 if code:
                     failed[day] = reason
@@ -115,7 +123,7 @@ def run_per_date(job: str, args: argparse.Namespace, body: Callable[..., int],
         failed.update({d: "configuration" for d in days if d not in attempted})
     except Exception as exc:  # noqa: BLE001 - the range's shared setup failed: every date not attempted fails
         traceback.print_exc(file=sys.stderr)
-        log(job, f"ERROR {_first_line(exc)}")
-        failed.update({d: _first_line(exc) for d in days if d not in attempted})
+        log(job, f"ERROR {error_line(exc, settings)}")
+        failed.update({d: error_line(exc, settings) for d in days if d not in attempted})
     log(job, f"{dates.summary_line(days, failed)} seconds={time.monotonic() - started:.1f}")
     return 1 if failed and not args.keep_going else 0

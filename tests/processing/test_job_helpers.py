@@ -6,6 +6,8 @@ from datetime import date, datetime, timezone
 import pyarrow as pa
 import pytest
 
+from infrastructure.settings import load
+from processing.cli import error_line
 from processing.kafka_source import window_start_ms
 from processing.spark.jobs.load_to_postgres import copy_text
 from processing.spark.jobs.streaming_to_silver import StreamOptions, deadline_of
@@ -58,3 +60,12 @@ def test_copy_text_escapes_text_writes_nulls_and_puts_the_date_first():
 
 def test_copy_text_of_no_rows_is_empty():
     assert copy_text(pa.table({"clicks": pa.array([], pa.int64())}), date(2031, 3, 1)) == ""
+
+
+def test_a_job_out_of_heap_says_which_setting_to_raise():
+    spark_error = RuntimeError("An error occurred while calling o97.parquet.\n: org.apache.spark.SparkException: "
+                               "Job aborted.\nCaused by: java.lang.OutOfMemoryError: Java heap space\n\tat ...")
+    line = error_line(spark_error, load({"ENV_FILE": "/nonexistent", "SPARK_DRIVER_MEMORY": "1g"}))
+    assert line.startswith("OutOfMemoryError: ") and "raise SPARK_DRIVER_MEMORY (now 1g;" in line
+    assert "\n" not in line
+    assert error_line(ValueError("bad date\nmore"), None) == "ValueError: bad date"
