@@ -115,7 +115,8 @@ def pytest_collection_modifyitems(config, items):
     """Every test is either `unit` or `integration`, so `make test-fast` can never skip one by accident.
 
     A test that needs the SparkSession (`spark_session`, also behind `spark`) starts a JVM, so it is `slow` by
-    that alone: the mark cannot be forgotten on a new Spark test. Runs before `-m` selects, so `-m "unit and not slow"` sees it.
+    that alone: the mark cannot be forgotten on a new Spark test. Runs before `-m` selects, so
+    `-m "unit and not slow"` sees it.
     """
     unmarked = [item.nodeid for item in items
                 if not ({"unit", "integration"} & {m.name for m in item.iter_markers()})]

@@ -135,13 +135,11 @@ case "${1:-core}" in
   core)
     setup_uv
     setup_env pipeline .venv
-    setup_jars
-    # The archive's probe is one JVM on one core: it runs while the other environments are installed.
-    setup_class_archive & archive=$!
     setup_env airflow .venvs/airflow
     setup_env superset .venvs/superset
+    setup_jars
+    setup_class_archive
     setup_postgres
-    wait "$archive" || { log "ERROR: the Spark class archive could not be built (above)"; exit 1; }
     ;;
   browser) setup_browser ;;
   compose) setup_compose ;;
