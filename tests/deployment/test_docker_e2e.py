@@ -56,6 +56,8 @@ HOST_CA_CERTS = "/usr/local/share/ca-certificates"
 COMPOSE = {"spark": "processing/spark-compose.yaml", "airflow": "orchestration/docker-compose.yaml",
            "gold": "gold/docker-compose.yaml"}
 # Addresses and ports of this machine's stand-in hosts (everything on the engine's bridge address).
+# SPARK_CORES_MAX 1: each application takes one 1 GB executor on one worker, so the daily and the backfill
+# applications run side by side on the two workers instead of waiting for each other (both runs 292 -> 245 s).
 OVERRIDES = {
     "PUBLISH_ADDRESS": IP, "KAFKA_HOST": IP,
     "KAFKA_BROKERS": f"{IP}:19092,{IP}:19093,{IP}:19094",
@@ -64,7 +66,7 @@ OVERRIDES = {
     "AWS_ACCESS_KEY_ID": "e2e-" + uuid.uuid4().hex[:12], "AWS_SECRET_ACCESS_KEY": uuid.uuid4().hex,
     "AIRFLOW_PORT": "18480", "SUPERSET_PORT": "18488", "SPARK_MASTER_UI_PORT": "18481",
     "SPARK_WORKER_CORES": "2", "SPARK_WORKER_MEMORY": "1g", "SPARK_WORKER_CONTAINER_MEMORY": "1536m",
-    "SPARK_CORES_MAX": "2", "SPARK_DRIVER_MEMORY": "512m", "KAFKA_HEAP": "256m",
+    "SPARK_CORES_MAX": "1", "SPARK_DRIVER_MEMORY": "512m", "KAFKA_HEAP": "256m",
     "DOCKER_URL_WEBSERVER0": f"tcp://{IP}:2376", "DOCKER_URL_WEBSERVER1": f"tcp://{IP}:2376",
     "DOCKER_URL_SPARK": f"tcp://{IP}:2376", "DOCKER_NETWORK": NETWORK,
     "AIRFLOW_USE_JOB_SCHEDULE": "False", "TIME_SCALE": str(TIME_SCALE), "PIPELINE_MAX_RETRIES": "2",
