@@ -40,7 +40,8 @@ from infrastructure import benchmarks
 from infrastructure.settings import load
 from messaging import contract
 from messaging.topics import TopicSpec, admin_client, ensure_topic
-from processing import lake
+from processing import kafka_source, lake
+from processing.spark.jobs.streaming_to_silver import SILVER_QUERY
 
 FIRST_SIZE_DAY = date(2031, 6, 10)  # size n of --sizes is produced on FIRST_SIZE_DAY + n days
 STREAM_DAY = date(2031, 6, 3)
@@ -183,10 +184,12 @@ def stream_latency(settings, env: dict, root: str, events: int, seconds: float) 
     producer.start()
     seen: dict[str, float] = {}
     done_batches: set[str] = set()
-    last_new = time.time()
+    ends = None
     # An event behind the stream's watermark is dropped as late (the exact Silver has it) and never shows up:
-    # once the producer is done, three triggers without a new event end the wait.
-    while len(seen) < len(values) and job.poll() is None and (producer.is_alive() or time.time() - last_new < 15):
+    # the wait ends when a committed batch has read the topic up to its end, however slow the host.
+    while len(seen) < len(values) and job.poll() is None and not (ends and stream_caught_up(root, ends)):
+        if ends is None and not producer.is_alive():
+            ends = {p: high for p, (_, high) in kafka_source.watermarks(settings, env["KAFKA_TOPIC"]).items()}
         # Batch files are named <id>, every 10th is <id>.compact (it lists all files so far).
         for batch in sorted(p for p in log_dir.glob("*") if p.name.split(".")[0].isdigit()
                             and not p.name.startswith(".") and p.name not in done_batches):
@@ -196,12 +199,27 @@ def stream_latency(settings, env: dict, root: str, events: int, seconds: float) 
                 path = json.loads(line)["path"].removeprefix("file://")
                 for key in pq.read_table(path, columns=["dedup_key"]).column(0).to_pylist():
                     if key not in seen:
-                        seen[key], last_new = now, now
+                        seen[key] = now
         time.sleep(0.2)
     producer.join()
     job.terminate()
     job.wait()
+    if not seen:
+        raise RuntimeError(f"the stream committed none of the {len(values)} events (streaming_to_silver exit "
+                           f"{job.returncode}); rerun with the job's output to see why")
     return sorted(seen[k] - sent_at[k] for k in seen if k in sent_at)
+
+
+def stream_caught_up(root: str, ends: dict[int, int]) -> bool:
+    """Whether the silver stream's last committed batch read every partition up to `ends` (its checkpoint's
+    offsets file: a version line, the batch metadata, then the Kafka source's {topic: {partition: next offset}})."""
+    folder = Path(lake.checkpoint(root, SILVER_QUERY))
+    committed = [int(p.name) for p in (folder / "commits").glob("*") if p.name.isdigit()]
+    if not committed:
+        return False
+    source = json.loads((folder / "offsets" / str(max(committed))).read_text().splitlines()[2])
+    read = {int(p): n for partitions in source.values() for p, n in partitions.items()}
+    return all(read.get(p, 0) >= end for p, end in ends.items())
 
 
 def percentile(values: list[float], q: float) -> float:

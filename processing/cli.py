@@ -72,13 +72,22 @@ def run(job: str, body: Callable[[Settings], int]) -> int:
     return code
 
 
+# What py4j says when the JVM behind the Python driver is gone.
+JVM_LOST = ("does not exist in the JVM", "Answer from Java side is empty", "Error while sending or receiving",
+            "Connection refused")
+
+
 def error_line(exc: BaseException, settings: Settings | None) -> str:
-    """The exception in one line; a JVM out of heap (anywhere in Spark's long text) names the setting to raise."""
+    """The exception in one line; a JVM out of heap (anywhere in Spark's long text), or a driver JVM that died
+    under Python (the usual cause: its heap), names the setting to raise."""
     text = str(exc)
+    memory = settings.spark_driver_memory if settings else "?"
+    advice = (f"raise SPARK_DRIVER_MEMORY (now {memory}; local mode runs every task in the driver) "
+              "or run fewer dates at once")
     if "java.lang.OutOfMemoryError" in text:
-        memory = settings.spark_driver_memory if settings else "?"
-        return (f"OutOfMemoryError: the work does not fit in Spark's heap: raise SPARK_DRIVER_MEMORY (now {memory}; "
-                "local mode runs every task in the driver) or run fewer dates at once")
+        return f"OutOfMemoryError: the work does not fit in Spark's heap: {advice}"
+    if type(exc).__name__.startswith("Py4J") and any(sign in text for sign in JVM_LOST):
+        return f"{type(exc).__name__}: the Spark driver JVM died (its log says why, most often its heap): {advice}"
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 

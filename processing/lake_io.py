@@ -241,8 +241,19 @@ def read_partition(spark: SparkSession, path: str) -> DataFrame | None:
     return None if folder is None else read_version(spark, folder)
 
 
-def require_partition(spark: SparkSession, path: str, hint: str) -> DataFrame:
-    frame = read_partition(spark, path)
-    if frame is None:
+def _required_version(spark: SparkSession, path: str, hint: str) -> str:
+    folder = published_version(spark, path)
+    if folder is None:
         raise RuntimeError(f"no partition {path}: {hint}")
-    return frame
+    return folder
+
+
+def require_partition(spark: SparkSession, path: str, hint: str) -> DataFrame:
+    return read_version(spark, _required_version(spark, path, hint))
+
+
+def require_partition_files(spark: SparkSession, path: str, hint: str) -> list[DataFrame]:
+    """The published version of one date folder as one DataFrame per Parquet file, for a reader that must never
+    hold the whole date (each file holds at most `spark.sql.files.maxRecordsPerFile` rows)."""
+    folder = _required_version(spark, path, hint)
+    return [spark.read.parquet(f"{folder}/{name}") for name in _list_names(spark, folder) if name.endswith(".parquet")]

@@ -15,6 +15,9 @@ SPARK_JARS_DIR = REPO_ROOT / ".cache" / "jars" / "spark"
 CHECKPOINT_MANAGER_KEY = "spark.sql.streaming.checkpointFileManagerClass"
 ABORTABLE_CHECKPOINT_MANAGER = "org.apache.spark.internal.io.cloud.AbortableStreamBasedCheckpointFileManager"
 SHUFFLE_PARTITIONS = "4"
+# Rows per Parquet file written: a reader's task (a file, or a 128 MB split of one) never holds more, so the
+# load's per-partition fetch into the driver stays bounded on a date of any size (processing/README.md).
+MAX_RECORDS_PER_FILE = "500000"
 # The drivers' and executors' log configuration (in the spark-job image at the same path on every worker).
 LOG_CONFIG_OPTION = f"-Dlog4j2.configurationFile={Path(__file__).with_name('log4j2.properties')}"
 
@@ -103,6 +106,7 @@ def build_session(settings: Settings, app_name: str, extra_conf: dict[str, str] 
         "spark.executor.extraJavaOptions": java_options(settings),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": SHUFFLE_PARTITIONS,
+        "spark.sql.files.maxRecordsPerFile": MAX_RECORDS_PER_FILE,
         "spark.sql.adaptive.enabled": "true",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",

@@ -69,3 +69,12 @@ def test_a_job_out_of_heap_says_which_setting_to_raise():
     assert line.startswith("OutOfMemoryError: ") and "raise SPARK_DRIVER_MEMORY (now 1g;" in line
     assert "\n" not in line
     assert error_line(ValueError("bad date\nmore"), None) == "ValueError: bad date"
+
+
+def test_a_driver_jvm_lost_under_python_says_which_setting_to_raise():
+    Py4JError = type("Py4JError", (Exception,), {})  # py4j's own class, without importing py4j here
+    lost = Py4JError("An error occurred while calling o56.toPythonIterator. Trace:\npy4j.Py4JException: "
+                     "Method toPythonIterator does not exist\n... py4j.reflection does not exist in the JVM")
+    line = error_line(lost, load({"ENV_FILE": "/nonexistent", "SPARK_DRIVER_MEMORY": "1g"}))
+    assert line.startswith("Py4JError: the Spark driver JVM died") and "raise SPARK_DRIVER_MEMORY (now 1g;" in line
+    assert error_line(Py4JError("Method foo([]) does not exist"), None) == "Py4JError: Method foo([]) does not exist"

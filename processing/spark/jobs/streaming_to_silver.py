@@ -95,6 +95,7 @@ def parsed_source(spark, settings, options: StreamOptions):
 
 
 QUARANTINE_QUERY = "quarantine_stream"
+SILVER_QUERY = "silver_stream"
 
 
 def quarantine_query(spark, settings, options: StreamOptions, trigger: dict):
@@ -106,7 +107,7 @@ def start_queries(spark, settings, options: StreamOptions):
     root = settings.lake_root
     trigger = f"{options.trigger} seconds"
     valid = transforms.valid_events(parsed_source(spark, settings, options))
-    silver = file_sink(transforms.stream_dedup(valid, options.watermark), "silver_stream", lake.silver_stream(root),
+    silver = file_sink(transforms.stream_dedup(valid, options.watermark), SILVER_QUERY, lake.silver_stream(root),
                        root, {"processingTime": trigger})
     # Nothing live reads the quarantine, and each of its micro-batches parses the input again: fewer, larger
     # batches leave the cores to Silver and the live marts.
@@ -327,8 +328,8 @@ def stream(settings: Settings, options: StreamOptions) -> int:
     failed = [q for q in queries if q.exception() is not None]
     if failed:
         raise RuntimeError(f"query {failed[0].name} failed: {failed[0].exception()}")
-    silver_in, silver_out = tally.totals("silver_stream")
-    quarantine_in, quarantine_out = tally.totals("quarantine_stream")
+    silver_in, silver_out = tally.totals(SILVER_QUERY)
+    quarantine_in, quarantine_out = tally.totals(QUARANTINE_QUERY)
     cli.log(JOB, f"summary input_rows={silver_in} silver_rows={silver_out} quarantined={quarantine_out} "
                  f"batches={len(tally.seen)} runtime_s={time.time() - started:.0f}"
                  + (f" live_batches={marts.batches} live_failures={marts.failures}" if marts else " live=off"))
