@@ -98,7 +98,15 @@ def service(settings: Settings) -> processes.Service:
             "--limit-request-line", "0", "--limit-request-field_size", "0", "superset.app:create_app()"]
     return processes.Service("superset", home(settings), argv, probe=lambda: healthy(settings), expect="gunicorn",
                              address=("127.0.0.1", settings.superset_port), pid_name="gunicorn.pid",
-                             log_name="gunicorn.log", timeout=HEALTH_TIMEOUT_SEC, env=superset_env, cwd=REPO_ROOT)
+                             log_name="gunicorn.log", timeout=HEALTH_TIMEOUT_SEC, env=superset_env, cwd=REPO_ROOT,
+                             prepare=prepare_metadata)
+
+
+def prepare_metadata() -> None:
+    """Before gunicorn starts (a running server's metadata database was prepared when it started): schema
+    migrations, then roles and permissions."""
+    run_superset(["db", "upgrade"])
+    run_superset(["init"])
 
 
 def check_gold_database(settings: Settings) -> None:
@@ -173,8 +181,6 @@ def up(settings: Settings) -> dict[str, int]:
     home(settings).mkdir(parents=True, exist_ok=True)
     assets = read_assets()
     check_gold_database(settings)
-    run_superset(["db", "upgrade"])
-    run_superset(["init"])
     server = service(settings)
     log(f"gunicorn running (pid {server.start()}, log {server.log_file})")
     processes.wait_healthy([server])
