@@ -38,6 +38,7 @@ WORLDS = {
     "modes": ("tests/processing/test_modes.py",),
 }
 WORLD_OF = {path: group for group, paths in WORLDS.items() for path in paths}
+TIMELINE = Path(__file__).resolve().parent.parent / "test-artifacts" / "timeline.csv"
 TIME_TABLE_MIN_SECONDS = 2.0  # files below this are summed into one row of the per-file table
 
 
@@ -144,14 +145,22 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 class TimeTable:
-    """Seconds per test file and per layer (setup, call and teardown together), printed at the end."""
+    """Seconds per test file and per layer (setup, call and teardown together), printed at the end; every test
+    phase with its worker and start time in test-artifacts/timeline.csv (which tests overlapped, when)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
         self.started = time.monotonic()
+        TIMELINE.parent.mkdir(exist_ok=True)
+        self.timeline = TIMELINE.open("w", buffering=1)
+        self.timeline.write("worker,start_utc,seconds,phase,outcome,test\n")
 
     def pytest_runtest_logreport(self, report) -> None:
         self.seconds[report.nodeid.split("::")[0]] += report.duration
+        worker = getattr(getattr(getattr(report, "node", None), "gateway", None), "id", "main")
+        started = time.strftime("%H:%M:%S", time.gmtime(report.start))
+        self.timeline.write(f"{worker},{started},{report.duration:.1f},{report.when},{report.outcome},"
+                            f"{report.nodeid}\n")
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if not self.seconds:
