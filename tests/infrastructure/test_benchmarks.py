@@ -17,7 +17,7 @@ from infrastructure.settings import REPO_ROOT
 BENCHES = {
     "ingestion.bench": (["--batch-events", "2000", "--day-events", "400", "--realtime-speed", "3600",
                          "--speed1-seconds", "1"], {}, "bench-ingestion: batch_events_per_s="),
-    "processing.bench": (["--sizes", "300", "--stream-events", "30", "--stream-seconds", "3", "--gate-runs", "1"],
+    "processing.bench": (["--sizes", "300", "--stream-events", "30", "--stream-seconds", "3", "--gate-runs", "0"],
                          {"STREAM_WARM_UP_ROWS": "500"}, "bench-processing: us_per_event_300="),
     "processing.bench_live": (["--events", "200", "--seconds", "4", "--warmup", "1"],
                               {"STREAM_WARM_UP_ROWS": "500"}, "bench-live: events=200 "),
