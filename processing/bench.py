@@ -120,21 +120,21 @@ def gate_seconds(day: date, env: dict, *extra: str) -> tuple[float, str]:
     return seconds, done.stdout
 
 
-def quality_figures(figures: dict, day: date, env: dict, runs: int, first_gate_s: float) -> None:
+def quality_figures(figures: dict, day: date, env: dict, runs: int, first: dict[str, float]) -> None:
     """check_day_s, quality_day_s and quality_share_pct (see the module docstring): medians of `runs` gate runs
     without and with the suites (the day's own gate run is the first with them), alternated, so a passing load
-    spike does not decide the difference."""
-    without, with_quality = [], [first_gate_s]
+    spike does not decide the difference; `first` is the first size's step seconds."""
+    without, with_quality = [], [first["gate"]]
     for n in range(runs):
         without.append(gate_seconds(day, env, "--skip-quality")[0])
         if n < runs - 1:
             with_quality.append(gate_seconds(day, env)[0])
     figures["check_day_s"] = statistics.median(without)
     figures["quality_day_s"] = statistics.median(with_quality) - figures["check_day_s"]
-    figures["quality_share_pct"] = 100 * figures["quality_day_s"] / figures["etl_first_s"]
+    figures["quality_share_pct"] = 100 * figures["quality_day_s"] / first["etl"]
     print(f"bench: check_lake over {runs} runs each: {' '.join(f'{s:.1f}' for s in with_quality)}s with the quality "
           f"suites, {' '.join(f'{s:.1f}' for s in without)}s without; medians +{figures['quality_day_s']:.1f}s = "
-          f"{figures['quality_share_pct']:.0f} % of etl_to_gold ({figures['etl_first_s']:.1f}s)", flush=True)
+          f"{figures['quality_share_pct']:.0f} % of etl_to_gold ({first['etl']:.1f}s)", flush=True)
 
 
 def size_label(events: int) -> str:
@@ -255,9 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         for day, events in zip(days, sizes):
             per_size[events] = day_through_the_pipeline(settings, topic, day, events, env)
         first, largest = per_size[sizes[0]], per_size[sizes[-1]]
-        figures["etl_first_s"] = first["etl"]
         if args.gate_runs:
-            quality_figures(figures, days[0], env, args.gate_runs, first["gate"])
+            quality_figures(figures, days[0], env, args.gate_runs, first)
         if args.stream_events:
             ensure_topic(admin, TopicSpec(f"{topic}-stream", retention_ms=3600_000))
             latencies = stream_latency(settings, {**env, "KAFKA_TOPIC": f"{topic}-stream"}, root,

@@ -29,9 +29,7 @@ def spark_jars(jars_dir: Path = SPARK_JARS_DIR, classpath_dir: Path | None = Non
     in the spark-job image: then no application ships ~280 MB of jars to each executor's work folder.
     """
     if classpath_dir is None:
-        import pyspark
-
-        classpath_dir = Path(pyspark.__file__).parent / "jars"
+        classpath_dir = class_archive.spark_jars_dir()
     if any(classpath_dir.glob("spark-sql-kafka-0-10_*.jar")):
         return ""
     jars = sorted(jars_dir.glob("*.jar"))
