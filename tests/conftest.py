@@ -24,7 +24,7 @@ from infrastructure.local.platform import ensure_up
 # The suite's Spark jobs are short: C1 alone compiles enough and leaves the cores to the next job (about a
 # quarter less time per job here). Set before any settings are read, so every job and subprocess inherits it.
 os.environ.setdefault("SPARK_JAVA_OPTIONS", "-XX:TieredStopAtLevel=1")
-from infrastructure.settings import Settings, load
+from infrastructure.settings import REPO_ROOT, Settings, load
 
 # group -> test files. A group runs on one worker, in this order, before every ungrouped file (each of those is
 # a group of its own). Files in one group share a world (a session fixture) or state no other file may touch
@@ -38,7 +38,7 @@ WORLDS = {
     "modes": ("tests/processing/test_modes.py",),
 }
 WORLD_OF = {path: group for group, paths in WORLDS.items() for path in paths}
-TIMELINE = Path(__file__).resolve().parent.parent / "test-artifacts" / "timeline.csv"
+TIMELINE = REPO_ROOT / "test-artifacts" / "timeline.csv"
 TIME_TABLE_MIN_SECONDS = 2.0  # files below this are summed into one row of the per-file table
 
 
