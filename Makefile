@@ -8,8 +8,9 @@ PY := .venv/bin/python
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
+SETUP_GROUPS ?= core
 setup: ## install environments, jars and PostgreSQL 15 (idempotent)
-	@bash infrastructure/local/setup.sh core
+	@bash infrastructure/local/setup.sh $(SETUP_GROUPS)
 
 up: setup ## start Kafka x3 (KRaft), PostgreSQL 15 and the S3 API server; create topics, roles, bucket [GROUP=platform|airflow|superset|all]
 	@$(PY) -m infrastructure.local.services up $(GROUP)
@@ -21,11 +22,9 @@ status: ## every local service (platform, Airflow, Superset) and its health [GRO
 	@$(PY) -m infrastructure.local.services status $(GROUP)
 
 TEST_WORKERS ?= 2
+# One setup call for everything the suite needs: the extras install while the class archive is built.
+test: SETUP_GROUPS = core browser compose docker infra-tools
 test: setup lint ## ruff, then the whole suite against real services on TEST_WORKERS xdist workers (what CI runs)
-	@bash infrastructure/local/setup.sh browser
-	@bash infrastructure/local/setup.sh compose
-	@bash infrastructure/local/setup.sh docker
-	@bash infrastructure/local/setup.sh infra-tools
 	@$(PY) -m pytest -n $(TEST_WORKERS) --no-loadscope-reorder
 
 lint: setup ## ruff over the whole code base (rules in pyproject.toml)

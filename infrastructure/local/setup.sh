@@ -5,6 +5,8 @@
 #   - JVM artifacts from infrastructure/jars/pom.xml into .cache/jars/<module>/;
 #   - the Spark drivers' class archive in .cache/spark-cds/ (processing/spark/class_archive.py);
 #   - PostgreSQL 15 server binaries from Debian packages when missing (as root).
+# Several groups in one call share the wait for the class archive: it is built in the background while the
+# other environments and the extras install (`make test` asks for all of them at once).
 # Optional extras: `setup.sh browser` (Debian chromium + chromium-driver), `setup.sh compose`
 # (Debian docker-compose, for static checks of the compose files), `setup.sh docker` (Debian's Docker
 # engine, docker-compose and debootstrap: docker mode's images and end-to-end test), `setup.sh infra-tools`
@@ -66,8 +68,17 @@ setup_jars() {
   echo "$want" > .cache/jars/.pom.sha256
 }
 
-setup_class_archive() {  # after the venv: the Spark drivers' class archive for this Java and these jars
-  .venv/bin/python -m processing.spark.class_archive | sed 's/^/[setup] /'
+ARCHIVE_PID=""
+start_class_archive() {  # after the venv and the jars: the Spark drivers' class archive, in the background
+  (.venv/bin/python -m processing.spark.class_archive | sed 's/^/[setup] /') &
+  ARCHIVE_PID=$!
+  trap 'pkill -P "$ARCHIVE_PID" 2>/dev/null || true' EXIT  # a failed step stops the probe too
+}
+
+finish_class_archive() {
+  [ -n "$ARCHIVE_PID" ] || return 0
+  if ! wait "$ARCHIVE_PID"; then log "ERROR: the Spark class archive could not be built (see above)"; exit 1; fi
+  trap - EXIT
 }
 
 setup_postgres() {
@@ -130,21 +141,28 @@ setup_infra_tools() {
 
 command -v java >/dev/null || { log "ERROR: java (OpenJDK 17) not found on PATH"; exit 1; }
 command -v mvn >/dev/null || { log "ERROR: mvn (Maven) not found on PATH"; exit 1; }
+run_group() {
+  case "$1" in
+    core)
+      setup_uv
+      setup_jars & jars_pid=$!  # Maven and uv side by side; the archive needs both
+      setup_env pipeline .venv
+      wait "$jars_pid"
+      start_class_archive
+      setup_env airflow .venvs/airflow
+      setup_env superset .venvs/superset
+      setup_postgres
+      ;;
+    browser) setup_browser ;;
+    compose) setup_compose ;;
+    docker) setup_docker ;;
+    infra-tools) setup_infra_tools ;;
+    *) log "usage: setup.sh [core|browser|compose|docker|infra-tools]..."; exit 2 ;;
+  esac
+}
+
 start=$(date +%s)
-case "${1:-core}" in
-  core)
-    setup_uv
-    setup_env pipeline .venv
-    setup_env airflow .venvs/airflow
-    setup_env superset .venvs/superset
-    setup_jars
-    setup_class_archive
-    setup_postgres
-    ;;
-  browser) setup_browser ;;
-  compose) setup_compose ;;
-  docker) setup_docker ;;
-  infra-tools) setup_infra_tools ;;
-  *) log "usage: setup.sh [core|browser|compose|docker|infra-tools]"; exit 2 ;;
-esac
-log "${1:-core} ready in $(( $(date +%s) - start ))s"
+groups=("${@:-core}")
+for group in "${groups[@]}"; do run_group "$group"; done
+finish_class_archive
+log "${groups[*]} ready in $(( $(date +%s) - start ))s"
