@@ -154,7 +154,7 @@ def build(settings, spark, workdir: Path):
     phase_done("catch-up, phase B1, views read")
 
     # 2. kill -9 mid-production of phase B2.
-    producer = threading.Thread(target=produce_paced, args=(settings, topic, b2, 10, 10))
+    producer = threading.Thread(target=produce_paced, args=(settings, topic, b2, 5, 10))
     producer.start()
     time.sleep(2)
     out["batches_before_kill"] = committed_batches(root)
@@ -169,7 +169,7 @@ def build(settings, spark, workdir: Path):
     # 3. PostgreSQL unreachable for the live writer: Silver must go on, the job exits 0.
     produce(settings, topic, [encode(r) for r in outage_events])
     out["live_before_outage"] = live_total(settings)
-    outage = start_stream({**env, "POSTGRES_PORT": str(closed_port())}, logs / "outage.log", "--max-runtime", "20")
+    outage = start_stream({**env, "POSTGRES_PORT": str(closed_port())}, logs / "outage.log", "--max-runtime", "8")
     out["outage_exit"] = outage.wait(timeout=400)
     out["outage_log"] = (logs / "outage.log").read_text()
     out["live_after_outage"] = live_total(settings)
