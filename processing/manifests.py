@@ -4,22 +4,18 @@ Each producer run publishes one manifest to the compacted topic KAFKA_MANIFEST_T
 tripclick_producer_manifests), key "<event_date>|<server>", JSON value (event_date, server, file, mode,
 run_id, started_at, finished_at, lines_read, blank_lines, sent, acknowledged, dead_lettered,
 delivery_failed, rejected_by_reason, complete, exit_code). The latest message per key wins.
-The schema and `parse_manifest` / `manifest_balanced` belong to messaging.manifest; until that module
-exists the fallbacks below implement the same spec.
+The schema, its parser and the balance rule belong to messaging.manifest.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 
-DEFAULT_TOPIC = "tripclick_producer_manifests"
+from messaging import manifest as contract
+from messaging.manifest import manifest_balanced as balanced
+from messaging.manifest import parse_manifest as parse
 
-try:  # the producer side's definitions win as soon as they exist
-    from messaging.manifest import manifest_balanced as _balanced
-    from messaging.manifest import parse_manifest as _parse
-except ImportError:  # pragma: no cover - depends on the other layer's progress
-    _balanced = _parse = None
+DEFAULT_TOPIC = "tripclick_producer_manifests"
 
 
 def manifest_topic(settings, override: str | None = None) -> str:
@@ -28,24 +24,8 @@ def manifest_topic(settings, override: str | None = None) -> str:
 
 
 def manifest_key(day, server: str) -> str:
-    return f"{day.isoformat()}|{server}"
-
-
-def parse(value: bytes) -> dict:
-    if _parse is not None:
-        return _parse(value)
-    manifest = json.loads(value)
-    if not isinstance(manifest, dict):
-        raise ValueError("manifest is not a JSON object")
-    return manifest
-
-
-def balanced(m: dict) -> bool:
-    """lines_read == acknowledged + dead_lettered + blank_lines + delivery_failed + not_sent."""
-    if _balanced is not None:
-        return bool(_balanced(m))
-    parts = ("acknowledged", "dead_lettered", "blank_lines", "delivery_failed", "not_sent")
-    return m["lines_read"] == sum(int(m.get(k, 0)) for k in parts)
+    """The producer's key of (day, server), as text: read_latest's keys."""
+    return contract.manifest_key(day.isoformat(), server).decode()
 
 
 # ---- pure checks
