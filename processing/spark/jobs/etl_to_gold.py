@@ -1,4 +1,4 @@
-"""18:00 ETL of one date: exact Silver, exact quarantine, then the five Gold marts.
+"""18:00 ETL of one date: exact Silver, exact quarantine, then every Gold mart (gold/marts.toml).
 
 1. Silver of D = transforms.exact_silver(the valid Bronze rows of D, the streaming Silver rows of D): one row
    per dedup_key -> replaces silver/event_date=D.
