@@ -184,12 +184,8 @@ def stream_latency(settings, env: dict, root: str, events: int, seconds: float) 
     producer.start()
     seen: dict[str, float] = {}
     done_batches: set[str] = set()
-    ends = None
-    # An event behind the stream's watermark is dropped as late (the exact Silver has it) and never shows up:
-    # the wait ends when a committed batch has read the topic up to its end, however slow the host.
-    while len(seen) < len(values) and job.poll() is None and not (ends and stream_caught_up(root, ends)):
-        if ends is None and not producer.is_alive():
-            ends = {p: high for p, (_, high) in kafka_source.watermarks(settings, env["KAFKA_TOPIC"]).items()}
+
+    def take_committed_batches() -> None:
         # Batch files are named <id>, every 10th is <id>.compact (it lists all files so far).
         for batch in sorted(p for p in log_dir.glob("*") if p.name.split(".")[0].isdigit()
                             and not p.name.startswith(".") and p.name not in done_batches):
@@ -200,7 +196,16 @@ def stream_latency(settings, env: dict, root: str, events: int, seconds: float) 
                 for key in pq.read_table(path, columns=["dedup_key"]).column(0).to_pylist():
                     if key not in seen:
                         seen[key] = now
+
+    ends = None
+    # An event behind the stream's watermark is dropped as late (the exact Silver has it) and never shows up:
+    # the wait ends when a committed batch has read the topic up to its end, however slow the host.
+    while len(seen) < len(values) and job.poll() is None and not (ends and stream_caught_up(root, ends)):
+        if ends is None and not producer.is_alive():
+            ends = {p: high for p, (_, high) in kafka_source.watermarks(settings, env["KAFKA_TOPIC"]).items()}
+        take_committed_batches()
         time.sleep(0.2)
+    take_committed_batches()  # the batch that ended the wait, committed after the last look
     producer.join()
     job.terminate()
     job.wait()
