@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import time
 
-from messaging import manifest as contract
 from messaging.manifest import manifest_balanced as balanced
+from messaging.manifest import manifest_key as producer_key
 from messaging.manifest import parse_manifest as parse
 
 DEFAULT_TOPIC = "tripclick_producer_manifests"
@@ -25,7 +25,7 @@ def manifest_topic(settings, override: str | None = None) -> str:
 
 def manifest_key(day, server: str) -> str:
     """The producer's key of (day, server), as text: read_latest's keys."""
-    return contract.manifest_key(day.isoformat(), server).decode()
+    return producer_key(day.isoformat(), server).decode()
 
 
 # ---- pure checks
