@@ -8,14 +8,14 @@ PY := .venv/bin/python
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-SETUP_GROUPS ?= core
+SETUP_GROUPS ?= core monitoring
 setup: ## install environments, jars and PostgreSQL 15 (idempotent)
 	@bash infrastructure/local/setup.sh $(SETUP_GROUPS)
 
-up: setup ## start Kafka x3 (KRaft), PostgreSQL 15 and the S3 API server; create topics, roles, bucket [GROUP=platform|airflow|superset|all]
+up: setup ## start Kafka x3 (KRaft), PostgreSQL 15, the S3 API server and the monitoring; create topics, roles, bucket [GROUP=platform|monitoring|airflow|superset|all]
 	@$(PY) -m infrastructure.local.services up $(GROUP)
 
-down: ## stop exactly what `make up` started [GROUP=platform|airflow|superset|all]
+down: ## stop exactly what `make up` started [GROUP=platform|monitoring|airflow|superset|all]
 	@$(PY) -m infrastructure.local.services down $(GROUP)
 
 status: ## every local service (platform, Airflow, Superset) and its health [GROUP=...]
@@ -23,7 +23,7 @@ status: ## every local service (platform, Airflow, Superset) and its health [GRO
 
 TEST_WORKERS ?= 2
 # One setup call for everything the suite needs: the extras install while the class archive is built.
-test: SETUP_GROUPS = core browser compose docker infra-tools
+test: SETUP_GROUPS = core monitoring browser compose docker infra-tools
 test: setup lint ## ruff, then the whole suite against real services on TEST_WORKERS xdist workers (what CI runs)
 	@$(PY) -m pytest -n $(TEST_WORKERS) --no-loadscope-reorder
 
@@ -72,7 +72,7 @@ superset-down: ## stop the Superset server `make superset` started
 superset-export: ## write the live dashboard (charts, datasets, database; password masked) back into gold/superset/assets
 	@$(PY) -m gold.superset.provision export
 
-screenshots: ## PNG of a dashboard of `make superset` (headless Chromium): [DASHBOARD=main|live] [OUT=] [RANGE="2026-01-01 : 2026-02-02"] [WAIT_ROWS=s] [WIDTH=1600]
+screenshots: ## PNG of a dashboard of `make superset` (headless Chromium): [DASHBOARD=main|live|health] [OUT=] [RANGE="2026-01-01 : 2026-02-02"] [WAIT_ROWS=s] [WIDTH=1600]
 	@$(PY) -m gold.superset.screenshots --dashboard $(SHOT_DASHBOARD) \
 		--out "$(or $(OUT),test-artifacts/dashboard-$(SHOT_DASHBOARD).png)" \
 		$(if $(RANGE),--time-range "$(RANGE)") $(if $(WAIT_ROWS),--wait-rows $(WAIT_ROWS)) $(if $(WIDTH),--width $(WIDTH))
@@ -111,6 +111,18 @@ infra-check: setup ## Terraform and GitHub Actions checks: fmt, tflint, checkov,
 docker-certs: ## CA + TLS certificates for the remote Docker APIs: OUT=<dir> HOSTS="webserver0=IP webserver1=IP spark=IP"
 	@test -n "$(OUT)" -a -n "$(HOSTS)" || { echo 'usage: make docker-certs OUT=<dir> HOSTS="webserver0=10.0.1.10 webserver1=10.0.1.11 spark=10.0.2.10"'; exit 2; }
 	@bash infrastructure/deploy/make-docker-certs.sh "$(OUT)" $(HOSTS)
+
+# --- monitoring ---
+.PHONY: monitoring monitoring-down monitoring-config
+monitoring: setup ## Prometheus, Alertmanager, Pushgateway, exporters and the alert inbox on 127.0.0.1 (part of `make up`)
+	@$(PY) -m infrastructure.local.services up monitoring
+
+monitoring-down: ## stop the monitoring processes
+	@$(PY) -m infrastructure.local.services down monitoring
+
+monitoring-config: ## docker mode: render Prometheus/Alertmanager configuration for monitoring/docker-compose.yaml: OUT=<dir>
+	@test -n "$(OUT)" || { echo "usage: make monitoring-config OUT=monitoring/rendered"; exit 2; }
+	@$(PY) -m monitoring.config render --out "$(OUT)" --config-dir /etc/tripclick-monitoring
 
 # --- orchestration ---
 .PHONY: airflow airflow-down airflow-status demo backfill bench-backfill

@@ -16,7 +16,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # Variables whose values must never reach a log line.
 SECRET_NAMES = frozenset(
     {"AWS_SECRET_ACCESS_KEY", "POSTGRES_PASSWORD", "POSTGRES_RO_PASSWORD", "AIRFLOW_DB_PASSWORD", "SUPERSET_SECRET_KEY",
-     "SUPERSET_ADMIN_PASSWORD", "AIRFLOW_ADMIN_PASSWORD", "SUPERSET_DATABASE_URI"}
+     "SUPERSET_ADMIN_PASSWORD", "AIRFLOW_ADMIN_PASSWORD", "SUPERSET_DATABASE_URI", "ALERT_SLACK_WEBHOOK_URL"}
 )
 
 # Local mode is the embedded default; its passwords are only for services bound to 127.0.0.1.
@@ -85,6 +85,29 @@ DEFAULTS = {
     "QUALITY_VOLUME_BAND": "0.5",
     "QUALITY_LOAD_LATENESS_MINUTES": "180",
     "UNUSED_SETTINGS": "",
+    "PROMETHEUS_PORT": "9390",
+    "PROMETHEUS_SCRAPE_SECONDS": "10",
+    "ALERTMANAGER_PORT": "9391",
+    "PUSHGATEWAY_PORT": "9392",
+    "NODE_EXPORTER_PORT": "9393",
+    "POSTGRES_EXPORTER_PORT": "9394",
+    "STATSD_EXPORTER_PORT": "9395",
+    "STATSD_PORT": "9125",
+    "ALERT_INBOX_SMTP_PORT": "9396",
+    "ALERT_INBOX_HTTP_PORT": "9397",
+    "PUSHGATEWAY_URL": "http://127.0.0.1:9392",
+    "AIRFLOW_PUBLIC_URL": "",
+    "ALERT_EMAIL_TO": "oncall@tripclick.local",
+    "ALERT_EMAIL_FROM": "alerts@tripclick.local",
+    "ALERT_SMTP_SMARTHOST": "127.0.0.1:9396",
+    "ALERT_SLACK_WEBHOOK_URL": "http://127.0.0.1:9397/slack",
+    "ALERT_BROKER_DOWN_MINUTES": "1",
+    "ALERT_UNDER_REPLICATED_MINUTES": "5",
+    "ALERT_STREAM_STALL_MINUTES": "3",
+    "ALERT_STREAM_LAG_MESSAGES": "200000",
+    "ALERT_DAY_DEADLINE": "20:00",
+    "ALERT_FRESH_BY": "09:00",
+    "ALERT_DISK_FREE_RATIO": "0.10",
     **LOCAL_ONLY_DEFAULTS,
 }
 
@@ -234,6 +257,29 @@ class Settings:
     image_tag: str
     base_image: str
     extra_ca_certs: str
+    prometheus_port: int
+    prometheus_scrape_seconds: int
+    alertmanager_port: int
+    pushgateway_port: int
+    node_exporter_port: int
+    postgres_exporter_port: int
+    statsd_exporter_port: int
+    statsd_port: int
+    alert_inbox_smtp_port: int
+    alert_inbox_http_port: int
+    pushgateway_url: str
+    airflow_public_url: str
+    alert_email_to: str
+    alert_email_from: str
+    alert_smtp_smarthost: str
+    alert_slack_webhook_url: str
+    alert_broker_down_minutes: int
+    alert_under_replicated_minutes: int
+    alert_stream_stall_minutes: int
+    alert_stream_lag_messages: int
+    alert_day_deadline: str
+    alert_fresh_by: str
+    alert_disk_free_ratio: float
 
     @property
     def broker_list(self) -> list[str]:
@@ -242,6 +288,11 @@ class Settings:
     @property
     def lake_is_s3(self) -> bool:
         return self.lake_root.startswith(("s3a://", "s3://"))
+
+    @property
+    def airflow_url(self) -> str:
+        """Where people open Airflow: AIRFLOW_PUBLIC_URL, or local mode's UI."""
+        return (self.airflow_public_url or f"http://127.0.0.1:{self.airflow_port}").rstrip("/")
 
     def redacted(self) -> dict[str, str]:
         """All settings as NAME -> value with secrets masked, safe to log."""

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from infrastructure.local.platform import ensure_up
+from monitoring import local as monitoring
 
 # The suite's Spark jobs are short: C1 alone compiles enough and leaves the cores to the next job (about a
 # quarter less time per job here). Set before any settings are read, so every job and subprocess inherits it.
@@ -44,13 +45,17 @@ TIME_TABLE_MIN_SECONDS = 2.0  # files below this are summed into one row of the 
 
 @pytest.fixture(scope="session")
 def platform() -> Settings:
-    """The shared local platform (Kafka x3, PostgreSQL, S3 API), started if it is not healthy. Workers
-    take a lock first, so only one of them starts it."""
+    """The shared local platform (Kafka x3, PostgreSQL, S3 API) and its monitoring, started if they are not
+    healthy, so every job of the suite pushes its metrics and the worlds' checks can query them. Workers take a
+    lock first, so only one of them starts them."""
     settings = load()
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     with (settings.run_dir / "platform.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return ensure_up(settings)
+        ensure_up(settings)
+        if not all(service.healthy() for service in monitoring.services(settings)):
+            monitoring.up(settings)
+        return settings
 
 
 def local_lake_session():

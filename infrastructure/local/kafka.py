@@ -2,7 +2,8 @@
 
 Controllers and brokers are separate processes (as recommended for production) so that losing two
 brokers still leaves a controller quorum: partitions shrink their ISR and producers with acks=all get
-a clear NOT_ENOUGH_REPLICAS instead of hanging. Controller ports are the broker ports + 100.
+a clear NOT_ENOUGH_REPLICAS instead of hanging. Controller ports are the broker ports + 100; each JVM serves
+its Prometheus metrics (the JMX exporter agent, monitoring/kafka-jmx.yaml) on its port + 400.
 """
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from infrastructure.settings import REPO_ROOT, Settings
 
 JARS = REPO_ROOT / ".cache" / "jars" / "kafka"
 CONTROLLER_PORT_OFFSET = 100
+METRICS_PORT_OFFSET = 400
+JMX_AGENT = REPO_ROOT / ".cache" / "jars" / "jmx-exporter" / "jmx_prometheus_javaagent-1.0.1.jar"
+JMX_CONFIG = REPO_ROOT / "monitoring" / "kafka-jmx.yaml"
 CONTROLLER_HEAP = "128m"
 
 LOG4J = """\
@@ -50,6 +54,10 @@ class KafkaNode:
     @property
     def properties_file(self) -> Path:
         return self.home / "server.properties"
+
+    @property
+    def metrics_port(self) -> int:
+        return self.port + METRICS_PORT_OFFSET
 
 
 def nodes(settings: Settings) -> list[KafkaNode]:
@@ -112,8 +120,8 @@ def _properties(node: KafkaNode, all_nodes: list[KafkaNode]) -> str:
     return "".join(f"{k}={v}\n" for k, v in {**common, **role}.items())
 
 
-def _java(node: KafkaNode, heap: str, main: list[str]) -> list[str]:
-    return ["java", f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+def _java(node: KafkaNode, heap: str, main: list[str], agents: tuple[str, ...] = ()) -> list[str]:
+    return ["java", f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", *agents,
             "-Djava.awt.headless=true", f"-Dlog4j.configuration=file:{node.run_dir / 'kafka' / 'log4j.properties'}",
             "-cp", f"{JARS}/*", *main]
 
@@ -131,8 +139,8 @@ def _cluster_id(run_dir: Path) -> str:
 
 def _prepare(node: KafkaNode, all_nodes: list[KafkaNode]) -> None:
     """Configuration files and, the first time only, the storage format of the cluster."""
-    if not any(JARS.glob("kafka_2.13-*.jar")):
-        raise processes.StartError(f"Kafka jars missing in {JARS}: run `make setup`")
+    if not any(JARS.glob("kafka_2.13-*.jar")) or not JMX_AGENT.exists():
+        raise processes.StartError(f"Kafka jars or the JMX agent missing in {JARS.parent}: run `make setup`")
     (node.run_dir / "kafka" / "log4j.properties").write_text(LOG4J)
     node.properties_file.write_text(_properties(node, all_nodes))
     if not (node.home / "data" / "meta.properties").exists():
@@ -157,7 +165,9 @@ def _serves(node: KafkaNode) -> bool:
 
 
 def _service(node: KafkaNode, all_nodes: list[KafkaNode]) -> processes.Service:
-    return processes.Service(node.name, node.home, _java(node, node.heap, ["kafka.Kafka", str(node.properties_file)]),
+    agent = f"-javaagent:{JMX_AGENT}={node.host}:{node.metrics_port}:{JMX_CONFIG}"
+    command = _java(node, node.heap, ["kafka.Kafka", str(node.properties_file)], (agent,))
+    return processes.Service(node.name, node.home, command,
                              probe=lambda: _serves(node), expect="kafka.Kafka", address=(node.host, node.port),
                              timeout=90, prepare=lambda: _prepare(node, all_nodes))
 

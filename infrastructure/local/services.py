@@ -2,11 +2,12 @@
 
     python -m infrastructure.local.services up|down|status [GROUP ...]
 
-GROUP is `platform` (Kafka x3 KRaft, PostgreSQL, the S3 API server), `airflow`, `superset` or `all`.
-Without one, `up` and `down` mean the platform, as they always have: Airflow and Superset stand on it and
-start on demand. `up` first starts a needed group that does not serve; `down` stops in reverse order. `status`
-lists every service of the groups (all without one) and exits 1 when one named is not healthy; without
-a name, when the platform is not healthy or another group is half up.
+GROUP is `platform` (Kafka x3 KRaft, PostgreSQL, the S3 API server), `monitoring` (Prometheus, Alertmanager,
+the exporters, the alert inbox), `airflow`, `superset` or `all`. Without one, `up` and `down` mean the platform
+and its monitoring: Airflow and Superset stand on them and start on demand. `up` first starts a needed group
+that does not serve; `down` stops in reverse order. `status` lists every service of the groups (all without
+one) and exits 1 when one named is not healthy; without a name, when the platform or the monitoring is not
+healthy or another group is half up.
 """
 from __future__ import annotations
 
@@ -20,10 +21,10 @@ from dataclasses import dataclass
 from infrastructure.local.processes import Service
 from infrastructure.settings import Settings, load
 
-DEFAULT = "platform"
+DEFAULT = ("platform", "monitoring")
 # Imported when named, so stopping the platform never needs Airflow's or Superset's code to import.
-MODULES = {"platform": "infrastructure.local.platform", "airflow": "orchestration.airflow_local",
-           "superset": "gold.superset.provision"}
+MODULES = {"platform": "infrastructure.local.platform", "monitoring": "monitoring.local",
+           "airflow": "orchestration.airflow_local", "superset": "gold.superset.provision"}
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,9 @@ def rows(groups: list[Group], settings: Settings) -> list[dict]:
 
 
 def print_status(table: list[dict]) -> None:
-    print(f"{'SERVICE':<22} {'GROUP':<9} {'ADDRESS':<18} {'PID':>8}  HEALTH")
+    print(f"{'SERVICE':<22} {'GROUP':<11} {'ADDRESS':<18} {'PID':>8}  HEALTH")
     for row in table:
-        print(f"{row['service']:<22} {row['group']:<9} {row['address']:<18} {row['pid'] or '-':>8}  {row['health']}")
+        print(f"{row['service']:<22} {row['group']:<11} {row['address']:<18} {row['pid'] or '-':>8}  {row['health']}")
     for name in dict.fromkeys(row["group"] for row in table):
         mine = [row for row in table if row["group"] == name]
         print(f"{name}: {sum(r['health'] == 'healthy' for r in mine)}/{len(mine)} services healthy")
@@ -94,13 +95,13 @@ def main(argv: list[str] | None = None) -> int:
         groups = selected(args.groups or ["all"])
         table = rows(groups, settings)
         print_status(table)
-        return 0 if status_ok(table, {g.name for g in groups} if args.groups else {DEFAULT}) else 1
+        return 0 if status_ok(table, {g.name for g in groups} if args.groups else set(DEFAULT)) else 1
     if args.command == "down":
-        for g in reversed(selected(args.groups or [DEFAULT])):
+        for g in reversed(selected(args.groups or list(DEFAULT))):
             stopped = g.down(settings)
             print(f"{g.name}: stopped {len(stopped)} services: {', '.join(stopped) or 'none running'}")
         return 0
-    groups = selected(args.groups or [DEFAULT], settings)
+    groups = selected(args.groups or list(DEFAULT), settings)
     for g in groups:
         began = time.monotonic()
         try:

@@ -11,7 +11,8 @@
 # (Debian docker-compose, for static checks of the compose files), `setup.sh docker` (Debian's Docker
 # engine, docker-compose and debootstrap: docker mode's images and end-to-end test), `setup.sh infra-tools`
 # (the checkers of infrastructure/terraform and .github/workflows: Go tools into .cache/tools/bin, Debian's
-# ShellCheck, and checkov and zizmor in .venvs/infra-tools).
+# ShellCheck, and checkov and zizmor in .venvs/infra-tools), `setup.sh monitoring` (Debian's Prometheus,
+# Alertmanager, Pushgateway, node and PostgreSQL exporters; statsd_exporter built with Go).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
@@ -110,25 +111,31 @@ setup_docker() {  # the engine, the compose it can drive, and what `make base-im
   apt_install docker.io docker-compose debootstrap
 }
 
-# Pinned Go checkers, built from the Go module proxy (no release binaries can be fetched here).
+# Pinned Go tools, built from the Go module proxy (no release binaries can be fetched here).
 INFRA_GO_TOOLS=(
   "tflint github.com/terraform-linters/tflint@v0.64.0"
   "actionlint github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"
   "hclfmt github.com/hashicorp/hcl/v2/cmd/hclfmt@v2.25.0"
 )
+STATSD_EXPORTER="statsd_exporter github.com/prometheus/statsd_exporter@v0.31.0"
+
+go_tool() {  # go_tool NAME MODULE@VERSION: into .cache/tools/bin unless that version is there
+  local name=$1 package=$2
+  # The stamp names the module version: a bumped pin rebuilds, an unchanged one costs nothing.
+  local stamp=".cache/tools/bin/.$name.version"
+  if [ -x ".cache/tools/bin/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$package" ]; then return; fi
+  command -v go >/dev/null || { log "ERROR: go (1.24 or newer) not found on PATH; it builds $name"; exit 1; }
+  log "building $package into .cache/tools/bin"
+  mkdir -p .cache/tools/bin
+  GOBIN="$ROOT/.cache/tools/bin" go install "$package"
+  echo "$package" > "$stamp"
+}
 
 setup_infra_tools() {
-  local tool name package stamp
+  local tool
   for tool in "${INFRA_GO_TOOLS[@]}"; do
-    read -r name package <<< "$tool"
-    # The stamp names the module version: a bumped pin rebuilds, an unchanged one costs nothing.
-    stamp=".cache/tools/bin/.$name.version"
-    if [ -x ".cache/tools/bin/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$package" ]; then continue; fi
-    command -v go >/dev/null || { log "ERROR: go (1.24 or newer) not found on PATH; it builds $name"; exit 1; }
-    log "building $package into .cache/tools/bin"
-    mkdir -p .cache/tools/bin
-    GOBIN="$ROOT/.cache/tools/bin" go install "$package"
-    echo "$package" > "$stamp"
+    # shellcheck disable=SC2086  # "name module@version": two words on purpose
+    go_tool $tool
   done
   if ! command -v shellcheck >/dev/null; then  # actionlint lints `run:` scripts with it when it is on PATH
     need_root_for "shellcheck" shellcheck
@@ -141,6 +148,20 @@ setup_infra_tools() {
 
 command -v java >/dev/null || { log "ERROR: java (OpenJDK 17) not found on PATH"; exit 1; }
 command -v mvn >/dev/null || { log "ERROR: mvn (Maven) not found on PATH"; exit 1; }
+setup_monitoring() {  # Prometheus, Alertmanager, Pushgateway and exporters from Debian; statsd_exporter from Go
+  if ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/dev/null \
+      || ! command -v prometheus-pushgateway >/dev/null || ! command -v prometheus-node-exporter >/dev/null \
+      || ! command -v prometheus-postgres-exporter >/dev/null; then
+    local packages="prometheus prometheus-alertmanager prometheus-pushgateway prometheus-node-exporter prometheus-postgres-exporter"
+    need_root_for "Prometheus and its exporters" "$packages"
+    log "installing $packages from Debian packages"
+    # shellcheck disable=SC2086
+    apt_install $packages
+  fi
+  # shellcheck disable=SC2086
+  go_tool $STATSD_EXPORTER
+}
+
 run_group() {
   case "$1" in
     core)
@@ -157,7 +178,8 @@ run_group() {
     compose) setup_compose ;;
     docker) setup_docker ;;
     infra-tools) setup_infra_tools ;;
-    *) log "usage: setup.sh [core|browser|compose|docker|infra-tools]..."; exit 2 ;;
+    monitoring) setup_monitoring ;;
+    *) log "usage: setup.sh [core|browser|compose|docker|infra-tools|monitoring]..."; exit 2 ;;
   esac
 }
 

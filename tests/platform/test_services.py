@@ -83,9 +83,10 @@ def test_status_fails_on_a_named_group_not_healthy_or_any_group_half_up():
 
 
 def test_groups_in_start_order_and_a_needed_group_added_only_when_it_does_not_serve(tmp_path, monkeypatch):
-    assert [g.name for g in services.selected(["superset", "all"])] == ["platform", "airflow", "superset"]
-    with pytest.raises(SystemExit, match="unknown group monitoring"):
-        services.selected(["monitoring"])
+    assert [g.name for g in services.selected(["superset", "all"])] == ["platform", "monitoring", "airflow",
+                                                                         "superset"]
+    with pytest.raises(SystemExit, match="unknown group grafana"):
+        services.selected(["grafana"])
     serving = []
     platform = services.Group("platform", lambda s: [sleeper(tmp_path, probe=lambda: bool(serving))], print, print)
     airflow = services.Group("airflow", lambda s: [], print, print, needs=("platform",))

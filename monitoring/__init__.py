@@ -1,0 +1,1 @@
+"""Operations: metrics, alert rules, alert delivery and dashboards (Prometheus, Alertmanager, Grafana)."""
