@@ -1,6 +1,8 @@
-"""Connections to the Gold database, one helper per role, and the one per-mart count and delete of dates.
+"""Connections to the Gold database, one helper per role, the one per-mart count and delete of dates, and the
+upsert of a step's outcome into gold.pipeline_runs.
 
-The loader owns schemas gold and live and writes them (load_to_postgres, the live sink, the quality gate);
+The loader owns schemas gold and live and writes them (load_to_postgres, the live sink, the quality gate, the
+jobs' pipeline_runs rows);
 the reader may only look (Superset, the demo's summary), so whatever reads for a person uses the reader.
 """
 from __future__ import annotations
@@ -39,3 +41,13 @@ def delete_dates(cur, days) -> dict[str, int]:
         cur.execute(f"DELETE FROM {mart.table} WHERE event_date = ANY(%s::date[])", (list(days),))
         deleted[mart.name] = cur.rowcount
     return deleted
+
+
+def record_run(cur, step: str, day, success: bool, rows: int, seconds: float, finished_at) -> None:
+    """Upsert the outcome of an attempt of `step` at pipeline date `day` into gold.pipeline_runs (40_pipeline_runs.sql):
+    one row per (step, date), the last attempt's."""
+    cur.execute("INSERT INTO gold.pipeline_runs (step, event_date, success, rows, seconds, finished_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (step, event_date) DO UPDATE SET "
+                "success = EXCLUDED.success, rows = EXCLUDED.rows, seconds = EXCLUDED.seconds, "
+                "finished_at = EXCLUDED.finished_at",
+                (step, day, success, max(int(rows), 0), max(float(seconds), 0.0), finished_at))

@@ -10,8 +10,9 @@ included) go to the dead-letter file and KAFKA_DLQ_TOPIC with the reason; they n
 Blank lines are counted and skipped. SIGTERM/SIGINT stop reading, flush and report.
 
 Every run ends with a completeness manifest (messaging/manifest.py) sent to KAFKA_MANIFEST_TOPIC and
-written to RUN_DIR/ingestion/manifests/<server>_<date>.json. Configuration comes from arguments and the
-environment only (KAFKA_*, RUN_DIR, TIME_SCALE, PIPELINE_TZ, MAX_EVENT_BYTES, PRODUCER_MAX_REJECT_SHARE),
+written to RUN_DIR/ingestion/manifests/<server>_<date>.json; its counts also go to the Pushgateway
+(`tripclick_producer_*`, monitoring/metrics.py). Configuration comes from arguments and the environment only
+(KAFKA_*, RUN_DIR, TIME_SCALE, PIPELINE_TZ, MAX_EVENT_BYTES, PRODUCER_MAX_REJECT_SHARE, PUSHGATEWAY_URL),
 so the same entry point runs in a container. The last stdout line is a JSON summary; exit codes are the
 EXIT_* constants below (documented in ingestion/README.md).
 """
@@ -38,6 +39,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from infrastructure.settings import Settings, load
 from messaging import manifest as manifest_schema
 from messaging.contract import PREPARED_FIELDS, SOURCE_SERVERS, TOO_LARGE, dedup_key, format_event_ts, validator
+from monitoring import metrics
 
 LOG = logging.getLogger("ingestion.producer")
 LOG_FILE_BYTES = 50 * 1024 * 1024
@@ -566,6 +568,11 @@ def main(argv: Iterable[str] | None = None) -> int:
             why = f"manifest not acknowledged by topic {settings.kafka_manifest_topic}: {error}"
     manifest_file = args.manifest_file or settings.run_dir / "ingestion" / "manifests" / f"{name}.json"
     write_json_atomically(manifest_file, {**manifest, "exit_code": code})
+    metrics.push("producer", {"server": args.server, "date": manifest["event_date"] or "none"},
+                 {"lines_read": manifest["lines_read"], "events_acknowledged": manifest["acknowledged"],
+                  "events_dead_lettered": manifest["dead_lettered"], "duration_seconds": summary["elapsed_s"],
+                  "complete": float(manifest["complete"] and code == EXIT_OK),
+                  "finished_timestamp_seconds": time.time()})
     summary.update(exit_code=code, complete=manifest["complete"], run_id=producer.run_id,
                    manifest_sent=error is None, manifest_file=str(manifest_file))
     LOG.info("done %s", " ".join(f"{k}={v}" for k, v in summary.items()))

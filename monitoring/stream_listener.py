@@ -15,13 +15,15 @@ from pyspark.sql.streaming import StreamingQueryListener
 from monitoring import metrics
 
 
-def _offsets(text: str | None) -> dict:
-    """Kafka source offsets JSON ({"topic": {"0": 12, ...}}); other sources report none."""
-    try:
-        parsed = json.loads(text) if text else {}
-    except ValueError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
+def _offsets(value: dict | str | None) -> dict:
+    """A Kafka source's offsets, {"topic": {"0": 12, ...}}: embedded in the progress JSON, or as a JSON string
+    (the Python progress object's fields); a file source's {"logOffset": N} has no partitions and counts 0."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, dict) else {}
 
 
 def lag_messages(sources: list[dict]) -> int:
@@ -70,3 +72,10 @@ class MetricsListener(StreamingQueryListener):
         name = self.names.pop(str(event.id), None)
         if name:
             metrics.delete("stream", {"query": name})
+
+    def close(self) -> None:
+        """At the job's end: remove the groups whose termination event has not been delivered (the driver may
+        exit first), so a finished stream never looks stalled."""
+        for name in set(self.names.values()):
+            metrics.delete("stream", {"query": name})
+        self.names.clear()

@@ -3,7 +3,9 @@
 Every batch job takes one date (`--date D`, the DAG's daily step) or several (`--date` repeated, `--dates`,
 `--start/--end`; see infrastructure.dates): `run_per_date` then runs the job's per-date body for each date in
 ONE process and SparkSession, each date still published, checked or loaded as its own unit; a date that fails
-is reported and the others go on; the last line names the good and the bad dates.
+is reported and the others go on; the last line names the good and the bad dates. Each date's outcome (rows,
+seconds, success) is pushed to the Pushgateway as the `tripclick_job_*` metrics (monitoring/metrics.py) and
+upserted into gold.pipeline_runs (one row per step and date, the last attempt's; the Pipeline health dashboard).
 """
 from __future__ import annotations
 
@@ -13,14 +15,19 @@ import dataclasses
 import sys
 import time
 import traceback
-from datetime import date
+from datetime import date, datetime, timezone
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import psycopg2
+
+from gold import database
 from infrastructure import dates
 from infrastructure.settings import ConfigError, Settings, load
+from monitoring import metrics
 
 OptionsT = TypeVar("OptionsT")
+PIPELINE_RUNS_TIMEOUT_SECONDS = 5  # connect timeout of the pipeline_runs write: an unreachable database costs this
 
 
 class DateParser(argparse.ArgumentParser):
@@ -51,6 +58,35 @@ def options(kind: type[OptionsT], args: argparse.Namespace, **given: Any) -> Opt
 
 def log(job: str, message: str) -> None:
     print(f"[{job}] {message}", flush=True)
+
+
+_rows: dict[tuple[str, date], int] = {}  # (job, date) -> rows its summary reported, until the date's push
+
+
+def summary(job: str, day: date, rows: int, /, **fields: object) -> None:
+    """The date's grep-able last line, `summary date=D k=v ...`; `rows` is what the job's metrics report."""
+    _rows[(job, day)] = rows
+    log(job, f"summary date={day} " + " ".join(f"{k}={v}" for k, v in fields.items()))
+
+
+def report_date(job: str, day: date, code: int, seconds: float) -> None:
+    """The date's outcome, once per (job, date) when the job is done with it: pushed as metrics and upserted into
+    gold.pipeline_runs (the last attempt's row). Neither can fail the job: a failed write is one warning line."""
+    rows, finished = _rows.pop((job, day), 0), time.time()
+    metrics.push("job", {"step": job, "date": str(day)},
+                 {"rows": rows, "duration_seconds": seconds, "success": float(code == 0),
+                  "finished_timestamp_seconds": finished})
+    try:
+        conn = database.connect_loader(load(), f"{job} pipeline_runs", timeout=PIPELINE_RUNS_TIMEOUT_SECONDS)
+        try:
+            with conn, conn.cursor() as cur:  # one short transaction
+                database.record_run(cur, job, day, code == 0, rows, seconds,
+                                    datetime.fromtimestamp(finished, timezone.utc))
+        finally:
+            conn.close()
+    except (psycopg2.Error, OSError, ConfigError) as exc:
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        log(job, f"WARNING pipeline_runs not written: {type(exc).__name__}: {detail}")
 
 
 def run(job: str, body: Callable[[Settings], int]) -> int:
@@ -100,7 +136,15 @@ def run_per_date(job: str, args: argparse.Namespace, body: Callable[..., int],
     A date whose body raises or returns non-zero is logged and the next date runs; exit 1 if any failed
     (0 with --keep-going), the last line is infrastructure.dates' summary line."""
     if not args.range_mode:
-        return run(job, lambda settings: body(settings, args.date, None) if setup else body(settings, args.date))
+        def one_date(settings: Settings) -> int:
+            started, code = time.monotonic(), 1
+            try:
+                code = body(settings, args.date, None) if setup else body(settings, args.date)
+            finally:
+                report_date(job, args.date, code, time.monotonic() - started)
+            return code
+
+        return run(job, one_date)
     started = time.monotonic()
     days: list = args.dates
     failed: dict = {}
@@ -122,6 +166,7 @@ def run_per_date(job: str, args: argparse.Namespace, body: Callable[..., int],
                     traceback.print_exc(file=sys.stderr)
                     code, reason = 1, error_line(exc, settings)
                 seconds = time.monotonic() - day_started
+                report_date(job, day, code, seconds)
                 if code:
                     failed[day] = reason
                     log(job, f"date {day} FAILED in {seconds:.1f}s: {reason}")

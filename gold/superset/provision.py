@@ -40,7 +40,8 @@ SUPERSET_BIN = REPO_ROOT / ".venvs" / "superset" / "bin"
 DATABASE_FILE = "databases/tripclick_gold.yaml"
 DASHBOARD_SLUG = "tripclick-clinical-search"
 LIVE_DASHBOARD_SLUG = "tripclick-live"  # the provisional live marts (schema live), auto-refreshing
-DASHBOARD_SLUGS = (DASHBOARD_SLUG, LIVE_DASHBOARD_SLUG)
+HEALTH_DASHBOARD_SLUG = "tripclick-pipeline-health"  # gold.pipeline_runs, gold.dq_results, the newest Gold date
+DASHBOARD_SLUGS = (DASHBOARD_SLUG, LIVE_DASHBOARD_SLUG, HEALTH_DASHBOARD_SLUG)
 MASKED_PASSWORD = "XXXXXXXXXX"  # what Superset writes in exports instead of a password
 HEALTH_TIMEOUT_SEC = 180
 
@@ -225,7 +226,7 @@ def normalised(name: str, content: dict[str, Any]) -> tuple[str, dict[str, Any]]
 
 
 def export(settings: Settings, into: Path = ASSETS_DIR) -> int:
-    """Replace the folder `into` (default assets/) with the export of both dashboards, normalised.
+    """Replace the folder `into` (default assets/) with the export of every dashboard, normalised.
 
     Superset masks the database password in an export, so none can reach the repository.
     """

@@ -3,10 +3,11 @@
     .venv/bin/python -m gold.superset.screenshots --dashboard main --out gold/dashboard-month.png \\
         --time-range "2026-01-01 : 2026-02-02"
     .venv/bin/python -m gold.superset.screenshots --dashboard live --out gold/dashboard-live.png --wait-rows 600
+    .venv/bin/python -m gold.superset.screenshots --dashboard health --out gold/dashboard-health.png
 
-(`make screenshots [DASHBOARD=main|live] [OUT=...] [RANGE=...] [WAIT_ROWS=...]`.) Against the Superset of
+(`make screenshots [DASHBOARD=main|live|health] [OUT=...] [RANGE=...] [WAIT_ROWS=...]`.) Against the Superset of
 `make superset` (http://127.0.0.1:SUPERSET_PORT, the admin of the settings). Chromium logs in, opens the
-dashboard (the main one with its Date range filter set to the range: `start : end`, end excluded), waits
+dashboard (main and health with their Date range filter set to the range: `start : end`, end excluded), waits
 until every chart has drawn (or says "No results") and nothing is loading, grows the window to the whole
 page, saves a PNG and reports per chart: title, drawn, empty, error text. Exit 1 when Superset is not
 reachable, a chart shows an error or does not draw in time, or the live charts have no rows after
@@ -26,16 +27,17 @@ from pathlib import Path
 import requests
 
 from gold.superset.api import SupersetClient, SupersetError
-from gold.superset.provision import DASHBOARD_SLUG, LIVE_DASHBOARD_SLUG, base_url
+from gold.superset.provision import DASHBOARD_SLUG, HEALTH_DASHBOARD_SLUG, LIVE_DASHBOARD_SLUG, base_url
 from infrastructure.settings import REPO_ROOT, load
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-DASHBOARDS = {"main": DASHBOARD_SLUG, "live": LIVE_DASHBOARD_SLUG}
+DASHBOARDS = {"main": DASHBOARD_SLUG, "live": LIVE_DASHBOARD_SLUG, "health": HEALTH_DASHBOARD_SLUG}
+DATE_FILTERED = ("main", "health")  # the dashboards with the native Date range filter (NATIVE_FILTER-date-range)
 ERROR_SELECTOR = '[role="alert"], .alert-danger, .ant-alert-error'
 DEFAULT_WIDTH = 1600
 DEFAULT_HEIGHT = 2500  # the whole main dashboard at 1600 px; taller pages grow the window
-HEIGHTS = {"main": DEFAULT_HEIGHT, "live": 1300}  # start heights: no blank space under the live charts
+HEIGHTS = {"main": DEFAULT_HEIGHT, "live": 1300, "health": 1400}  # start heights: no blank space under the charts
 RENDER_TIMEOUT_SEC = 120
 SETTLE_SEC = 2  # chart animations end before the screenshot
 
@@ -225,7 +227,7 @@ def take(dashboard: str, out: Path, time_range: str | None = None, width: int = 
         raise ScreenshotError(f"Superset at {base} refused the admin or has no dashboard {slug!r} "
                               f"(run `make superset`): {exc}") from None
     log(f"{base}: dashboard {slug} with {len(charts)} charts"
-        + (f", date range {time_range}" if time_range and dashboard == "main" else ""))
+        + (f", date range {time_range}" if time_range and dashboard in DATE_FILTERED else ""))
     if dashboard == "live" and wait_rows > 0:
         wait_for_live_rows(client, charts, wait_rows)
     log(f"starting headless Chromium ({width} px wide)")
@@ -234,7 +236,7 @@ def take(dashboard: str, out: Path, time_range: str | None = None, width: int = 
         login(driver, base, settings.superset_admin_user, settings.superset_admin_password)
         log("logged in; opening the dashboard and waiting for every chart")
         shot = open_dashboard(driver, base, slug, out, len(charts),
-                              time_range=time_range if dashboard == "main" else None,
+                              time_range=time_range if dashboard in DATE_FILTERED else None,
                               need_data=dashboard == "live" and wait_rows > 0)
     finally:
         driver.quit()
@@ -255,17 +257,18 @@ def take(dashboard: str, out: Path, time_range: str | None = None, width: int = 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gold.superset.screenshots", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dashboard", choices=sorted(DASHBOARDS), default="main",
-                        help="main = TripClick Clinical Search, live = TripClick Live")
+                        help="main = TripClick Clinical Search, live = TripClick Live, "
+                             "health = TripClick Pipeline health")
     parser.add_argument("--out", type=Path, required=True, help="PNG file to write")
-    parser.add_argument("--time-range", help="main: the Date range filter, 'START : END' (END excluded), "
+    parser.add_argument("--time-range", help="main, health: the Date range filter, 'START : END' (END excluded), "
                                              "e.g. '2026-01-01 : 2026-02-02'; default: no filter (every date)")
     parser.add_argument("--width", type=int, default=DEFAULT_WIDTH, help=f"window width in px ({DEFAULT_WIDTH})")
     parser.add_argument("--wait-rows", type=float, default=0, metavar="SECONDS",
                         help="live: poll up to SECONDS until every live chart has rows, then wait for them to draw")
     args = parser.parse_args(argv)
     if args.dashboard == "live" and args.time_range:
-        parser.error("--time-range applies to the main dashboard (TripClick Live shows the newest live date)")
-    if args.dashboard == "main" and args.wait_rows:
+        parser.error("--time-range applies to main and health (TripClick Live shows the newest live date)")
+    if args.dashboard != "live" and args.wait_rows:
         parser.error("--wait-rows applies to the live dashboard")
     out = args.out if args.out.is_absolute() else Path.cwd() / args.out
     try:
@@ -276,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     empty = sum(1 for s in shot.states if s["empty"])
     if empty:
         log(f"note: {empty} chart(s) show no results"
-            + (" (no marts in that date range?)" if args.dashboard == "main" else " (no live rows: --wait-rows)"))
+            + {"main": " (no marts in that date range?)", "live": " (no live rows: --wait-rows)",
+               "health": " (no pipeline_runs or quality failures in that date range?)"}[args.dashboard])
     shown = out.relative_to(REPO_ROOT) if out.is_relative_to(REPO_ROOT) else out
     print(f"screenshots: dashboard={args.dashboard} charts={len(shot.states)} errors=0 empty={empty} "
           f"seconds={shot.seconds:.0f} out={shown}", flush=True)

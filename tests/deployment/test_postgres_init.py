@@ -45,6 +45,8 @@ def test_wrapper_applies_the_repository_init_sql_and_is_rerunnable(cluster):
     tables = _query(cluster, "t_gold", "SELECT count(*) FROM pg_tables WHERE schemaname = 'gold'")
     assert int(tables) >= 1
     assert _query(cluster, "t_gold", "SELECT has_schema_privilege('t_reader', 'gold', 'CREATE')") == "f"
+    assert _query(cluster, "t_gold", "SELECT tableowner || ',' || has_table_privilege('t_reader', "
+                  "'gold.pipeline_runs', 'SELECT') FROM pg_tables WHERE tablename = 'pipeline_runs'") == "t_loader,true"
 
 
 def test_wrapper_refuses_to_run_without_a_required_secret(cluster):

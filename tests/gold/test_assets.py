@@ -1,4 +1,5 @@
-"""The committed Superset assets are complete, consistent and free of secrets (pure, no Superset)."""
+"""The committed Superset assets (three dashboards) are complete, consistent and free of secrets (pure, no
+Superset)."""
 from __future__ import annotations
 
 import io
@@ -36,20 +37,34 @@ def dashboard(assets, title):
 
 
 def gold_charts(assets):
-    """The charts of the daily marts (schema gold): every one follows the dashboard's date filter."""
-    gold = {d["uuid"] for d in of_kind(assets, "datasets").values() if d["schema"] == "gold"}
+    """The charts of the dated tables of schema gold (marts, dq_results, pipeline_runs): every one follows its
+    dashboard's date filter. The freshness charts (one-row virtual dataset, no date) show the newest date of all."""
+    gold = {d["uuid"] for d in of_kind(assets, "datasets").values()
+            if d["schema"] == "gold" and any(c["column_name"] == "event_date" for c in d["columns"])}
     return [c for c in of_kind(assets, "charts").values() if c["dataset_uuid"] in gold]
 
 
-def test_one_database_gold_and_live_datasets_fifteen_charts_two_dashboards(assets):
+def chart_metrics(chart) -> list[str]:
+    """The saved metrics a chart uses (none for a table in raw mode)."""
+    params = chart["params"]
+    return params.get("metrics") or ([params["metric"]] if "metric" in params else [])
+
+
+def placed_charts(board) -> set[str]:
+    return {item["meta"]["uuid"] for item in board["position"].values()
+            if isinstance(item, dict) and item.get("type") == "CHART"}
+
+
+def test_one_database_twelve_datasets_twenty_one_charts_three_dashboards(assets):
     assert len(of_kind(assets, "databases")) == 1
     assert sorted((d["schema"], d["table_name"]) for d in of_kind(assets, "datasets").values()) == [
-        ("gold", "dq_results"), ("gold", "mart_clinical_areas"), ("gold", "mart_daily_traffic"),
-        ("gold", "mart_popular_documents"), ("gold", "mart_search_keywords"), ("gold", "mart_search_terms"),
-        ("gold", "mart_session_analysis"), *(("live", name) for name in LIVE_DATASETS)]
-    assert len(of_kind(assets, "charts")) == 15
+        ("gold", "dq_results"), ("gold", "gold_freshness"), ("gold", "mart_clinical_areas"),
+        ("gold", "mart_daily_traffic"), ("gold", "mart_popular_documents"), ("gold", "mart_search_keywords"),
+        ("gold", "mart_search_terms"), ("gold", "mart_session_analysis"), ("gold", "pipeline_runs"),
+        *(("live", name) for name in LIVE_DATASETS)]
+    assert len(of_kind(assets, "charts")) == 21
     assert sorted(d["dashboard_title"] for d in of_kind(assets, "dashboards").values()) == [
-        "TripClick Clinical Search", "TripClick Live"]
+        "TripClick Clinical Search", "TripClick Live", "TripClick Pipeline health"]
 
 
 def test_mart_datasets_describe_the_defined_marts(assets):
@@ -70,15 +85,17 @@ def test_references_resolve(assets):
     for chart in charts:
         dataset = datasets[chart["dataset_uuid"]]
         metric_names = {m["metric_name"] for m in dataset["metrics"]}
-        used = chart["params"].get("metrics") or [chart["params"]["metric"]]
+        used = chart_metrics(chart)
+        assert used or chart["params"]["query_mode"] == "raw", chart["slice_name"]
         assert set(used) <= metric_names, chart["slice_name"]
-    placed = [item["meta"]["uuid"] for board in of_kind(assets, "dashboards").values()
-              for item in board["position"].values() if isinstance(item, dict) and item.get("type") == "CHART"]
+        columns = {c["column_name"] for c in dataset["columns"]}
+        named = [*chart["params"].get("groupby", []), *chart["params"].get("all_columns", []),
+                 *chart["params"].get("groupbyRows", []), *chart["params"].get("groupbyColumns", [])]
+        assert set(named) <= columns, chart["slice_name"]
+    placed = [uuid for board in of_kind(assets, "dashboards").values() for uuid in placed_charts(board)]
     assert sorted(placed) == sorted(c["uuid"] for c in charts)  # every chart on exactly one dashboard
     live_uuids = {d["uuid"] for d in datasets.values() if d["schema"] == "live"}
-    live_board = dashboard(assets, "TripClick Live")
-    on_live = {item["meta"]["uuid"] for item in live_board["position"].values()
-               if isinstance(item, dict) and item.get("type") == "CHART"}
+    on_live = placed_charts(dashboard(assets, "TripClick Live"))
     assert on_live == {c["uuid"] for c in charts if c["dataset_uuid"] in live_uuids}  # live and exact never mixed
 
 
@@ -86,7 +103,8 @@ def test_every_chart_has_a_query_context(assets):
     for chart in of_kind(assets, "charts").values():
         context = json.loads(chart["query_context"])
         (query,) = context["queries"]
-        assert query["metrics"] == (chart["params"].get("metrics") or [chart["params"]["metric"]]), chart["slice_name"]
+        assert query.get("metrics", []) == chart_metrics(chart), chart["slice_name"]
+        assert context["form_data"] == chart["params"], chart["slice_name"]
 
 
 def test_every_daily_chart_follows_the_date_filter(assets):
@@ -103,7 +121,8 @@ def test_tables_group_by_stable_keys_and_label_summed_daily_distincts(assets):
     groupby = {c["slice_name"]: c["params"].get("groupby") for c in of_kind(assets, "charts").values()
                if c["viz_type"] == "table"}
     assert groupby == {"Top documents": ["document_id"], "Top search queries": ["query"],
-                       "Top search terms": ["term"], "Live top documents (last 15 min)": ["document_id"]}
+                       "Top search terms": ["term"], "Live top documents (last 15 min)": ["document_id"],
+                       "Data quality failures by date": []}  # raw rows, one per failed expectation
     for dataset in of_kind(assets, "datasets").values():
         for m in dataset["metrics"]:  # a sum of daily distinct counts is not a distinct count over the range
             if m["expression"] in ("SUM(unique_sessions)", "SUM(sessions)") and dataset["table_name"] != \
@@ -112,9 +131,31 @@ def test_tables_group_by_stable_keys_and_label_summed_daily_distincts(assets):
 
 
 def test_the_date_range_filter_covers_the_whole_dashboard(assets):
-    (native_filter,) = dashboard(assets, "TripClick Clinical Search")["metadata"]["native_filter_configuration"]
-    assert native_filter["filterType"] == "filter_time"
-    assert native_filter["scope"] == {"rootPath": ["ROOT_ID"], "excluded": []}
+    for title in ("TripClick Clinical Search", "TripClick Pipeline health"):
+        (native_filter,) = dashboard(assets, title)["metadata"]["native_filter_configuration"]
+        assert native_filter["id"] == "NATIVE_FILTER-date-range"  # the id `make screenshots RANGE=` sets
+        assert native_filter["filterType"] == "filter_time"
+        assert native_filter["scope"] == {"rootPath": ["ROOT_ID"], "excluded": []}
+
+
+def test_pipeline_health_shows_the_steps_the_quality_failures_and_the_newest_gold_date(assets):
+    health = dashboard(assets, "TripClick Pipeline health")
+    assert health["slug"] == "tripclick-pipeline-health"
+    datasets = {d["uuid"]: d for d in of_kind(assets, "datasets").values()}
+    charts = {c["uuid"]: c for c in of_kind(assets, "charts").values()}
+    on_health = {charts[uuid]["slice_name"]: datasets[charts[uuid]["dataset_uuid"]]["table_name"]
+                 for uuid in placed_charts(health)}
+    assert on_health == {"Step outcomes by date": "pipeline_runs", "Rows per step and date": "pipeline_runs",
+                         "Step duration (s)": "pipeline_runs", "Data quality failures by date": "dq_results",
+                         "Newest Gold date": "gold_freshness", "Hours since the newest Gold date": "gold_freshness"}
+    (failures,) = [c for c in charts.values() if c["slice_name"] == "Data quality failures by date"]
+    assert {"clause": "WHERE", "sqlExpression": "NOT success", "expressionType": "SQL"} in \
+        failures["params"]["adhoc_filters"]
+    (freshness,) = [d for d in datasets.values() if d["table_name"] == "gold_freshness"]
+    assert "FROM gold.mart_daily_traffic" in freshness["sql"] and freshness["main_dttm_col"] is None
+    (runs,) = [d for d in datasets.values() if d["table_name"] == "pipeline_runs"]
+    assert sorted(c["column_name"] for c in runs["columns"]) == sorted(
+        ["step", "event_date", "success", "rows", "seconds", "finished_at"])  # 40_pipeline_runs.sql
 
 
 def test_the_live_dashboard_refreshes_every_10_s_and_says_it_is_provisional(assets):

@@ -1,5 +1,5 @@
 """gold/postgres/init against the shared platform's PostgreSQL 15: re-runnable, the fixed mart
-interface, comments everywhere, and a reader that can look but never touch."""
+interface, comments everywhere, and a reader that can look but never touch; gold.pipeline_runs likewise."""
 from __future__ import annotations
 
 import uuid
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 def initialised(platform):
     """The init SQL applied twice more on top of `make up`'s run: it must be re-runnable."""
     first, second = apply_init_sql(platform), apply_init_sql(platform)
-    assert "10_marts.sql" in first and first == second
+    assert "10_marts.sql" in first and "40_pipeline_runs.sql" in first and first == second
     return platform
 
 
@@ -84,3 +84,23 @@ def test_tables_the_loader_creates_later_are_readable_by_the_reader(initialised)
         with loader.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {table}")
         loader.close()
+
+
+def test_pipeline_runs_has_its_columns_key_and_comments_the_loader_owns_it_and_the_reader_only_reads(initialised):
+    columns = fetch(initialised, "SELECT column_name, data_type FROM information_schema.columns WHERE "
+                                 "table_schema = 'gold' AND table_name = 'pipeline_runs' ORDER BY ordinal_position")
+    assert columns == [("step", "text"), ("event_date", "date"), ("success", "boolean"), ("rows", "bigint"),
+                       ("seconds", "double precision"), ("finished_at", "timestamp with time zone")]
+    (owner, key), = fetch(initialised, "SELECT tableowner, (SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                                       "WHERE conrelid = 'gold.pipeline_runs'::regclass AND contype = 'p') "
+                                       "FROM pg_tables WHERE schemaname = 'gold' AND tablename = 'pipeline_runs'")
+    assert (owner, key) == (initialised.postgres_user, "PRIMARY KEY (step, event_date)")
+    comments = fetch(initialised, "SELECT a.attnum, col_description(a.attrelid, a.attnum) FROM pg_attribute a "
+                                  "WHERE a.attrelid = 'gold.pipeline_runs'::regclass AND a.attnum >= 0 "
+                                  "AND NOT a.attisdropped UNION ALL "
+                                  "SELECT 0, obj_description('gold.pipeline_runs'::regclass, 'pg_class')")
+    assert len(comments) == 7 and all(text for _, text in comments), comments
+    assert_reader_selects(initialised, ["gold.pipeline_runs"])
+    for statement in ("INSERT INTO gold.pipeline_runs VALUES ('x', '2031-07-01', true, 0, 0, now())",
+                      "UPDATE gold.pipeline_runs SET success = true", "DELETE FROM gold.pipeline_runs"):
+        assert_reader_refused(initialised, statement)

@@ -1,6 +1,7 @@
 """Real Superset 3.1.0 provisioned from the committed assets, over marts of generated days built and loaded
 by the pipeline's own code (`make sample-marts`) in the shared PostgreSQL: idempotent provisioning, every
-chart's query through the REST API against direct SQL, and the dashboard rendered by headless Chromium.
+chart's query through the REST API against direct SQL, and the dashboards rendered by headless Chromium
+(TripClick Pipeline health over gold.pipeline_runs rows of the same dates, written as the jobs write them).
 
 Superset runs as a private instance (own RUN_DIR with its SQLite metadata, own free port), so the
 test never touches a Superset someone started with `make superset`.
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,10 +23,10 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from gold.database import connect_loader, connect_reader, delete_dates
+from gold.database import connect_loader, connect_reader, delete_dates, record_run
 from gold.superset import screenshots
-from gold.superset.provision import ASSETS_DIR, DASHBOARD_SLUG, LIVE_DASHBOARD_SLUG, MASKED_PASSWORD, client_for, \
-    export
+from gold.superset.provision import ASSETS_DIR, DASHBOARD_SLUG, HEALTH_DASHBOARD_SLUG, LIVE_DASHBOARD_SLUG, \
+    MASKED_PASSWORD, client_for, export
 from infrastructure.settings import REPO_ROOT, load
 from processing.sample_marts import load_days
 from tests.gold.superset_helpers import ASSET_COUNTS, run_saved_query
@@ -82,6 +84,19 @@ EXPECTED = {
                      f"COUNT(*) FILTER (WHERE severity = 'warn' AND NOT success) AS warnings "
                      f"FROM gold.dq_results {WHERE} GROUP BY 1", ("event_date",), None),
 }
+# Pipeline health chart -> its rows from PostgreSQL over RANGE as (key..., value) tuples; None: the freshness
+# numbers, which show the newest Gold date whatever the range (checked on their own).
+STEPS = ("batch_to_bronze", "etl_to_gold", "reconcile", "load_to_postgres")
+HEALTH_EXPECTED = {
+    "Step outcomes by date": f"SELECT step, event_date, MIN(CASE WHEN success THEN 1 ELSE 0 END) FROM "
+                             f"gold.pipeline_runs {WHERE} GROUP BY 1, 2",
+    "Rows per step and date": f"SELECT step, event_date, SUM(rows) FROM gold.pipeline_runs {WHERE} GROUP BY 1, 2",
+    "Step duration (s)": f"SELECT step, event_date, SUM(seconds) FROM gold.pipeline_runs {WHERE} GROUP BY 1, 2",
+    "Data quality failures by date": f"SELECT event_date, severity, suite, expectation, observed_value FROM "
+                                     f"gold.dq_results {WHERE} AND NOT success ORDER BY 1 DESC, 2, 3, 4",
+    "Newest Gold date": None,
+    "Hours since the newest Gold date": None,
+}
 
 
 def free_port() -> int:
@@ -118,13 +133,33 @@ def as_superset_value(value):
 @pytest.fixture(scope="module")
 def marts(platform, spark_session):
     """The test dates' marts as `make sample-marts` makes them: generated days through the pipeline's code."""
-    load_days(spark_session, platform, DAYS, events_per_day=400, seed=2031)
+    loaded = load_days(spark_session, platform, DAYS, events_per_day=400, seed=2031)
     replace_dq_results(platform, DAYS, with_rows=True)
+    replace_pipeline_runs(platform, {day: sum(rows.values()) for day, rows in loaded.items()})
     yield platform
     with connect_loader(platform) as conn, conn.cursor() as cur:
         delete_dates(cur, DAYS)
     conn.close()
     replace_dq_results(platform, DAYS, with_rows=False)
+    replace_pipeline_runs(platform, dict.fromkeys(DAYS), with_rows=False)
+
+
+def replace_pipeline_runs(settings, gold_rows: dict, with_rows: bool = True) -> None:
+    """gold.pipeline_runs rows of the test dates, upserted as report_date does (record_run, as the loader), matching
+    replace_dq_results: day 0's gate (reconcile) failed, so it was not loaded; days 1 and 2 ran every step."""
+    conn = connect_loader(settings)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("DELETE FROM gold.pipeline_runs WHERE event_date = ANY(%s)", (list(gold_rows),))
+            for n, (day, rows) in enumerate(gold_rows.items() if with_rows else ()):
+                finished = datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc) + timedelta(hours=9)
+                for k, (step, step_rows) in enumerate(zip(STEPS, (400, rows, 20 + n, rows))):
+                    if n == 0 and step == "load_to_postgres":
+                        continue
+                    record_run(cur, step, day, not (n == 0 and step == "reconcile"), step_rows, 2.5 * (k + 1) + n,
+                               finished + timedelta(minutes=k))
+    finally:
+        conn.close()
 
 
 def replace_dq_results(settings, days, with_rows: bool) -> None:
@@ -200,7 +235,7 @@ def charts(superset):
 def test_provisioning_from_scratch_then_again_duplicates_nothing(superset):
     assert superset.first_counts == ASSET_COUNTS
     assert superset.second_counts == ASSET_COUNTS
-    assert "databases=1(+0) datasets=10(+0) charts=15(+0) dashboards=2(+0)" in superset.outputs[1]
+    assert "databases=1(+0) datasets=12(+0) charts=21(+0) dashboards=3(+0)" in superset.outputs[1]
 
 
 def test_gold_database_is_registered_as_the_read_only_role(superset):
@@ -241,6 +276,46 @@ def test_chart_numbers_match_postgres(superset, charts):
     assert [r["range_rank"] for r in shown] == list(range(1, 11))
     assert len({r["document_id"] for r in shown}) == len(shown)
     assert shown[0]["views"] == max(r["views"] for r in sql_rows(superset.settings, EXPECTED["Top documents"][0]))
+
+
+def health_rows(name: str, data: list[dict]) -> list[tuple]:
+    """A Pipeline health chart's rows as the tuples of its HEALTH_EXPECTED query (the failures in their order)."""
+    if name == "Data quality failures by date":
+        return [tuple(row[c] for c in ("event_date", "severity", "suite", "expectation", "observed_value"))
+                for row in data]
+    if name == "Step outcomes by date":
+        return sorted((row["step"], row["event_date"], row["succeeded"]) for row in data)
+    # a bar chart, one series per step
+    return sorted((step, row["event_date"], row[step]) for row in data for step in STEPS if row.get(step) is not None)
+
+
+def test_pipeline_health_charts_show_pipeline_runs_quality_failures_and_the_newest_gold_date(superset):
+    charts = {c["slice_name"]: c["id"] for c in superset.client.dashboard_charts(HEALTH_DASHBOARD_SLUG)}
+    assert sorted(charts) == sorted(HEALTH_EXPECTED)
+    shown = {}
+    for name, sql in HEALTH_EXPECTED.items():
+        (result,) = superset.client.chart_data(charts[name])["result"]  # the saved query, every date
+        assert result["status"] == "success" and not result.get("error"), name
+        if sql is None:
+            continue
+        result = run_saved_query(superset.client, charts[name], RANGE)
+        assert result["status"] == "success" and not result.get("error"), name
+        rows = [tuple(as_superset_value(v) for v in row.values()) for row in sql_rows(superset.settings, sql)]
+        shown[name] = health_rows(name, result["data"])
+        assert shown[name] and shown[name] == (rows if name == "Data quality failures by date" else sorted(rows)), name
+    # what replace_pipeline_runs wrote: day 0 stopped at its gate (no load), every other step ok
+    outcomes = {(step, day): ok for step, day, ok in shown["Step outcomes by date"]}
+    first = as_superset_value(DAYS[0])
+    assert outcomes.pop(("reconcile", first)) == 0 and ("load_to_postgres", first) not in outcomes
+    assert len(outcomes) == len(STEPS) * len(DAYS) - 2 and set(outcomes.values()) == {1}
+    # Freshness: the newest Gold date of every date (not only the range), and the hours since its 00:00 UTC.
+    newest_sql = "SELECT max(event_date) AS newest FROM gold.mart_daily_traffic"
+    before = sql_rows(superset.settings, newest_sql)[0]["newest"]
+    (newest,) = run_saved_query(superset.client, charts["Newest Gold date"], EMPTY_RANGE)["data"]
+    (hours,) = run_saved_query(superset.client, charts["Hours since the newest Gold date"], EMPTY_RANGE)["data"]
+    after = sql_rows(superset.settings, newest_sql)[0]["newest"]  # another worker may load or delete a date
+    assert newest["newest_date"] in (as_superset_value(before), as_superset_value(after))
+    assert abs(hours["hours_since_newest"] - (time.time() * 1000 - newest["newest_date"]) / 3_600_000) < 0.05
 
 
 def test_export_of_the_provisioned_dashboard_reproduces_the_committed_assets(superset, tmp_path):
@@ -321,6 +396,16 @@ def test_dashboard_shows_no_error_on_an_empty_date_range(superset, browser):
     states, _ = open_dashboard(browser, superset.base, EMPTY_RANGE, "gold_dashboard_empty_range.png")
     assert len(states) == len(EXPECTED)
     assert [s for s in states if s["loading"] or s["error"] or not (s["drawn"] or s["empty"])] == [], states
+
+
+def test_pipeline_health_dashboard_renders_every_chart_in_chromium(superset, browser):
+    shot = screenshots.open_dashboard(browser, superset.base, HEALTH_DASHBOARD_SLUG,
+                                      ARTIFACTS / "pipeline_health_dashboard.png", len(HEALTH_EXPECTED),
+                                      time_range=RANGE)
+    assert shot.errors == []
+    assert sorted(s["title"] for s in shot.states) == sorted(HEALTH_EXPECTED), shot.states
+    assert [s for s in shot.states if not s["drawn"] or s["empty"] or s["loading"] or s["error"]] == [], shot.states
+    assert "unique:dedup_key" in shot.body and "load_to_postgres" in shot.body  # the range's failure and its steps
 
 
 def test_live_dashboard_renders_in_chromium(superset, browser):

@@ -88,7 +88,15 @@ def test_a_step_without_summary_failed_all_its_dates():
     assert backfill.outcome_of([D1, D2], f"x\n[job] {dates.summary_line([D1, D2], {D1: 'x'})}", 0) == ([D2], [D1])
 
 
-def test_run_per_date_goes_on_after_a_bad_date_and_names_it(capsys):
+@pytest.fixture
+def nowhere_to_report(monkeypatch):
+    """A fake job's outcomes must not reach the shared Pushgateway or gold.pipeline_runs: nothing listens on the
+    discard port."""
+    monkeypatch.setenv("PUSHGATEWAY_URL", "")
+    monkeypatch.setenv("POSTGRES_PORT", "9")
+
+
+def test_run_per_date_goes_on_after_a_bad_date_and_names_it(capsys, nowhere_to_report):
     parser = cli.parser("fake", "fake job", several=True)
     seen = []
 
@@ -107,7 +115,7 @@ def test_run_per_date_goes_on_after_a_bad_date_and_names_it(capsys):
                             body) == 0
 
 
-def test_run_per_date_with_one_date_is_the_single_date_run(capsys):
+def test_run_per_date_with_one_date_is_the_single_date_run(capsys, nowhere_to_report):
     args = cli.parser("fake", "fake job", several=True).parse_args(["--date", "2026-01-02"])
     assert cli.run_per_date("fake", args, lambda _s, day: 0 if day == D2 else 1) == 0
     assert "summary dates=" not in capsys.readouterr().out

@@ -129,12 +129,26 @@ def run_in_process(job: str, args: list[str], env: dict[str, str]) -> int:
 def delete_day(settings, day) -> None:
     """Remove a test date's rows from every mart in PostgreSQL, and its live rows (a stream run that stopped
     before its load leaves them; they would show on TripClick Live). Also the next date's live rows: a test day
-    (scenario.build_day) carries a few clicks of the next date, which the stream counts live under that date."""
+    (scenario.build_day) carries a few clicks of the next date, which the stream counts live under that date.
+    And the date's gold.pipeline_runs rows, which its jobs wrote (they would show on Pipeline health)."""
     with connect_loader(settings) as conn, conn.cursor() as cur:
         delete_dates(cur, [day])
         for live_day in (day, day + timedelta(days=1)):
             live_sink.discard_date(cur, live_day)
+        cur.execute("SELECT to_regclass('gold.pipeline_runs') IS NOT NULL")  # absent until `make up` applies 40_
+        if cur.fetchone()[0]:
+            cur.execute("DELETE FROM gold.pipeline_runs WHERE event_date = %s", (day,))
     conn.close()
+
+
+def pipeline_runs(settings, day) -> dict[str, tuple]:
+    """Step -> (success, rows, seconds, finished_at) of gold.pipeline_runs for a date (what report_date wrote)."""
+    with connect_loader(settings) as conn, conn.cursor() as cur:
+        cur.execute("SELECT step, success, rows, seconds, finished_at FROM gold.pipeline_runs WHERE event_date = %s",
+                    (day,))
+        rows = {step: tuple(rest) for step, *rest in cur.fetchall()}
+    conn.close()
+    return rows
 
 
 def postgres_rows(settings, day) -> dict[str, list[tuple]]:

@@ -12,7 +12,8 @@ The history it records, in order:
    query pauses; S2 exits 0 after its runtime.
 4. S3 (PostgreSQL back) replays what the live writer could not commit, drains and stops.
 5. The late events are sent; S4, restored from the checkpoint with its watermark, drops them.
-6. Manifests, Bronze, exact Silver, Gold, the lake gate, the load and reconcile, in this process.
+6. Manifests, Bronze, exact Silver, Gold, the lake gate, the load and reconcile, in this process; each batch job
+   records its outcome in gold.pipeline_runs (read into the world as "pipeline_runs").
 """
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ from pathlib import Path
 from gold import marts
 from gold.database import connect_loader
 from processing import lake, lake_io, live_sink
-from tests.processing.helpers import (delete_day, delete_topic, encode, job_env, new_topic, postgres_rows, produce,
-                                      produce_keyed, produce_paced, run_in_process)
+from tests.processing.helpers import (delete_day, delete_topic, encode, job_env, new_topic, pipeline_runs,
+                                      postgres_rows, produce, produce_keyed, produce_paced, run_in_process)
 from tests.processing.scenario import build_day, generate_events, manifests
 
 # The newest live date of the suite but Superset's sample (2099-12-31): the 15-minute views show the newest date.
@@ -202,6 +203,7 @@ def build(settings, spark, workdir: Path):
     assert run_in_process("load_to_postgres", ["--date", DAY.isoformat()], env) == 0
     out["reconcile_exit"] = run_in_process("reconcile", ["--date", DAY.isoformat(), "--stage", "postgres"], env)
     out["postgres"] = postgres_rows(settings, DAY)
+    out["pipeline_runs"] = pipeline_runs(settings, DAY)  # written by the jobs' report_date, read before any rerun
     out["layers"] = {layer: lake_rows(spark, root, layer) for layer in
                      ("bronze", "silver", "quarantine", *(f"gold/{m}" for m in marts.NAMES))}
     out["exact_total"] = query(settings, "SELECT total_events FROM gold.mart_daily_traffic WHERE event_date = %s",

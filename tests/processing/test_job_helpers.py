@@ -1,12 +1,15 @@
-"""Pure helpers of the jobs: stop deadline, Kafka read window, COPY text escaping."""
+"""Pure helpers of the jobs: stop deadline, Kafka read window, COPY text escaping, a date's report when the
+database is unreachable."""
 from __future__ import annotations
 
+import socket
 from datetime import date, datetime, timezone
 
 import pyarrow as pa
 import pytest
 
 from infrastructure.settings import load
+from processing import cli
 from processing.cli import error_line
 from processing.kafka_source import window_start_ms
 from processing.spark.jobs.load_to_postgres import copy_text
@@ -78,3 +81,28 @@ def test_a_driver_jvm_lost_under_python_says_which_setting_to_raise():
     line = error_line(lost, load({"ENV_FILE": "/nonexistent", "SPARK_DRIVER_MEMORY": "1g"}))
     assert line.startswith("Py4JError: the Spark driver JVM died") and "raise SPARK_DRIVER_MEMORY (now 1g;" in line
     assert error_line(Py4JError("Method foo([]) does not exist"), None) == "Py4JError: Method foo([]) does not exist"
+
+
+@pytest.fixture
+def unreachable_database(monkeypatch):
+    """Jobs' settings pointing at a port nothing listens on, and no Pushgateway."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("POSTGRES_HOST", "127.0.0.1")
+    monkeypatch.setenv("POSTGRES_PORT", str(port))
+    monkeypatch.setenv("PUSHGATEWAY_URL", "")
+
+
+def test_a_pipeline_runs_write_that_fails_is_one_warning_and_the_job_goes_on(unreachable_database, capsys):
+    day = date(2031, 3, 1)
+    cli.summary("fake_step", day, 7, loaded=7)
+    cli.report_date("fake_step", day, 0, 1.5)
+    warnings = [line for line in capsys.readouterr().out.splitlines() if "pipeline_runs" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("[fake_step] WARNING pipeline_runs not written: "
+                                                         "OperationalError: "), warnings
+    args = cli.parser("fake_step", "fake job", several=True).parse_args(["--date", day.isoformat()])
+    assert cli.run_per_date("fake_step", args, lambda _settings, _day: 0) == 0  # the job's result, not the write's
+    assert cli.run_per_date("fake_step", args, lambda _settings, _day: 3) == 3
+    out = capsys.readouterr().out
+    assert out.count("WARNING pipeline_runs not written") == 2 and "finished exit=3" in out

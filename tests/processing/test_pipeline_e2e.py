@@ -1,7 +1,7 @@
 """End to end on real Kafka, Spark and PostgreSQL, read from the local-mode world (tests/processing/local_day.py):
 streaming (started after the first phase was produced, killed with kill -9 mid-production and restarted), late
-events the stream provably drops, Bronze, exact Silver, Gold, the lake gate, load, reconcile, and an idempotent
-rerun (Bronze rereads its recorded offsets)."""
+events the stream provably drops, Bronze, exact Silver, Gold, the lake gate, load, reconcile, each batch step's
+row in gold.pipeline_runs, and an idempotent rerun (Bronze rereads its recorded offsets)."""
 from __future__ import annotations
 
 import re
@@ -9,8 +9,9 @@ from collections import Counter
 
 import pytest
 
+from gold import marts
 from processing import lake
-from tests.processing.helpers import postgres_rows, produce, run_in_process
+from tests.processing.helpers import pipeline_runs, postgres_rows, produce, run_in_process
 from tests.processing.local_day import DAY, lake_rows
 from tests.processing.scenario import assert_marts_match, expected_marts
 
@@ -66,6 +67,18 @@ def test_lake_gate_and_reconcile_are_green(local_day):
     assert local_day["reconcile_exit"] == 0
 
 
+def test_each_batch_step_recorded_its_outcome_in_pipeline_runs(local_day):
+    runs = local_day["pipeline_runs"]  # step -> (success, rows, seconds, finished_at)
+    steps_in_order = ["batch_to_bronze", "etl_to_gold", "load_to_postgres", "reconcile"]  # reconcile: postgres stage
+    assert sorted(runs, key=lambda step: runs[step][3]) == steps_in_order, runs
+    assert all(success and seconds > 0 for success, _, seconds, _ in runs.values()), runs
+    layers = local_day["layers"]
+    assert runs["batch_to_bronze"][1] == len(layers["bronze"])
+    assert runs["etl_to_gold"][1] == sum(len(layers[f"gold/{name}"]) for name in marts.NAMES)
+    assert runs["load_to_postgres"][1] == sum(len(rows) for rows in local_day["postgres"].values())
+    assert runs["reconcile"][1] > 0  # the checks of its last attempt
+
+
 def test_every_mart_equals_independent_computation(local_day):
     scenario = local_day["scenario"]
     assert_marts_match(local_day["postgres"], expected_marts(DAY, list(scenario.valid.values())))
@@ -81,3 +94,9 @@ def test_rerun_of_batch_etl_and_load_is_idempotent(local_day, spark):
     for layer, rows in local_day["layers"].items():
         assert lake_rows(spark, root, layer) == rows, layer
     assert postgres_rows(local_day["settings"], DAY) == local_day["postgres"]
+    # pipeline_runs keeps one row per step and date: the rerun's attempts replaced the first ones
+    first, rerun = local_day["pipeline_runs"], pipeline_runs(local_day["settings"], DAY)
+    assert sorted(rerun) == sorted(first)
+    for step in ("batch_to_bronze", "etl_to_gold", "load_to_postgres"):
+        assert rerun[step][:2] == first[step][:2] and rerun[step][3] > first[step][3], step
+    assert rerun["reconcile"] == first["reconcile"]

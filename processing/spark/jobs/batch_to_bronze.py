@@ -133,7 +133,7 @@ def run_date(settings: Settings, day: date, options: BronzeOptions, shared=None)
         cli.log(JOB, f"offsets topic={topic} partition={r.partition} first={r.first} last={r.last} "
                      f"messages={r.messages}")
     total = sum(r.messages for r in ranges)
-    cli.log(JOB, f"summary date={day} bronze_rows={total} partitions={len(ranges)} version={folder}")
+    cli.summary(JOB, day, total, bronze_rows=total, partitions=len(ranges), version=folder)
     return 0
 
 

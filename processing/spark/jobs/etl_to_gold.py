@@ -158,8 +158,8 @@ def publish_date(spark, settings, day: date, staged: StagedRange) -> int:
     cli.log(JOB, "silver " + " ".join(f"{k}={v}" for k, v in counts.items()) + " (staged with the range)")
     gold = {layer.removeprefix("gold/"): rows for layer, rows in published.items() if layer.startswith("gold/")}
     cli.log(JOB, "gold " + " ".join(f"{k}={v}" for k, v in gold.items()) + f" seconds={time.monotonic() - started:.1f}")
-    cli.log(JOB, f"summary date={day} silver_rows={counts['silver_rows']} "
-                 f"quarantined={counts['quarantined']} gold_rows={sum(gold.values())}")
+    cli.summary(JOB, day, sum(gold.values()), silver_rows=counts["silver_rows"], quarantined=counts["quarantined"],
+                gold_rows=sum(gold.values()))
     return 0
 
 
@@ -208,8 +208,8 @@ def run_date(settings: Settings, day: date, staged: StagedRange | None = None) -
     gold = build_marts(spark, settings, day)
     counts = " ".join(f"{k}={v}" for k, v in gold.items())
     cli.log(JOB, f"gold {counts} seconds={time.monotonic() - started:.1f}")
-    cli.log(JOB, f"summary date={day} silver_rows={silver['silver_rows']} "
-                 f"quarantined={silver['quarantined']} gold_rows={sum(gold.values())}")
+    cli.summary(JOB, day, sum(gold.values()), silver_rows=silver["silver_rows"], quarantined=silver["quarantined"],
+                gold_rows=sum(gold.values()))
     return 0
 
 

@@ -116,8 +116,8 @@ def run_date(settings: Settings, day: date) -> int:
     for mart, rows in loaded.items():
         cli.log(JOB, f"loaded table={marts.SCHEMA}.{mart} rows={rows}")
     total = sum(loaded.values())
-    cli.log(JOB, f"summary date={day} tables={len(loaded)} rows={total} transaction_s={seconds:.2f} "
-                 f"rows_per_s={total / max(seconds, 1e-6):.0f}")
+    cli.summary(JOB, day, total, tables=len(loaded), rows=total, transaction_s=f"{seconds:.2f}",
+                rows_per_s=f"{total / max(seconds, 1e-6):.0f}")
     return 0
 
 

@@ -32,6 +32,7 @@ from gold import marts
 from gold.database import connect_loader, rows_of_date
 from infrastructure.settings import Settings
 from messaging.contract import SOURCE_SERVERS
+from monitoring import metrics
 from processing import cli, kafka_source, lake, lake_io, manifests, quality, transforms
 from processing.spark.session import build_session
 
@@ -251,8 +252,11 @@ def check_date(settings: Settings, day: date, options: GateOptions, shared: Rang
     for name, ok, detail in results:
         cli.log(JOB, f"{'OK  ' if ok else 'FAIL'} {name}: {detail}")
     failed = [name for name, ok, _ in results if not ok]
-    cli.log(JOB, f"summary date={day} stage={options.stage} checks={len(results)} mismatches={len(failed)} "
-                 f"failed={','.join(failed) or '-'} dq_failed={len(dq_stops)}")
+    cli.summary(JOB, day, len(results), stage=options.stage, checks=len(results), mismatches=len(failed),
+                failed=",".join(failed) or "-", dq_failed=len(dq_stops))
+    metrics.push("reconcile", {"stage": options.stage, "date": str(day)},
+                 {"checks_failed": len(failed) + len(dq_stops), "checks_total": len(results),
+                  "finished_timestamp_seconds": time.time()})
     return 1 if failed or dq_stops else 0
 
 

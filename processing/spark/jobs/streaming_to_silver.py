@@ -31,6 +31,7 @@ from pyspark.errors import StreamingQueryException
 
 from infrastructure.dates import ISO_DATE
 from infrastructure.settings import Settings
+from monitoring.stream_listener import MetricsListener
 from processing import cli, kafka_source, lake, lake_io, live, live_sink, stream_ready, transforms, warm_up
 from processing.spark.session import build_session
 
@@ -283,9 +284,18 @@ def drain_and_stop(spark, settings, options: StreamOptions, queries: list) -> li
 
 
 def stream(settings: Settings, options: StreamOptions) -> int:
+    listener = MetricsListener()  # tripclick_stream_* metrics after every micro-batch
+    try:
+        return run_queries(settings, options, listener)
+    finally:
+        listener.close()
+
+
+def run_queries(settings: Settings, options: StreamOptions, listener: MetricsListener) -> int:
     stop_requested = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop_requested.set())
     spark = build_session(settings, JOB, {"spark.sql.streaming.noDataProgressEventInterval": "1000"})
+    spark.streams.addListener(listener)
     if options.warm_up_rows:
         seconds = warm_up.warm_up(spark, settings.pipeline_tz, options.watermark, options.warm_up_rows)
         cli.log(JOB, f"warm-up rows={options.warm_up_rows} passes={warm_up.PASSES} seconds={seconds:.1f}")
