@@ -7,6 +7,7 @@ AIRFLOW_HOME is <RUN_DIR>/airflow; metadata lives in the local PostgreSQL databa
 and the stable REST API listen on 127.0.0.1:AIRFLOW_PORT (basic auth, AIRFLOW_ADMIN_USER/PASSWORD).
 Each process is a session leader with a PID file under <AIRFLOW_HOME>/pids; `down` stops exactly those.
 A private instance (its own home, port and schema) runs beside it through the same `up` and `down`.
+`make airflow`'s instance sends StatsD metrics to 127.0.0.1:STATSD_PORT (statsd_exporter, `make monitoring`).
 """
 from __future__ import annotations
 
@@ -46,6 +47,9 @@ class Instance:
     # Exported to every Airflow process (and so to the steps): the DAG's parse-time settings, plus any
     # overrides a private instance needs (e.g. its own lake and topic in a test).
     env: dict[str, str] = field(default_factory=dict)
+    # StatsD metrics (prefix `airflow`) to this UDP port on 127.0.0.1, statsd_exporter's (`make monitoring`);
+    # None sends none: a private instance's runs count as the platform's only where it opts in.
+    statsd_port: int | None = None
 
     @property
     def base_url(self) -> str:
@@ -64,7 +68,7 @@ def local_instance(s: Settings | None = None) -> Instance:
     s = s or load()
     return Instance(home=s.run_dir / "airflow", port=s.airflow_port, db_url=db_url(s),
                     admin_user=s.airflow_admin_user, admin_password=s.airflow_admin_password,
-                    env=dag_environment(resolve()))
+                    env=dag_environment(resolve()), statsd_port=s.statsd_port)
 
 
 def dag_environment(merged: dict[str, str]) -> dict[str, str]:
@@ -104,9 +108,16 @@ def airflow_env(inst: Instance) -> dict[str, str]:
                                                              lambda: secrets.token_hex(32)),
         "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session",
         "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "60",
+        "AIRFLOW_PORT": str(inst.port),  # the alerts' links lead to this instance's UI unless AIRFLOW_PUBLIC_URL
         "PIPELINE_RUNNER": "local",
         "PYTHONUNBUFFERED": "1",
     })
+    if inst.statsd_port:
+        env.update({"AIRFLOW__METRICS__STATSD_ON": "True", "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+                    "AIRFLOW__METRICS__STATSD_PORT": str(inst.statsd_port),
+                    "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
+                    # The allow/block lists are empty either way; the default validator warns in every process.
+                    "AIRFLOW__METRICS__METRICS_USE_PATTERN_MATCH": "True"})
     return env
 
 
@@ -121,7 +132,7 @@ def _checked(run: subprocess.CompletedProcess, what: str) -> None:
 
 
 def prepare(inst: Instance) -> None:
-    """Schema migration, admin user, Connections/Variables: all idempotent."""
+    """Schema migration, admin user, Connections (the alerts' too, from ALERT_*)/Variables: all idempotent."""
     inst.home.mkdir(parents=True, exist_ok=True)
     (inst.home / "logs").mkdir(exist_ok=True)
     started = time.monotonic()

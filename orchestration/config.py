@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from infrastructure.settings import DEFAULTS, REPO_ROOT, ConfigError, registry_prefix
+from orchestration import timeline
 from orchestration.steps import HOSTS
 
 RUNNERS = ("local", "docker")
@@ -21,7 +23,8 @@ DAG_ENV_KEYS = ("PIPELINE_RUNNER", "PIPELINE_TZ", "TIME_SCALE", "STREAM_WARM_UP_
                 "PIPELINE_RETRY_DELAY_SECONDS", "IMAGE_TAG", "IMAGE_REGISTRY", "DOCKER_TLS",
                 "DOCKER_URL_WEBSERVER0", "DOCKER_URL_WEBSERVER1", "DOCKER_URL_SPARK", "DOCKER_CERT_DIR",
                 "DOCKER_NETWORK", "DOCKER_KEEP_FAILED_HOURS", "PRODUCER_DATA_DIR", "DATA_DIR",
-                "PIPELINE_MAX_RETRIES", "SPARK_CORES_MAX", "SPARK_JAVA_OPTIONS")
+                "PIPELINE_MAX_RETRIES", "SPARK_CORES_MAX", "SPARK_JAVA_OPTIONS", "AIRFLOW_PUBLIC_URL", "AIRFLOW_PORT",
+                "ALERT_DAY_DEADLINE")
 TLS_PORT, PLAINTEXT_PORT = 2376, 2375
 # The Spark job containers' secrets: NAME -> (Airflow Connection, its field). The docker runner reads them
 # when the container is created and hands them over as the operator's private environment, never as a
@@ -71,6 +74,8 @@ class DagConfig:
     keep_failed_hours: float  # failed step containers older than this are pruned
     spark_cores_max: str  # spark.cores.max of every job ('' = no cap)
     spark_java_options: str  # extra JVM options of every job's driver and executors ('' = none)
+    airflow_url: str  # the UI as people open it: the base of the links in alerts
+    day_sla: timedelta  # reconcile must have succeeded this long after the day's start (ALERT_DAY_DEADLINE)
 
     def retries(self, step_default: int) -> int:
         return step_default if self.max_retries is None else min(step_default, self.max_retries)
@@ -123,6 +128,14 @@ def _positive_number(env: dict[str, str], name: str) -> float:
     return value
 
 
+def _day_sla(env: dict[str, str]) -> timedelta:
+    try:
+        return timeline.clock_offset(env["ALERT_DAY_DEADLINE"])
+    except ValueError as exc:
+        raise ConfigError(f"ALERT_DAY_DEADLINE={env['ALERT_DAY_DEADLINE']!r}: expected HH:MM after "
+                          f"{timeline.DAY_START} ({exc})") from None
+
+
 def dag_config(environ: dict[str, str]) -> DagConfig:
     """Parse-time configuration from `environ` (normally os.environ) over the settings defaults."""
     env = {**DEFAULTS, **environ}
@@ -146,4 +159,7 @@ def dag_config(environ: dict[str, str]) -> DagConfig:
         keep_failed_hours=_positive_number(env, "DOCKER_KEEP_FAILED_HOURS"),
         spark_cores_max=env["SPARK_CORES_MAX"].strip(),
         spark_java_options=env["SPARK_JAVA_OPTIONS"].strip(),
+        # Settings.airflow_url's rule, without loading the settings (no file I/O at parse time).
+        airflow_url=(env["AIRFLOW_PUBLIC_URL"].strip() or f"http://127.0.0.1:{env['AIRFLOW_PORT']}").rstrip("/"),
+        day_sla=_day_sla(env),
     )

@@ -27,6 +27,8 @@ from gold import marts
 from gold.database import connect_reader, rows_of_date
 from infrastructure.settings import REPO_ROOT, Settings, load
 from messaging.contract import SOURCE_SERVERS as SERVERS
+from monitoring import inbox
+from monitoring import local as monitoring
 from orchestration import airflow_local
 from orchestration.airflow_api import AirflowApi
 from orchestration.steps import BACKFILL_DAG_ID, DAG_ID, OUTPUT_PREFIX
@@ -184,6 +186,15 @@ def superset_result(s: Settings, process: subprocess.Popen) -> str:
     return f"(make superset failed with exit {code}; see {s.run_dir / 'demo-superset.log'})"
 
 
+def print_monitoring(s: Settings) -> None:
+    """Where the day's metrics and alerts are: the monitoring group `make up` started."""
+    alerts = inbox.messages(monitoring.inbox_file(s))
+    print(f"Metrics    : http://127.0.0.1:{s.prometheus_port}  (Prometheus; try tripclick_job_rows; Grafana "
+          "dashboards as code in monitoring/grafana/)")
+    print(f"Alerts     : http://127.0.0.1:{s.alertmanager_port}  (Alertmanager) -> e-mail and Slack stand-in "
+          f"messages in {monitoring.inbox_file(s)} ({len(alerts)} so far)")
+
+
 def run_demo(day: str, time_scale: float, events_per_day: int | None, days: int = 1) -> int:
     started = time.monotonic()
     s = load()
@@ -234,7 +245,8 @@ def run_demo(day: str, time_scale: float, events_per_day: int | None, days: int 
         print("\n".join(range_summary(s, [day, *rest])))
     dashboard = superset_result(s, superset)
     print(f"\nAirflow UI : {inst.base_url}/dags/{DAG_ID}/grid?dag_run_id={run_id}  ({inst.admin_user}/****)")
-    print(f"Superset   : {dashboard}")
+    print(f"Superset   : {dashboard}  (also 'TripClick Pipeline health': runs, checks and freshness per date)")
+    print_monitoring(s)
     if backfill_state != "success":
         log(f"demo FAILED: the backfill of {rest[0]}..{rest[-1]} ended {backfill_state} "
             f"elapsed={time.monotonic() - started:.0f}s")

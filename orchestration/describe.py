@@ -5,8 +5,9 @@
 
 Loads the DAG folder in a DagBag (the runner comes from PIPELINE_RUNNER), renders each task's command
 and each sensor's target for that run, and prints the structure: schedule, timezone, dependencies,
-retries, Docker parameters (unrendered where they come from Connections). The structure tests and
-operators reading a plan use it; it needs AIRFLOW_HOME pointing at a scratch folder, never a live one.
+retries, alert callbacks and SLAs, Docker parameters (unrendered where they come from Connections). The
+structure tests and operators reading a plan use it; it needs AIRFLOW_HOME pointing at a scratch folder,
+never a live one.
 """
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ def _task_facts(task, context) -> dict:
         "retry_delay_s": task.retry_delay.total_seconds(),
         "trigger_rule": str(task.trigger_rule),
         "has_doc": bool(task.doc_md),
+        "on_failure_callback": _name(task.on_failure_callback),
+        "sla_s": task.sla.total_seconds() if task.sla else None,
     }
     if hasattr(task, "argv"):
         facts["argv"] = _render(task, task.argv, context)
@@ -50,6 +53,10 @@ def _task_facts(task, context) -> dict:
             xcom_all=task.xcom_all,
         )
     return facts
+
+
+def _name(callback) -> str | None:
+    return getattr(callback, "__qualname__", None)
 
 
 class _XComs:
@@ -94,6 +101,7 @@ def describe(logical_date: pendulum.DateTime, start: pendulum.DateTime, date: st
             "max_active_runs": dag.max_active_runs, "catchup": dag.catchup, "tags": sorted(dag.tags),
             "params": {name: param.value for name, param in dag.params.items()},
             "has_doc": bool(dag.doc_md),
+            "sla_miss_callback": _name(dag.sla_miss_callback),
         },
         "next_scheduled_logical_date": next_run.logical_date.isoformat() if next_run else None,
         "tasks": {task.task_id: _task_facts(task, context) for task in dag.tasks},

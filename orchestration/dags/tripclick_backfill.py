@@ -18,7 +18,7 @@ from airflow.models.param import Param
 from airflow.utils.trigger_rule import TriggerRule
 
 from orchestration.config import dag_config
-from orchestration.runners import BackfillReportOperator, dag_arguments, step_dates, step_task
+from orchestration.runners import BackfillReportOperator, backfill_range, dag_arguments, step_dates, step_task
 from orchestration.steps import BACKFILL_DAG_ID, BACKFILL_STEPS, markdown_table
 from orchestration.timeline import DATE_PATTERN
 
@@ -36,7 +36,7 @@ with DAG(
     },
     user_defined_macros={"step_dates": step_dates},
     tags=["tripclick", "backfill", f"runner:{CFG.runner}"],
-    **dag_arguments(CFG),
+    **dag_arguments(CFG, backfill_range),
 ) as dag:
     tasks = {step.task_id: step_task(step, CFG) for step in BACKFILL_STEPS}
     for step in BACKFILL_STEPS:

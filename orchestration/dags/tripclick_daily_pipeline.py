@@ -10,7 +10,9 @@ The run processes the date of its logical date in PIPELINE_TZ (the 15:00 trigger
 or the `date` param of a manual trigger. `time_scale` compresses the clock (60 = the day in three minutes);
 the timeline is anchored at the moment the run started. What each step runs and where is
 orchestration.steps.STEPS (the table below); PIPELINE_RUNNER=docker|local makes each a container on its
-host's Docker API or a local process. Parsing reads the process environment only: no I/O, no Variable.get.
+host's Docker API or a local process. A task that fails for good, and a `reconcile` later than
+ALERT_DAY_DEADLINE, send an e-mail and a Slack message (orchestration.alerts). Parsing reads the process
+environment only: no I/O, no Variable.get.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from orchestration.steps import DAG_ID, STEPS, markdown_table
 from orchestration.timeline import DATE_PATTERN
 
 CFG = dag_config(dict(os.environ))
+MACROS = daily_macros(CFG)
 
 with DAG(
     dag_id=DAG_ID,
@@ -42,11 +45,13 @@ with DAG(
         "time_scale": Param(CFG.time_scale, type="number", exclusiveMinimum=0,
                             description="Timeline compression: 1 = real clock, 60 = 15:00-18:00 in 3 minutes"),
     },
-    user_defined_macros=daily_macros(CFG),
+    user_defined_macros=MACROS,
     tags=["tripclick", "daily", f"runner:{CFG.runner}"],
-    **dag_arguments(CFG),
+    **dag_arguments(CFG, MACROS["pipeline_date"]),
 ) as dag:
-    step = {s.task_id: step_task(s, CFG) for s in STEPS}
+    # The day must be reconciled by ALERT_DAY_DEADLINE, counted from its 15:00 trigger. Airflow checks the SLAs
+    # of scheduled runs only (the docker runner's); a miss is alerted like a failure (dag_arguments).
+    step = {s.task_id: step_task(s, CFG, sla=CFG.day_sla if s.task_id == "reconcile" else None) for s in STEPS}
 
     # 15:00, the run's start: streaming starts; the producers replay the day into Kafka once it is ready, or once
     # wait_for_stream gave up (a stream that never comes up must not hold up the day).

@@ -1,7 +1,8 @@
 """End to end under the real scheduler (LocalExecutor) of a private Airflow: a loud failure (server0's day
 file has not arrived), then a clear-and-retry once it is there that completes the day with exact results in
 PostgreSQL (every mart row for row against the plain-Python computation over the day files), although
-server1's file is replayed a second time.
+server1's file is replayed a second time. The failure reaches people: this world's Airflow sends its alerts to
+a private alert inbox (monitoring.inbox), one e-mail and one Slack webhook message.
 
 Private everything: Airflow home, port and metadata schema; Kafka topics; lake; data folder; a test date
 no other test uses. The knobs a test sets small (STREAM_WARM_UP_ROWS, STREAM_DRAIN_SECONDS, TIME_SCALE) make
@@ -9,23 +10,29 @@ the day take about two minutes instead of the seven its production values would.
 """
 from __future__ import annotations
 
+import html
 import json
 import shutil
 import socket
 import subprocess
+import time
 import uuid
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import psycopg2
 import pytest
+import requests
 
 from gold.database import connect_loader, delete_dates
 from infrastructure.settings import REPO_ROOT, Settings, resolve
 from messaging.topics import TopicSpec, admin_client, ensure_topic
+from monitoring.inbox import messages, wait_for
 from orchestration import airflow_local
 from orchestration.airflow_api import AirflowApi
 from orchestration.steps import DAG_ID, OUTPUT_PREFIX
+from tests.monitoring import day_checks
 from tests.processing.helpers import postgres_rows
 from tests.processing.scenario import assert_marts_match, expected_marts
 
@@ -35,6 +42,7 @@ EVENTS = 3000
 TIME_SCALE = 360  # the 15:00-18:00 day in 30 s; producers replay their hour in 10 s
 # The stream warms up on a few synthetic clicks and drains 10 s after the producers' hour.
 SMALL_KNOBS = {"STREAM_WARM_UP_ROWS": "1000", "STREAM_DRAIN_SECONDS": "10"}
+ALERT_TO = "oncall@e2e.test"
 
 
 def free_port() -> int:
@@ -78,8 +86,38 @@ def day_files(tmp_path) -> Path:
 
 
 @pytest.fixture
-def private_airflow(platform, tmp_path, topics, day_files):
-    """A private Airflow (own schema in the airflow database) whose steps use this test's lake and topics."""
+def inbox(tmp_path):
+    """A private alert inbox (SMTP sink and webhook receiver) on free ports; its records land in `out`."""
+    smtp_port, http_port = free_port(), free_port()
+    out = tmp_path / "inbox.jsonl"
+    with (tmp_path / "inbox.log").open("w") as log:
+        process = subprocess.Popen(
+            [str(REPO_ROOT / ".venv/bin/python"), "-m", "monitoring.inbox", "--smtp-port", str(smtp_port),
+             "--http-port", str(http_port), "--out", str(out)], cwd=REPO_ROOT, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 30
+        while not _answers(f"http://127.0.0.1:{http_port}/health"):  # SMTP listens before HTTP does
+            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "inbox.log").read_text()
+            time.sleep(0.2)
+        yield SimpleNamespace(out=out, env={
+            "ALERT_SMTP_SMARTHOST": f"127.0.0.1:{smtp_port}", "ALERT_EMAIL_TO": ALERT_TO,
+            "ALERT_SLACK_WEBHOOK_URL": f"http://127.0.0.1:{http_port}/slack"})
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).ok
+    except requests.RequestException:
+        return False
+
+
+@pytest.fixture
+def private_airflow(platform, tmp_path, topics, day_files, inbox):
+    """A private Airflow (own schema in the airflow database) whose steps use this test's lake and topics, and
+    whose alerts go to this test's inbox and link to its own UI."""
     schema = f"test_orch_{uuid.uuid4().hex[:8]}"
     conn = pg(platform, platform.airflow_db_user, platform.airflow_db_password, platform.airflow_db)
     with conn.cursor() as cur:
@@ -89,7 +127,8 @@ def private_airflow(platform, tmp_path, topics, day_files):
     inst = airflow_local.Instance(
         home=tmp_path / "airflow", port=free_port(), db_url=airflow_local.db_url(platform, schema),
         admin_user="admin", admin_password="admin",
-        env={**airflow_local.dag_environment(resolve()), **step_env})
+        env={**airflow_local.dag_environment(resolve()), **step_env, **inbox.env, "AIRFLOW_PUBLIC_URL": ""},
+        statsd_port=platform.statsd_port)  # the shared monitoring measures this world's runs (day_checks)
     try:
         airflow_local.up(inst)
         yield inst
@@ -106,7 +145,8 @@ def log_task(elapsed: float, task: str, state: str) -> None:
     print(f"[airflow-e2e] {elapsed:6.0f}s {task}: {state}", flush=True)
 
 
-def test_failure_is_loud_then_clear_and_retry_completes_the_day_exactly(platform, private_airflow, day_files):
+def test_failure_is_loud_then_clear_and_retry_completes_the_day_exactly(platform, private_airflow, day_files, inbox):
+    began = time.time()
     api = AirflowApi(private_airflow.base_url, "admin", "admin")
     api.wait_for_dag(DAG_ID)
     api.set_paused(DAG_ID, False)
@@ -129,6 +169,15 @@ def test_failure_is_loud_then_clear_and_retry_completes_the_day_exactly(platform
     assert "step producer_server0 failed: exit code 2" in producer_log
     assert f"{OUTPUT_PREFIX}" in producer_log and f"no such file: {server0}/date={DAY}/events.json" in producer_log
     assert not any(postgres_rows(platform, DAY).values())
+    # ... and reaches people: one e-mail and one Slack message (the task failed for good, no retries) naming the
+    # task, the date, the try and the error, with the link to the run's task in the Airflow UI.
+    link = f"{private_airflow.base_url}/dags/{DAG_ID}/grid?dag_run_id={run_id}&task_id=producer_server0"
+    mails = wait_for(inbox.out, lambda r: r["channel"] == "email", 30, "failure e-mail")
+    posts = wait_for(inbox.out, lambda r: r["channel"] == "webhook", 30, "failure Slack message")
+    assert (len(mails), len(posts), mails[0]["to"], posts[0]["path"]) == (1, 1, [ALERT_TO], "/slack")
+    for text in (mails[0]["subject"] + html.unescape(mails[0]["body"]), html.unescape(posts[0]["payload"]["text"])):
+        assert f"producer_server0 for {DAY} (try 1)" in text and link in text, text
+        assert "Error: step producer_server0 failed: exit code 2" in text, text
 
     # 2. The file arrived: clear the whole run; it replays the day (server1's file a second time) and
     # completes it, exactly.
@@ -141,3 +190,11 @@ def test_failure_is_loud_then_clear_and_retry_completes_the_day_exactly(platform
     reconcile_log = api.task_log(DAG_ID, run_id, "reconcile", tis["reconcile"]["try_number"])
     assert "[reconcile] OK" in reconcile_log and "[reconcile] FAIL" not in reconcile_log
     assert_marts_match(postgres_rows(platform, DAY), expected_marts(date.fromisoformat(DAY), events))
+    assert len(messages(inbox.out)) == 2  # a run that succeeds alerts nobody
+
+    # 3. The shared monitoring saw the day: its producers, steps and checks, the stream, the failed and the
+    # successful run (Alertmanager told people of the failed one too), and every Grafana panel has data.
+    day_checks.assert_day_metrics(platform, DAY, EVENTS)
+    day_checks.assert_stream_and_airflow_metrics(platform, began)
+    day_checks.assert_run_failure_reached_people(platform, DAG_ID)
+    day_checks.assert_every_panel_has_data(platform, began)

@@ -54,3 +54,13 @@ def test_no_pid_file_means_not_running(tmp_path):
     scheduler.pid_file.parent.mkdir(parents=True)
     scheduler.pid_file.write_text("1")  # PID 1 is alive but not an Airflow process
     assert scheduler.pid() is None
+
+
+def test_the_platforms_instance_sends_statsd_metrics_and_a_private_one_none_by_default(tmp_path):
+    private = airflow_local.airflow_env(instance(tmp_path))
+    assert "AIRFLOW__METRICS__STATSD_ON" not in private
+    assert private["AIRFLOW_PORT"] == "18080"  # the alerts link to this instance's own UI
+    s = load({"ENV_FILE": str(tmp_path / "absent.env"), "RUN_DIR": str(tmp_path), "STATSD_PORT": "19125"})
+    env = airflow_local.airflow_env(airflow_local.local_instance(s))
+    assert [env[f"AIRFLOW__METRICS__STATSD_{key}"] for key in ("ON", "HOST", "PORT", "PREFIX")] == [
+        "True", "127.0.0.1", "19125", "airflow"]

@@ -93,6 +93,10 @@ def test_structure_is_the_same_in_both_modes(facts_name, request):
         "etl_to_gold": 2, "check_lake": 0, "load_to_postgres": 2, "reconcile": 0}
     # Waiting is deferred (no worker slot held): the async sensor hands the wait to the triggerer.
     assert {tasks[t]["operator"] for t in ("wait_until_1700", "wait_until_1800")} == {"DateTimeSensorAsync"}
+    # Every task alerts when it fails for good; the day must be reconciled by 20:00 (5 h after its 15:00 start).
+    assert {f["on_failure_callback"] for f in tasks.values()} == {"Alerts.task_failed"}
+    assert dag["sla_miss_callback"] == "Alerts.sla_missed"
+    assert {t: f["sla_s"] for t, f in tasks.items() if f["sla_s"]} == {"reconcile": 5 * 3600.0}
 
 
 def test_docker_schedule_is_daily_1500_seoul_and_processes_its_own_day(scratch, docker_scheduled):
@@ -209,6 +213,57 @@ def test_streaming_failure_is_reported_but_does_not_stop_the_day(tmp_path, runne
     assert {t: r for t, r in rules.items() if r != "all_success"} == EXPECTED_TRIGGER_RULES
 
 
+ALERTS_SCRIPT = """
+import json
+from types import SimpleNamespace
+import pendulum
+from airflow.models import DagBag
+from orchestration.describe import DAGS_FOLDER
+from orchestration.steps import BACKFILL_DAG_ID, DAG_ID
+
+bag = DagBag(str(DAGS_FOLDER), include_examples=False, read_dags_from_db=False)
+def failed(dag_id, task_id, params):
+    dag = bag.dags[dag_id]
+    ti = SimpleNamespace(dag_id=dag_id, task_id=task_id, try_number=2, run_id="scheduled__2026-03-10T06:00:00+00:00")
+    context = {"ti": ti, "logical_date": pendulum.datetime(2026, 3, 10, 6, tz="UTC"), "params": params,
+               "exception": RuntimeError("step failed: exit code 1; last output line: {{ not jinja }}\\ntraceback")}
+    return vars(dag.get_task(task_id).on_failure_callback.__self__.failure(context))
+daily = bag.dags[DAG_ID]
+miss = SimpleNamespace(task_id="reconcile", execution_date=pendulum.datetime(2026, 3, 10, 6, tz="UTC"))
+print(json.dumps({
+    "daily": failed(DAG_ID, "check_lake", {"date": None, "time_scale": 1}),
+    "manual": failed(DAG_ID, "check_lake", {"date": "2026-01-01", "time_scale": 60}),
+    "backfill": failed(BACKFILL_DAG_ID, "report", {"start": "2026-01-02", "end": "2026-01-04"}),
+    "sla": vars(daily.sla_miss_callback.__self__.sla_miss(daily, [miss]))}))
+"""
+
+
+def test_alerts_name_the_dag_task_date_try_error_and_link_to_the_run(tmp_path):
+    clean = {k: v for k, v in os.environ.items() if k not in DEFAULTS and not k.startswith("AIRFLOW")}
+    run = subprocess.run([str(AIRFLOW_PYTHON), "-c", ALERTS_SCRIPT],
+                         env={**clean, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                              "PIPELINE_RUNNER": "docker", "AIRFLOW_PUBLIC_URL": "https://airflow.example.com/"},
+                         capture_output=True, text=True, timeout=180, cwd=REPO_ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    alerts = json.loads(run.stdout.strip().splitlines()[-1])
+    run_link = ("https://airflow.example.com/dags/{dag}/grid?dag_run_id=scheduled__2026-03-10T06%3A00%3A00%2B00%3A00"
+                "&task_id={task}")
+    daily = alerts["daily"]
+    assert daily["subject"] == "[TripClick] FAILED tripclick_daily_pipeline.check_lake for 2026-03-10 (try 2)"
+    assert "Processed: 2026-03-10" in daily["lines"]
+    # the error's first line only, verbatim (never rendered as a template)
+    assert "Error: step failed: exit code 1; last output line: {{ not jinja }}" in daily["lines"]
+    assert daily["link"] == run_link.format(dag="tripclick_daily_pipeline", task="check_lake")
+    assert "for 2026-01-01 (try 2)" in alerts["manual"]["subject"]  # a manual run's date param
+    backfill = alerts["backfill"]
+    assert "tripclick_backfill.report for 2026-01-02..2026-01-04" in backfill["subject"]
+    assert backfill["link"] == run_link.format(dag="tripclick_backfill", task="report")
+    sla = alerts["sla"]
+    assert sla["subject"] == "[TripClick] SLA MISSED tripclick_daily_pipeline.reconcile for 2026-03-10"
+    assert "not done by 2026-03-10T20:00:00+09:00" in sla["lines"][0]
+    assert sla["link"] == run_link.format(dag="tripclick_daily_pipeline", task="reconcile")
+
+
 STATE_MACHINE_SCRIPT = """
 import json, sys
 import pendulum
@@ -323,6 +378,7 @@ def test_backfill_dag_has_the_steps_params_and_report_in_both_runners(scratch, r
     assert {t: f["trigger_rule"] for t, f in tasks.items() if f["trigger_rule"] != "all_success"} == {
         "report": "all_done"}
     assert (tasks["check_lake"]["retries"], tasks["reconcile"]["retries"]) == (0, 0)
+    assert {f["on_failure_callback"] for f in tasks.values()} == {"Alerts.task_failed"}
     key = "command" if runner == "docker" else "argv"
     head = ["python"] if runner == "docker" else []
     data_dir = "/data" if runner == "docker" else str(REPO_ROOT / "ingestion" / "data")

@@ -128,6 +128,8 @@ def test_config_defaults_are_local_with_tls_docker_hosts():
     assert (cfg.runner, cfg.pipeline_tz, cfg.time_scale, cfg.image_tag) == ("local", "Asia/Seoul", 1.0, "0.1.0")
     spark = cfg.docker_host("spark")
     assert (spark.url, spark.tls) == ("tcp://spark:2376", True)
+    assert (cfg.airflow_url, cfg.day_sla) == ("http://127.0.0.1:8080", timedelta(hours=5))  # as Settings.airflow_url
+    assert dag_config({"AIRFLOW_PUBLIC_URL": "https://airflow.example.com/"}).airflow_url == "https://airflow.example.com"
     assert spark.client_key == "/opt/airflow/docker-certs/spark/key.pem"
 
 
@@ -152,6 +154,9 @@ def test_config_refuses_inconsistent_or_bad_values():
             dag_config({knob: "-5"})
     with pytest.raises(ConfigError, match="PIPELINE_RETRY_DELAY_SECONDS"):
         dag_config({"PIPELINE_RETRY_DELAY_SECONDS": "0"})
+    for deadline in ("09:00", "8pm"):  # reconcile's SLA counts from the day's 15:00 start
+        with pytest.raises(ConfigError, match="ALERT_DAY_DEADLINE"):
+            dag_config({"ALERT_DAY_DEADLINE": deadline})
     # The knobs tests set small: the stream's warm-up and drain, the retry delay.
     small = dag_config({"STREAM_WARM_UP_ROWS": "500", "STREAM_DRAIN_SECONDS": "5", "PIPELINE_RETRY_DELAY_SECONDS": "2"})
     assert (small.stream_warm_up_rows, small.stream_drain_seconds, small.retry_delay_seconds) == (500, 5, 2.0)
