@@ -122,7 +122,7 @@ monitoring-down: ## stop the monitoring processes
 
 monitoring-config: ## docker mode: render Prometheus/Alertmanager configuration for monitoring/docker-compose.yaml: OUT=<dir>
 	@test -n "$(OUT)" || { echo "usage: make monitoring-config OUT=monitoring/rendered"; exit 2; }
-	@$(PY) -m monitoring.config render --out "$(OUT)" --config-dir /etc/tripclick-monitoring
+	@$(PY) -m monitoring.config render --out "$(OUT)" --config-dir /etc/tripclick-monitoring --secret-owner 10001
 
 # --- orchestration ---
 .PHONY: airflow airflow-down airflow-status demo backfill bench-backfill

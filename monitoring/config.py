@@ -1,6 +1,6 @@
 """Render the monitoring configuration from the repository's files and the settings, for either mode.
 
-    python -m monitoring.config render --out DIR [--config-dir /etc/tripclick-monitoring]
+    python -m monitoring.config render --out DIR [--config-dir /etc/tripclick-monitoring] [--secret-owner 10001]
 
 One generator for local and docker mode, so the two cannot drift: prometheus.yml (scrape jobs reading
 file-based target lists), targets/<job>.json (local: 127.0.0.1 and the local ports; docker: the monitoring
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 from pathlib import Path
 from string import Template
@@ -102,8 +103,9 @@ def alertmanager_values(settings: Settings, config_dir: Path) -> dict[str, str]:
     }
 
 
-def render(settings: Settings, out: Path, config_dir: Path | None = None) -> Path:
-    """Write the configuration into `out`; paths inside name `config_dir` (where it is mounted; default `out`)."""
+def render(settings: Settings, out: Path, config_dir: Path | None = None, secret_owner: int | None = None) -> Path:
+    """Write the configuration into `out`; paths inside name `config_dir` (where it is mounted; default `out`).
+    `secret_owner`: the uid the webhook URL's 0600 file is given to (docker mode: the image's user, 10001)."""
     import yaml
 
     config_dir = config_dir or out
@@ -120,6 +122,8 @@ def render(settings: Settings, out: Path, config_dir: Path | None = None) -> Pat
     secret.touch(mode=0o600)
     secret.chmod(0o600)
     secret.write_text(settings.alert_slack_webhook_url)
+    if secret_owner is not None:
+        os.chown(secret, secret_owner, -1)
     (out / "postgres-queries.yml").write_text(fill((SOURCE / "postgres-queries.yml").read_text(),
                                                    {"PIPELINE_TZ": settings.pipeline_tz}, "postgres-queries.yml"))
     shutil.copyfile(SOURCE / "statsd-mapping.yml", out / "statsd-mapping.yml")
@@ -132,8 +136,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--config-dir", type=Path,
                         help="where the files are mounted (docker: /etc/tripclick-monitoring)")
+    parser.add_argument("--secret-owner", type=int,
+                        help="uid to own the webhook URL's 0600 file (docker: 10001, the monitoring image's user)")
     args = parser.parse_args(argv)
-    out = render(load(), args.out, args.config_dir)
+    out = render(load(), args.out, args.config_dir, args.secret_owner)
     print(f"monitoring configuration rendered: {len(list(out.rglob('*')))} files in {out}")
 
 

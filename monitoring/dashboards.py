@@ -159,6 +159,10 @@ def _pipeline_day() -> dict:
         timeseries("Task instances finished", "Task instances that ended, per task and state, counted since the "
                    "StatsD exporter started (retries count each attempt).", "none",
                    ("sum by (task_id, state) (airflow_task_finished_total)", "{{task_id}} {{state}}")),
+        timeseries("Task run time", "Mean seconds a task's execution took, per DAG and task, over the attempts "
+                   "since the StatsD exporter started.", "s",
+                   ("sum by (dag_id, task_id) (airflow_task_duration_seconds_sum) / sum by (dag_id, task_id) "
+                    "(airflow_task_duration_seconds_count)", "{{dag_id}} {{task_id}}")),
     ])
 
 

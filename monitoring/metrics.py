@@ -77,6 +77,7 @@ EXTERNAL_METRICS = {
     "pg_stat_database_xact_commit": ("PostgreSQL exporter", "datname", "Committed transactions (rate() them)."),
     "airflow_dagrun_duration_seconds": ("StatsD exporter", "dag_id, state", "DAG run durations (summary)."),
     "airflow_task_finished_total": ("StatsD exporter", "dag_id, task_id, state", "Task instances finished."),
+    "airflow_task_duration_seconds": ("StatsD exporter", "dag_id, task_id", "Task execution times (histogram)."),
     "airflow_task_failures_total": ("StatsD exporter", "", "Task instances failed."),
     "airflow_scheduler_heartbeat_total": ("StatsD exporter", "", "Scheduler heartbeats."),
     "node_filesystem_avail_bytes": ("node exporter", "mountpoint, fstype", "Free bytes per mount point."),

@@ -13,7 +13,8 @@ import json
 from airflow.models import Connection, Variable
 from airflow.utils.session import create_session
 
-from infrastructure.settings import Settings, load
+from infrastructure.settings import Settings, is_loopback, load
+from orchestration.alerts import EMAIL_CONN_ID, SLACK_CONN_ID
 
 
 def connections(s: Settings) -> list[Connection]:
@@ -30,8 +31,23 @@ def connections(s: Settings) -> list[Connection]:
     ]
 
 
+def alert_connections(s: Settings) -> list[Connection]:
+    """Where orchestration.alerts sends (ALERT_*). Local mode only: a deployment passes these two as AIRFLOW_CONN_*
+    variables to the scheduler alone, so that the init container never holds the webhook."""
+    host, _, port = s.alert_smtp_smarthost.rpartition(":")
+    return [
+        # STARTTLS unless the server is on loopback (local mode's inbox), as Alertmanager's smtp_require_tls.
+        Connection(conn_id=EMAIL_CONN_ID, conn_type="smtp", description="Alert e-mail: server, sender, recipients",
+                   host=host, port=int(port), extra=json.dumps({
+                       "from_email": s.alert_email_from, "to": s.alert_email_to, "disable_ssl": True,
+                       "disable_tls": is_loopback(host)})),
+        Connection(conn_id=SLACK_CONN_ID, conn_type="slackwebhook", description="Alert Slack incoming webhook",
+                   password=s.alert_slack_webhook_url),
+    ]
+
+
 def variables(s: Settings) -> dict[str, str]:
-    return {"tripclick_lake_root": s.lake_root}
+    return {"tripclick_lake_root": s.lake_root, "tripclick_pushgateway_url": s.pushgateway_url}
 
 
 def upsert_connection(session, wanted: Connection) -> str:
@@ -48,13 +64,14 @@ def upsert_connection(session, wanted: Connection) -> str:
 
 def main() -> None:
     s = load()
+    wanted = connections(s) + (alert_connections(s) if s.platform_mode == "local" else [])
     with create_session() as session:
-        for conn in connections(s):
+        for conn in wanted:
             print(f"[provision] connection {conn.conn_id}: {upsert_connection(session, conn)}")
     for key, value in variables(s).items():
         Variable.set(key, value)
         print(f"[provision] variable {key}: set")
-    print(f"[provision] done: {len(connections(s))} connections, {len(variables(s))} variables")
+    print(f"[provision] done: {len(wanted)} connections, {len(variables(s))} variables")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from docker.types import Mount
 from infrastructure import dates as date_options
 from infrastructure.settings import REPO_ROOT
 from orchestration import backfill, timeline
+from orchestration.alerts import Alerts
 from orchestration.config import SPARK_JOB_SECRETS, DagConfig
 from orchestration.steps import OUTPUT_PREFIX, PRODUCER_IMAGE, Step
 
@@ -235,7 +236,9 @@ def docker_task(step: Step, cfg: DagConfig, **task_args) -> DockerOperator:
     host = cfg.docker_host(step.host)
     is_producer = step.image == PRODUCER_IMAGE
     mounts = [Mount(target=CONTAINER_DATA_DIR, source=cfg.producer_data_dir, type="bind", read_only=True)]
-    environment = {**(KAFKA_ENV if is_producer else SPARK_JOB_ENV), "PIPELINE_TZ": cfg.pipeline_tz}
+    environment = {**(KAFKA_ENV if is_producer else SPARK_JOB_ENV), "PIPELINE_TZ": cfg.pipeline_tz,
+                   # the monitoring host's Pushgateway (monitoring/metrics.py); empty = no push
+                   "PUSHGATEWAY_URL": "{{ var.value.tripclick_pushgateway_url }}"}
     if not is_producer:
         environment.update({name: value for name, value in (("SPARK_CORES_MAX", cfg.spark_cores_max),
                                                             ("SPARK_JAVA_OPTIONS", cfg.spark_java_options)) if value})
@@ -269,14 +272,18 @@ def step_task(step: Step, cfg: DagConfig, **task_args) -> BaseOperator:
     return docker_task(step, cfg, **task_args) if cfg.runner == "docker" else local_task(step, cfg, **task_args)
 
 
-def dag_arguments(cfg: DagConfig) -> dict:
-    """The DAG arguments both DAGs share: one run at a time, no catch-up, a 12 h limit, the retry delays."""
+def dag_arguments(cfg: DagConfig, processed) -> dict:
+    """The DAG arguments both DAGs share: one run at a time, no catch-up, a 12 h limit, the retry delays, and
+    the alerts (orchestration.alerts) naming what a run processes: `processed(logical_date, params)`."""
+    alerts = Alerts(cfg.airflow_url, processed)
     return {
         "start_date": pendulum.datetime(2026, 1, 1, tz=cfg.pipeline_tz),
         "catchup": False,
         "max_active_runs": 1,
         "dagrun_timeout": timedelta(hours=12),
+        "sla_miss_callback": alerts.sla_missed,
         "default_args": {
+            "on_failure_callback": alerts.task_failed,
             "owner": "tripclick-pipeline",
             # Retries wait PIPELINE_RETRY_DELAY_SECONDS (30), then twice that, ... (capped): transient faults (a
             # broker restart, a busy Spark) pass quickly at any TIME_SCALE; Airflow fixes these at parse time,
@@ -354,6 +361,11 @@ class BackfillReportOperator(BaseOperator):
             raise AirflowException(f"backfill: {len(reasons)} of {len(requested)} dates failed: "
                                    + ", ".join(f"{d} ({why})" for d, why in sorted(reasons.items())))
         return line
+
+
+def backfill_range(logical_date, params) -> str:
+    """What a backfill run processes, for its alerts: 'start..end'."""
+    return f"{params['start']}..{params['end']}"
 
 
 def requested_dates(params) -> list:

@@ -4,7 +4,7 @@
     python -m infrastructure.docker.images push
     python -m infrastructure.docker.images list
 
-Images are `<IMAGE_REGISTRY><name>:<IMAGE_TAG>`. python-base is built first from BASE_IMAGE, the four
+Images are `<IMAGE_REGISTRY><name>:<IMAGE_TAG>`. python-base is built first from BASE_IMAGE, the five
 others from python-base. Each image carries the label CONTENT_LABEL: a hash of its Dockerfile, of every
 file its COPY lines take from the repository, of its build arguments and of its parent's hash; when the
 image at the tag already has that label the build is skipped. Talks to the engine of DOCKER_HOST.
@@ -46,6 +46,7 @@ IMAGES: tuple[Image, ...] = (
     Image("tripclick-pipeline/spark-job", "processing/Dockerfile", PYTHON_BASE.name),
     Image("tripclick-pipeline/airflow", "orchestration/Dockerfile", PYTHON_BASE.name),
     Image("tripclick-pipeline/superset", "gold/Dockerfile", PYTHON_BASE.name),
+    Image("tripclick-pipeline/monitoring", "monitoring/Dockerfile", PYTHON_BASE.name),
 )
 BY_NAME = {image.name: image for image in IMAGES}
 

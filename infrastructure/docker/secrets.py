@@ -18,7 +18,8 @@ from pathlib import Path
 # Secrets this project owns end to end (S3 keys come from the S3 provider, so they are not here).
 GENERATED = ("POSTGRES_PASSWORD", "POSTGRES_RO_PASSWORD", "POSTGRES_SUPERUSER_PASSWORD", "AIRFLOW_DB_PASSWORD",
              "AIRFLOW_ADMIN_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_WEBSERVER_SECRET_KEY", "SUPERSET_DB_PASSWORD",
-             "SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "KAFKA_UI_PASSWORD", "KAFKA_CLUSTER_ID")
+             "SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "KAFKA_UI_PASSWORD", "KAFKA_CLUSTER_ID",
+             "GRAFANA_ADMIN_PASSWORD")
 
 
 def new_value(name: str) -> str:

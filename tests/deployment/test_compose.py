@@ -6,8 +6,11 @@ Marked integration: they need the docker-compose tool that `make test` installs 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 
 import pytest
+import yaml
 
 from infrastructure.local import kafka as local_kafka
 from orchestration.airflow_local import SERVICES as LOCAL_AIRFLOW_SERVICES
@@ -16,8 +19,8 @@ from infrastructure.docker.images import IMAGES
 from orchestration import steps
 from orchestration.config import SPARK_JOB_SECRETS
 from tests.deployment.artifacts import (
-    COMPOSE_FILES, COMPOSE_OF_STEP_HOST, DOCKER_API_HOSTS, DOCKER_DAEMON_JSON, compose_config,
-    compose_variables, deploy_env, documented_variables, dockerfile_copied_paths, dockerfile_env,
+    CHECKED_COMPOSE_FILES, COMPOSE_FILES, COMPOSE_OF_STEP_HOST, DOCKER_API_HOSTS, DOCKER_DAEMON_JSON, compose_config,
+    compose_variables, deploy_env, deploy_env_file, documented_variables, dockerfile_copied_paths, dockerfile_env,
     module_file, python_modules_in, resolved_compose,
 )
 
@@ -26,7 +29,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def resolved() -> dict[str, dict]:
-    return {path: resolved_compose(path) for path in COMPOSE_FILES}
+    return {path: resolved_compose(path) for path in CHECKED_COMPOSE_FILES}
 
 
 def _images_built_here(resolved: dict[str, dict]) -> dict[str, str]:
@@ -39,7 +42,7 @@ def _published(port) -> int:
     return int(port["published"]) if isinstance(port, dict) else int(str(port).split(":")[-2])
 
 
-@pytest.mark.parametrize("path", sorted(COMPOSE_FILES))
+@pytest.mark.parametrize("path", sorted(CHECKED_COMPOSE_FILES))
 def test_compose_file_passes_docker_compose_config(path):
     result = compose_config(path, None, "-q")
     assert result.returncode == 0, result.stderr
@@ -62,7 +65,7 @@ def test_a_missing_required_secret_stops_compose(tmp_path):
     assert "POSTGRES_SUPERUSER_PASSWORD" in result.stderr
 
 
-@pytest.mark.parametrize("path", sorted(COMPOSE_FILES))
+@pytest.mark.parametrize("path", sorted(CHECKED_COMPOSE_FILES))
 def test_every_compose_variable_is_documented_in_env_example(path):
     documented = documented_variables()
     used = compose_variables(path)
@@ -71,11 +74,11 @@ def test_every_compose_variable_is_documented_in_env_example(path):
     assert all(documented[name] for name in used), [n for n in used if not documented[n]]
 
 
-@pytest.mark.parametrize("path", sorted(COMPOSE_FILES))
+@pytest.mark.parametrize("path", sorted(CHECKED_COMPOSE_FILES))
 def test_no_two_services_on_one_host_bind_the_same_port(path, resolved):
     daemon = json.loads(DOCKER_DAEMON_JSON.read_text())
     taken = {}
-    if COMPOSE_FILES[path] in DOCKER_API_HOSTS:
+    if CHECKED_COMPOSE_FILES[path] in DOCKER_API_HOSTS:
         for address in daemon["hosts"]:
             if address.startswith("tcp://"):
                 taken[int(address.rpartition(":")[2])] = "dockerd"
@@ -86,7 +89,7 @@ def test_no_two_services_on_one_host_bind_the_same_port(path, resolved):
             taken[published] = name
 
 
-@pytest.mark.parametrize("path", sorted(COMPOSE_FILES))
+@pytest.mark.parametrize("path", sorted(CHECKED_COMPOSE_FILES))
 def test_services_pin_images_restart_and_limit_memory(path, resolved):
     for name, service in resolved[path]["services"].items():
         image, _, tag = service["image"].rpartition(":")
@@ -225,3 +228,50 @@ def test_published_ports_follow_the_seed_table(resolved):
     assert published("gold/docker-compose.yaml", "superset") == {int(example["SUPERSET_PORT"])} == {8088}
     assert published("orchestration/docker-compose.yaml", "airflow-webserver") == {int(example["AIRFLOW_PORT"])}
     assert published("gold/docker-compose.yaml", "postgres") == {int(example["POSTGRES_PORT"])}
+
+
+ALERT_CONNECTIONS_SCRIPT = """
+import json
+from airflow.hooks.base import BaseHook
+from airflow.providers.smtp.hooks.smtp import SmtpHook
+from orchestration.alerts import EMAIL_CONN_ID, SLACK_CONN_ID
+smtp = SmtpHook(EMAIL_CONN_ID)
+smtp.smtp_connection = BaseHook.get_connection(EMAIL_CONN_ID)
+print(json.dumps({"host": smtp.host, "port": smtp.port, "ssl": smtp.use_ssl, "starttls": smtp.smtp_starttls,
+                  "from": smtp.from_email, "to": smtp.conn.extra_dejson["to"],
+                  "webhook": BaseHook.get_connection(SLACK_CONN_ID).password}))
+"""
+
+
+def test_only_the_scheduler_gets_the_alert_connections_and_airflow_reads_them_right(resolved, tmp_path):
+    services = resolved["orchestration/docker-compose.yaml"]["services"]
+    conns = {key: value for key, value in services["airflow-scheduler"]["environment"].items()
+             if key.startswith("AIRFLOW_CONN_")}
+    assert sorted(conns) == ["AIRFLOW_CONN_TRIPCLICK_ALERT_EMAIL", "AIRFLOW_CONN_TRIPCLICK_ALERT_SLACK"]
+    assert not [name for name, service in services.items() if name != "airflow-scheduler"
+                and any(key.startswith("AIRFLOW_CONN_") for key in service["environment"])]
+    run = subprocess.run([str(REPO_ROOT / ".venvs" / "airflow" / "bin" / "python"), "-c", ALERT_CONNECTIONS_SCRIPT],
+                         env={"PATH": os.environ["PATH"], "AIRFLOW_HOME": str(tmp_path), **conns},
+                         capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    example = deploy_env()
+    host, _, port = example["ALERT_SMTP_SMARTHOST"].rpartition(":")
+    # A deployment's SMTP server is not on loopback: STARTTLS on a plain connection, never implicit TLS.
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == {
+        "host": host, "port": int(port), "ssl": False, "starttls": True, "from": example["ALERT_EMAIL_FROM"],
+        "to": example["ALERT_EMAIL_TO"], "webhook": example["ALERT_SLACK_WEBHOOK_URL"]}
+
+
+def test_monitoring_runs_the_project_image_unless_the_upstream_override_is_given(resolved):
+    """Every monitoring service but Grafana on tripclick-pipeline/monitoring; with monitoring/upstream-images.yaml
+    each on its upstream image, named by a documented *_IMAGE variable."""
+    own = {name: service["image"] for name, service in resolved["monitoring/docker-compose.yaml"]["services"].items()}
+    assert own.pop("grafana").startswith("grafana/")
+    assert set(own.values()) == {f"tripclick-pipeline/monitoring:{deploy_env()['IMAGE_TAG']}"}
+    files = ["-f", "monitoring/docker-compose.yaml", "-f", "monitoring/upstream-images.yaml"]
+    run = subprocess.run(["docker-compose", *files, "--env-file", str(deploy_env_file()), "config"], cwd=REPO_ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    upstream = yaml.safe_load(run.stdout)["services"]
+    assert [name for name in own if upstream[name]["image"].startswith("tripclick-pipeline/")] == []
+    assert compose_variables("monitoring/upstream-images.yaml") <= documented_variables().keys()

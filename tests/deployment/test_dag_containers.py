@@ -83,6 +83,12 @@ def test_each_task_environment_satisfies_the_settings_in_its_image(docker_tasks)
             pytest.fail(f"{task_id} would not start in {task['image']}: {exc}")
 
 
+def test_each_task_pushes_its_metrics_to_the_provisioned_pushgateway(docker_tasks):
+    """PUSHGATEWAY_URL from the Variable orchestration.provision sets from .env (monitoring/README.md)."""
+    urls = {task_id: task["environment"].get("PUSHGATEWAY_URL") for task_id, task in docker_tasks.items()}
+    assert urls == dict.fromkeys(docker_tasks, "{{ var.value.tripclick_pushgateway_url }}")
+
+
 def test_producer_tasks_mount_the_data_folder_where_the_image_reads_it(docker_tasks):
     producers = {t: task for t, task in docker_tasks.items() if "/producer:" in task["image"]}
     assert producers

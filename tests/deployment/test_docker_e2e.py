@@ -13,7 +13,8 @@ warm-up and drain, the retry delay); one producer container is killed mid-run an
 exactly. At the same time, in the same Airflow, tripclick_backfill loads the two following dates through the same
 containers. Marts in PostgreSQL must equal, row for row, the plain-Python computation of tests/processing/scenario.py
 over the day files, the same oracle local mode's end-to-end test meets; Superset, started from its compose file,
-serves the day's numbers from them.
+serves the day's numbers from them. The monitoring host's compose file (all but Grafana, whose image cannot be had
+here) runs on the project image; its Prometheus must hold what the day's containers pushed.
 """
 from __future__ import annotations
 
@@ -29,10 +30,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+import requests
+import yaml
 
 from infrastructure.docker import engine as docker_engine
 from infrastructure.settings import REPO_ROOT, load, read_env_file
 from messaging.contract import SOURCE_SERVERS
+from monitoring.config import COMPOSE_TARGETS, render
 from gold.superset.api import SupersetClient
 from gold.superset.provision import DASHBOARD_SLUG
 from orchestration.airflow_api import AirflowApi
@@ -54,7 +58,10 @@ TIME_SCALE = 240  # the producers' hour in 15 s
 LOCAL_BASE = "tripclick-pipeline/debian-python:bookworm"
 HOST_CA_CERTS = "/usr/local/share/ca-certificates"
 COMPOSE = {"spark": "processing/spark-compose.yaml", "airflow": "orchestration/docker-compose.yaml",
-           "gold": "gold/docker-compose.yaml"}
+           "gold": "gold/docker-compose.yaml", "monitoring": "monitoring/docker-compose.yaml"}
+MONITORING_SERVICES = ("prometheus", "alertmanager", "pushgateway", "node-exporter", "postgres-exporter",
+                       "statsd-exporter")
+DAY_STEPS = ("batch_to_bronze", "etl_to_gold", "load_to_postgres", "reconcile")
 # Addresses and ports of this machine's stand-in hosts (everything on the engine's bridge address).
 # SPARK_CORES_MAX 1: each application takes one 1 GB executor on one worker, so the daily and the backfill
 # applications run side by side on the two workers instead of waiting for each other (both runs 292 -> 245 s).
@@ -72,6 +79,12 @@ OVERRIDES = {
     "AIRFLOW_USE_JOB_SCHEDULE": "False", "TIME_SCALE": str(TIME_SCALE), "PIPELINE_MAX_RETRIES": "2",
     "STREAM_WARM_UP_ROWS": "2000", "STREAM_DRAIN_SECONDS": "15", "PIPELINE_RETRY_DELAY_SECONDS": "5",
     "SPARK_JAVA_OPTIONS": os.environ["SPARK_JAVA_OPTIONS"],
+    # Alerts are proven by tests/orchestration/test_airflow_e2e.py; here nothing listens (refused at once).
+    "AIRFLOW_PUBLIC_URL": f"http://{IP}:18480", "ALERT_SMTP_SMARTHOST": f"{IP}:9",
+    "ALERT_EMAIL_FROM": "alerts@tripclick.test", "ALERT_EMAIL_TO": "oncall@tripclick.test",
+    "ALERT_SLACK_WEBHOOK_URL": f"http://{IP}:9/slack",
+    # The monitoring compose file's published Pushgateway and StatsD port, as step hosts and Airflow reach them.
+    "PUSHGATEWAY_URL": f"http://{IP}:9091", "STATSD_HOST": IP,
 }
 
 
@@ -125,7 +138,8 @@ def make_env_file(d: Deployment) -> None:
          "--out", str(d.env_file), "--force"], os.environ)
     lines = d.env_file.read_text().splitlines()
     overrides = {**OVERRIDES, "PRODUCER_DATA_DIR": str(d.work / "data"),
-                 "DOCKER_CERT_DIR": str(d.work / "certs" / "airflow")}
+                 "DOCKER_CERT_DIR": str(d.work / "certs" / "airflow"),
+                 "MONITORING_CONFIG_DIR": str(d.work / "monitoring")}
     kept = [line for line in lines if line.partition("=")[0] not in overrides]
     d.env_file.write_text("\n".join(kept + [f"{k}={v}" for k, v in overrides.items()]) + "\n")
 
@@ -134,6 +148,13 @@ def platform_env(d: Deployment) -> dict[str, str]:
     """The private native platform: the deployment's addresses and secrets, run as local processes."""
     return {**os.environ, **d.values, "PLATFORM_MODE": "local", "RUN_DIR": str(d.work / "platform"),
             "ENV_FILE": str(d.work / "none")}
+
+
+def render_monitoring_config(d: Deployment) -> None:
+    """What the monitoring host's operator renders from its .env. The 0600 webhook file goes to uid 10001, the
+    monitoring image's user, as the Docker client certificates go to the Airflow image's."""
+    render(load({"ENV_FILE": str(d.env_file)}), d.work / "monitoring", config_dir=Path("/etc/tripclick-monitoring"),
+           secret_owner=10001)
 
 
 def create_superset_database(d: Deployment) -> None:
@@ -187,7 +208,7 @@ def wait_exited_ok(d: Deployment, container: str, timeout: float = 600) -> None:
 
 
 def start_layers(d: Deployment) -> None:
-    """The three compose files at once, each until healthy: their set-up containers (Airflow's and Superset's
+    """The four compose files at once, each until healthy: their set-up containers (Airflow's and Superset's
     metadata databases) are single-threaded, so together they use both cores. PostgreSQL is the native one,
     hence Superset's two services one by one with --no-deps."""
     layers = {
@@ -198,6 +219,8 @@ def start_layers(d: Deployment) -> None:
                          wait_exited_ok(d, "tripclick-e2e-gold_superset-init_1"),
                          d.compose("gold", "up", "-d", "--no-deps", "superset"),
                          wait_healthy(d, ["tripclick-e2e-gold_superset_1"])),
+        "monitoring": lambda: (d.compose("monitoring", "up", "-d", *MONITORING_SERVICES), wait_healthy(
+            d, [f"tripclick-e2e-monitoring_{service}_1" for service in MONITORING_SERVICES])),
     }
     with ThreadPoolExecutor(len(layers)) as pool:
         started = {layer: pool.submit(d.timed, f"compose up {layer}", up) for layer, up in layers.items()}
@@ -233,8 +256,9 @@ def deployment():
         if d.docker("network", "inspect", NETWORK, check=False).returncode != 0:
             d.docker("network", "create", "--subnet", NETWORK_SUBNET, NETWORK)
         make_env_file(d)
-        d.timed("private platform", lambda: run([sys.executable, "-m", "infrastructure.local.services", "up"],
-                                                platform_env(d)))
+        render_monitoring_config(d)
+        d.timed("private platform", lambda: run([sys.executable, "-m", "infrastructure.local.services", "up",
+                                                 "platform"], platform_env(d)))
         create_superset_database(d)
         generate_day(d)
         d.timed("compose up", lambda: start_layers(d))
@@ -242,7 +266,7 @@ def deployment():
     finally:
         with ThreadPoolExecutor(2) as pool:  # the engine and the native platform stop independently
             stopped = [pool.submit(lambda: (remove_leftovers(d), docker_engine.stop(d.engine))),
-                       pool.submit(run, [sys.executable, "-m", "infrastructure.local.services", "down"],
+                       pool.submit(run, [sys.executable, "-m", "infrastructure.local.services", "down", "platform"],
                                    platform_env(d), check=False)]
         log(f"timings: {json.dumps(d.timings)}")
         for future in stopped:
@@ -382,3 +406,39 @@ def test_superset_serves_the_day_from_the_gold_marts(deployment, dag_runs):
     result = run_saved_query(client, charts["Click events"], f"{DAY} : {next_day}")
     assert result["status"] == "success" and not result.get("error"), result
     assert [list(row.values()) for row in result["data"]] == [[EVENTS]]
+
+
+def prometheus(query: str) -> list[dict]:
+    """An instant query of the monitoring host's Prometheus (its published port)."""
+    response = requests.get(f"http://{IP}:9090/api/v1/query", params={"query": query}, timeout=10)
+    response.raise_for_status()
+    return response.json()["data"]["result"]
+
+
+def by_label(label: str, results: list[dict]) -> dict[str, float]:
+    return {result["metric"][label]: float(result["value"][1]) for result in results}
+
+
+def test_the_days_metrics_reach_the_monitoring_hosts_prometheus(deployment, dag_runs):
+    """monitoring/docker-compose.yaml on the project image: Prometheus scrapes every service of its network, holds
+    what the day's step and producer containers pushed and what Airflow sent by StatsD; Alertmanager runs the
+    rendered configuration and its user reads the 0600 webhook file."""
+    d = deployment
+    values = d.values
+    deadline = time.monotonic() + 30  # the Pushgateway is scraped every PROMETHEUS_SCRAPE_SECONDS
+    while not prometheus(f'tripclick_job_success{{step="reconcile", date="{DAY}"}}') and time.monotonic() < deadline:
+        time.sleep(2)
+    assert by_label("job", prometheus(f'up{{job=~"{"|".join(COMPOSE_TARGETS)}"}}')) == dict.fromkeys(COMPOSE_TARGETS, 1)
+    success = by_label("step", prometheus(f'tripclick_job_success{{date="{DAY}"}}'))
+    assert {step: success.get(step) for step in DAY_STEPS} == dict.fromkeys(DAY_STEPS, 1), success
+    acknowledged = by_label("server", prometheus(f'tripclick_producer_events_acknowledged{{date="{DAY}"}}'))
+    assert sorted(acknowledged) == sorted(SOURCE_SERVERS) and sum(acknowledged.values()) == EVENTS, acknowledged
+    assert prometheus(f'airflow_task_finished_total{{dag_id="{DAG_ID}", task_id="reconcile", state="success"}}')
+    assert by_label("job", prometheus("tripclick_gold_days")) == {"postgres": 1 + len(BACKFILL_DATES)}
+
+    assert requests.get(f"http://{IP}:9093/-/ready", timeout=10).status_code == 200
+    status = requests.get(f"http://{IP}:9093/api/v2/status", timeout=10).json()
+    assert yaml.safe_load(status["config"]["original"])["global"]["smtp_smarthost"] == values["ALERT_SMTP_SMARTHOST"]
+    webhook = d.docker("exec", "tripclick-e2e-monitoring_alertmanager_1", "cat",
+                       "/etc/tripclick-monitoring/slack-webhook-url").stdout
+    assert webhook == values["ALERT_SLACK_WEBHOOK_URL"]
