@@ -32,6 +32,7 @@ from monitoring import local as monitoring
 from orchestration import airflow_local
 from orchestration.airflow_api import AirflowApi
 from orchestration.steps import BACKFILL_DAG_ID, DAG_ID, OUTPUT_PREFIX
+from gold.superset.provision import HEALTH_DASHBOARD_SLUG
 from processing.quality import docs_path
 
 PY = str(REPO_ROOT / ".venv" / "bin" / "python")
@@ -177,13 +178,14 @@ def start_superset(s: Settings) -> subprocess.Popen:
                             stderr=subprocess.STDOUT)
 
 
-def superset_result(s: Settings, process: subprocess.Popen) -> str:
+def superset_result(s: Settings, process: subprocess.Popen) -> list[str]:
+    """The dashboards' URLs `make superset` printed (the main one first), or one line saying why there are none."""
     code = process.wait(timeout=600)
     text = (s.run_dir / "demo-superset.log").read_text()
-    found = re.search(r"dashboards (http\S+)", text)  # the first: the main dashboard
+    found = re.search(r"dashboards (http\S+(?: http\S+)*)", text)
     if code == 0 and found:
-        return found.group(1)
-    return f"(make superset failed with exit {code}; see {s.run_dir / 'demo-superset.log'})"
+        return found.group(1).split()
+    return [f"(make superset failed with exit {code}; see {s.run_dir / 'demo-superset.log'})"]
 
 
 def print_monitoring(s: Settings) -> None:
@@ -243,9 +245,11 @@ def run_demo(day: str, time_scale: float, events_per_day: int | None, days: int 
         print(f"\nGold for the range {day}..{rest[-1]} (mart_daily_traffic; {day} by the daily DAG, "
               "the rest by backfill):")
         print("\n".join(range_summary(s, [day, *rest])))
-    dashboard = superset_result(s, superset)
+    dashboards = superset_result(s, superset)
     print(f"\nAirflow UI : {inst.base_url}/dags/{DAG_ID}/grid?dag_run_id={run_id}  ({inst.admin_user}/****)")
-    print(f"Superset   : {dashboard}  (also 'TripClick Pipeline health': runs, checks and freshness per date)")
+    print(f"Superset   : {dashboards[0]}")
+    print(f"Health     : {next((url for url in dashboards if HEALTH_DASHBOARD_SLUG in url), dashboards[0])}  "
+          "(Superset: each step's outcome, rows and seconds per date, quality failures, Gold freshness)")
     print_monitoring(s)
     if backfill_state != "success":
         log(f"demo FAILED: the backfill of {rest[0]}..{rest[-1]} ended {backfill_state} "
