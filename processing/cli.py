@@ -69,7 +69,7 @@ def summary(job: str, day: date, rows: int, /, **fields: object) -> None:
     log(job, f"summary date={day} " + " ".join(f"{k}={v}" for k, v in fields.items()))
 
 
-def report_date(job: str, day: date, code: int, seconds: float) -> None:
+def report_date(job: str, settings: Settings, day: date, code: int, seconds: float) -> None:
     """The date's outcome, once per (job, date) when the job is done with it: pushed as metrics and upserted into
     gold.pipeline_runs (the last attempt's row). Neither can fail the job: a failed write is one warning line."""
     rows, finished = _rows.pop((job, day), 0), time.time()
@@ -77,14 +77,14 @@ def report_date(job: str, day: date, code: int, seconds: float) -> None:
                  {"rows": rows, "duration_seconds": seconds, "success": float(code == 0),
                   "finished_timestamp_seconds": finished})
     try:
-        conn = database.connect_loader(load(), f"{job} pipeline_runs", timeout=PIPELINE_RUNS_TIMEOUT_SECONDS)
+        conn = database.connect_loader(settings, f"{job} pipeline_runs", timeout=PIPELINE_RUNS_TIMEOUT_SECONDS)
         try:
             with conn, conn.cursor() as cur:  # one short transaction
                 database.record_run(cur, job, day, code == 0, rows, seconds,
                                     datetime.fromtimestamp(finished, timezone.utc))
         finally:
             conn.close()
-    except (psycopg2.Error, OSError, ConfigError) as exc:
+    except (psycopg2.Error, OSError) as exc:
         detail = " ".join(str(exc).split()) or type(exc).__name__
         log(job, f"WARNING pipeline_runs not written: {type(exc).__name__}: {detail}")
 
@@ -141,7 +141,7 @@ def run_per_date(job: str, args: argparse.Namespace, body: Callable[..., int],
             try:
                 code = body(settings, args.date, None) if setup else body(settings, args.date)
             finally:
-                report_date(job, args.date, code, time.monotonic() - started)
+                report_date(job, settings, args.date, code, time.monotonic() - started)
             return code
 
         return run(job, one_date)
@@ -166,7 +166,7 @@ def run_per_date(job: str, args: argparse.Namespace, body: Callable[..., int],
                     traceback.print_exc(file=sys.stderr)
                     code, reason = 1, error_line(exc, settings)
                 seconds = time.monotonic() - day_started
-                report_date(job, day, code, seconds)
+                report_date(job, settings, day, code, seconds)
                 if code:
                     failed[day] = reason
                     log(job, f"date {day} FAILED in {seconds:.1f}s: {reason}")

@@ -97,7 +97,7 @@ def unreachable_database(monkeypatch):
 def test_a_pipeline_runs_write_that_fails_is_one_warning_and_the_job_goes_on(unreachable_database, capsys):
     day = date(2031, 3, 1)
     cli.summary("fake_step", day, 7, loaded=7)
-    cli.report_date("fake_step", day, 0, 1.5)
+    cli.report_date("fake_step", load(), day, 0, 1.5)
     warnings = [line for line in capsys.readouterr().out.splitlines() if "pipeline_runs" in line]
     assert len(warnings) == 1 and warnings[0].startswith("[fake_step] WARNING pipeline_runs not written: "
                                                          "OperationalError: "), warnings
