@@ -186,6 +186,9 @@ def _streaming() -> dict:
                    "behind.", "rowsps",
                    ("tripclick_stream_input_rows_per_second", "input {{query}}"),
                    ("tripclick_stream_processed_rows_per_second", "processed {{query}}")),
+        timeseries("Rows read since the query started", "Rows each query has read from Kafka, summed over its "
+                   "micro-batches; flat while events arrive means the query stopped reading.", "short",
+                   ("tripclick_stream_rows_total", "{{query}}")),
         timeseries("Micro-batch duration", "Wall time of the last micro-batch; batches longer than the trigger "
                    "interval make the query fall behind.", "s",
                    ("tripclick_stream_batch_duration_seconds", "{{query}}")),

@@ -50,6 +50,7 @@ CATALOGUE: dict[str, Metric] = {
         ("finished_timestamp_seconds", "When the check ended (Unix time)."),
     ]),
     **_family("stream", ("query",), [
+        ("rows_total", "Rows the query has read from its source since it started (grows with every micro-batch)."),
         ("input_rows_per_second", "Rows per second arriving from Kafka in the last micro-batch."),
         ("processed_rows_per_second", "Rows per second the last micro-batch processed."),
         ("batch_duration_seconds", "Wall time of the last micro-batch."),

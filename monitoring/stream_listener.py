@@ -38,9 +38,11 @@ def lag_messages(sources: list[dict]) -> int:
     return total
 
 
-def progress_values(progress: dict, now: float) -> dict[str, float]:
-    """Catalogue suffix -> value for one progress report (StreamingQueryProgress.json parsed)."""
+def progress_values(progress: dict, now: float, rows_before: float = 0.0) -> dict[str, float]:
+    """Catalogue suffix -> value for one progress report (StreamingQueryProgress.json parsed); `rows_before` is
+    what the query's earlier micro-batches read, so `rows_total` only grows while the query runs."""
     return {
+        "rows_total": rows_before + float(progress.get("numInputRows") or 0),
         "input_rows_per_second": float(progress.get("inputRowsPerSecond") or 0.0),
         "processed_rows_per_second": float(progress.get("processedRowsPerSecond") or 0.0),
         "batch_duration_seconds": (progress.get("durationMs") or {}).get("triggerExecution", 0) / 1000.0,
@@ -56,6 +58,9 @@ class MetricsListener(StreamingQueryListener):
 
     def __init__(self) -> None:
         self.names: dict[str, str] = {}
+        # A rate pushed per micro-batch is overwritten by the next idle one before a scrape may see it; the
+        # cumulative count is what survives between scrapes.
+        self.rows: dict[str, float] = {}
 
     def onQueryStarted(self, event) -> None:  # noqa: N802 (Spark's names)
         if event.name:
@@ -65,12 +70,16 @@ class MetricsListener(StreamingQueryListener):
 
     def onQueryProgress(self, event) -> None:  # noqa: N802
         progress = json.loads(event.progress.json)
-        if progress.get("name"):
-            metrics.push("stream", {"query": progress["name"]}, progress_values(progress, time.time()))
+        name = progress.get("name")
+        if name:
+            values = progress_values(progress, time.time(), self.rows.get(name, 0.0))
+            self.rows[name] = values["rows_total"]
+            metrics.push("stream", {"query": name}, values)
 
     def onQueryTerminated(self, event) -> None:  # noqa: N802
         name = self.names.pop(str(event.id), None)
         if name:
+            self.rows.pop(name, None)
             metrics.delete("stream", {"query": name})
 
     def close(self) -> None:
@@ -79,3 +88,4 @@ class MetricsListener(StreamingQueryListener):
         for name in set(self.names.values()):
             metrics.delete("stream", {"query": name})
         self.names.clear()
+        self.rows.clear()

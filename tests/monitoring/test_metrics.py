@@ -27,15 +27,18 @@ def test_lag_is_latest_minus_end_over_every_partition():
 
 
 def test_progress_values_from_a_progress_report():
-    progress = {"name": "silver_stream", "inputRowsPerSecond": 120.5, "processedRowsPerSecond": 300.0,
+    progress = {"name": "silver_stream", "numInputRows": 180, "inputRowsPerSecond": 120.5,
+                "processedRowsPerSecond": 300.0,
                 "durationMs": {"triggerExecution": 1500}, "stateOperators": [{"numRowsTotal": 40}, {"numRowsTotal": 2}],
                 # as StreamingQueryProgress.json embeds them: objects, not strings
                 "sources": [{"endOffset": {"t": {"0": 1}}, "latestOffset": {"t": {"0": 4}}},
                             {"endOffset": {"logOffset": 3}, "latestOffset": {"logOffset": 3}}]}
-    assert progress_values(progress, 1000.0) == {
-        "input_rows_per_second": 120.5, "processed_rows_per_second": 300.0, "batch_duration_seconds": 1.5,
+    assert progress_values(progress, 1000.0, rows_before=20.0) == {
+        "rows_total": 200.0, "input_rows_per_second": 120.5, "processed_rows_per_second": 300.0,
+        "batch_duration_seconds": 1.5,
         "state_rows": 42.0, "lag_messages": 3.0, "last_progress_timestamp_seconds": 1000.0, "running": 1.0}
-    assert progress_values({"name": "idle"}, 5.0)["batch_duration_seconds"] == 0.0
+    idle = progress_values({"name": "idle"}, 5.0, rows_before=7.0)
+    assert (idle["batch_duration_seconds"], idle["rows_total"]) == (0.0, 7.0)
 
 
 def test_no_url_pushes_nothing_and_an_unreachable_one_does_not_raise(monkeypatch):
