@@ -1,17 +1,20 @@
-"""Docker API over TLS: the certificate script and the daemon configuration the hosts use."""
+"""Docker API over TLS: the certificate script, the expiry check of the preflight and the daemon
+configuration the hosts use."""
 from __future__ import annotations
 
 import json
 import os
 import stat
 import subprocess
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from infrastructure.docker import preflight
+from infrastructure.docker.certs import certificate_problems, validity_problem
 from infrastructure.settings import DEFAULTS, REPO_ROOT
 from orchestration.config import TLS_PORT, dag_config
 from orchestration.steps import HOSTS
@@ -135,3 +138,43 @@ def test_a_ca_that_would_expire_before_a_new_leaf_is_refused(tmp_path):
     assert run.returncode == 2 and "expires within LEAF_DAYS=40 days" in run.stderr
     assert not (tmp_path / "server" / "webserver0").exists()
 
+
+@pytest.mark.parametrize("days, expected", [(20, ["FAIL"]), (45, ["WARN"]), (365, [])])
+def test_expiry_check_fails_under_30_days_and_warns_under_60(tmp_path, days, expected):
+    assert _make_certs(tmp_path, "spark=10.0.0.12", LEAF_DAYS=str(days)).returncode == 0
+    host = dag_config({"DOCKER_CERT_DIR": str(tmp_path / "airflow")}).docker_host("spark")
+    problems = certificate_problems([Path(host.ca_cert), Path(host.client_cert)], datetime.now(timezone.utc))
+    assert [str(problem).split()[0] for problem in problems] == expected
+    assert all(problem.path.name == "cert.pem" for problem in problems)  # the CA lives ten years
+
+
+def test_expiry_check_fails_outside_the_validity_and_on_unreadable_files(certs, tmp_path):
+    cert = _load(certs / "ca.pem")
+    start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+    assert "not valid before" in validity_problem(Path("ca.pem"), start, end, start - timedelta(hours=1)).detail
+    assert "expired" in validity_problem(Path("ca.pem"), start, end, end).detail
+    garbage = tmp_path / "cert.pem"
+    garbage.write_text("not a certificate")
+    problems = certificate_problems([garbage, tmp_path / "missing.pem"], start)
+    assert [(problem.failing, problem.detail.split(":")[0]) for problem in problems] == [(True, "unreadable")] * 2
+
+
+@pytest.mark.parametrize("days, outcome", [(20, "FAIL"), (45, "WARN"), (365, "OK  ")])
+def test_preflight_fails_on_a_failing_certificate_and_prints_a_warning(tmp_path, capsys, days, outcome):
+    assert _make_certs(tmp_path, "spark=10.0.0.12", LEAF_DAYS=str(days)).returncode == 0
+    host = dag_config({"DOCKER_CERT_DIR": str(tmp_path / "airflow")}).docker_host("spark")
+    now = datetime.now(timezone.utc)
+    exit_code = preflight.run([("certificate expiry spark", lambda: preflight.certificate_expiry(host, now))])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"preflight: {outcome} certificate expiry spark: ")
+    assert exit_code == (1 if outcome == "FAIL" else 0)
+    assert lines[-1] == f"preflight: checks=1 warned={int(outcome == 'WARN')} failed={int(outcome == 'FAIL')}"
+
+
+def test_preflight_checks_certificate_expiry_only_with_tls():
+    tls = [name for name, _ in preflight.docker_checks({"DOCKER_TLS": "1"})]
+    plain = [name for name, _ in preflight.docker_checks(
+        {"DOCKER_TLS": "0", **{f"DOCKER_URL_{host.upper()}": f"tcp://{host}:2375" for host in HOSTS}})]
+    assert [name for name in tls if name.startswith("certificate expiry")] == \
+        [f"certificate expiry {host}" for host in HOSTS]
+    assert not [name for name in plain if name.startswith("certificate expiry")]
