@@ -108,7 +108,7 @@ infra-check: setup ## Terraform and GitHub Actions checks: fmt, tflint, checkov,
 	@bash infrastructure/local/setup.sh infra-tools
 	@$(PY) -m pytest -q tests/infrastructure
 
-docker-certs: ## CA + TLS certificates for the remote Docker APIs: OUT=<dir> HOSTS="webserver0=IP webserver1=IP spark=IP"
+docker-certs: ## CA + TLS certificates for the remote Docker APIs: OUT=<dir> HOSTS="webserver0=IP webserver1=IP spark=IP" [AIRFLOW_HOST=airflow LEAF_DAYS=365 CA_DAYS=3650]
 	@test -n "$(OUT)" -a -n "$(HOSTS)" || { echo 'usage: make docker-certs OUT=<dir> HOSTS="webserver0=10.0.1.10 webserver1=10.0.1.11 spark=10.0.2.10"'; exit 2; }
 	@bash infrastructure/deploy/make-docker-certs.sh "$(OUT)" $(HOSTS)
 

@@ -2,11 +2,12 @@
 
     python -m infrastructure.docker.preflight        (make preflight; reads .env / ENV_FILE like everything)
 
-Checks, with the settings and certificates the DAG will use: each host's Docker API over TLS; the
-project images at IMAGE_REGISTRY/IMAGE_TAG on the hosts that run them; DOCKER_NETWORK on each host; the
+Checks, with the settings and certificates the DAG will use: the expiry of each host's ca.pem and
+cert.pem under DOCKER_CERT_DIR (FAIL under 30 days left, WARN under 60); each host's Docker API over TLS;
+the project images at IMAGE_REGISTRY/IMAGE_TAG on the hosts that run them; DOCKER_NETWORK on each host; the
 day-file mount of each web server (a producer container lists /data); Kafka's advertised listeners
 (not loopback, reachable) and topics; an S3 write and delete under the lake; a PostgreSQL login for
-each role. Exit 1 when any check fails.
+each role. Exit 1 when any check fails; warnings are printed and do not fail.
 """
 from __future__ import annotations
 
@@ -14,15 +15,22 @@ import socket
 import sys
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import requests
 
+from infrastructure.docker.certs import certificate_problems
 from infrastructure.settings import is_loopback, load, resolve
 from orchestration.config import DockerHost, dag_config
 from orchestration.steps import PRODUCER_IMAGE, STEPS
 
 Check = tuple[str, Callable[[], str]]  # name, probe returning a detail line (raises on failure)
+
+
+class Warned(Exception):
+    """Raised by a probe whose check passed with a warning: printed as WARN, not counted as failed."""
 
 
 def _api(host: DockerHost) -> tuple[str, dict]:
@@ -61,13 +69,26 @@ def list_mount(host: DockerHost, image: str, source: str, network: str) -> str:
         requests.delete(f"{base}/containers/{cid}?force=1", **options)
 
 
+def certificate_expiry(host: DockerHost, now: datetime) -> str:
+    problems = certificate_problems([Path(host.ca_cert), Path(host.client_cert)], now)
+    summary = "; ".join(map(str, problems))
+    if any(problem.failing for problem in problems):
+        raise RuntimeError(summary)
+    if problems:
+        raise Warned(summary)
+    return "ca.pem and cert.pem valid for 60 days or more"
+
+
 def docker_checks(env: dict[str, str]) -> list[Check]:
     cfg = dag_config(env)
     checks: list[Check] = []
     images_by_host: dict[str, set[str]] = {}
     for step in STEPS:
         images_by_host.setdefault(step.host, set()).add(step.image_ref(cfg.image_registry, cfg.image_tag))
+    now = datetime.now(timezone.utc)
     for name, host in cfg.docker_hosts.items():
+        if host.tls:
+            checks.append((f"certificate expiry {name}", lambda h=host: certificate_expiry(h, now)))
         checks.append((f"docker API {name} {host.url} (TLS={int(host.tls)})",
                        lambda h=host: "engine " + docker_get(h, "/version")["Version"]))
         for ref in sorted(images_by_host.get(name, ())):
@@ -131,15 +152,18 @@ def service_checks(merged: dict[str, str]) -> list[Check]:
 
 
 def run(checks: list[Check]) -> int:
-    failed = 0
+    failed = warned = 0
     for name, probe in checks:
         try:
             print(f"preflight: OK   {name}: {probe()}", flush=True)
+        except Warned as warning:
+            warned += 1
+            print(f"preflight: WARN {name}: {warning}", flush=True)
         except Exception as exc:  # every failure is reported, none stops the others
             failed += 1
             print(f"preflight: FAIL {name}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
                   flush=True)
-    print(f"preflight: checks={len(checks)} failed={failed}")
+    print(f"preflight: checks={len(checks)} warned={warned} failed={failed}")
     return 1 if failed else 0
 
 

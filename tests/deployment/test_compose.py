@@ -220,6 +220,18 @@ def test_airflow_containers_get_every_setting_the_dag_reads_at_parse_time(resolv
         assert read <= env.keys(), f"{name} lacks {sorted(read - env.keys())}"
 
 
+def test_only_the_service_that_runs_tasks_mounts_the_docker_client_certificates(resolved):
+    """LocalExecutor runs every task, and so every Docker API call, inside the scheduler: only it holds the keys
+    (a Celery worker would have to mount them too, and this test would have to name it)."""
+    services = resolved["orchestration/docker-compose.yaml"]["services"]
+    cert_dir = deploy_env()["DOCKER_CERT_DIR"]
+    assert {service["environment"]["AIRFLOW__CORE__EXECUTOR"] for service in services.values()} == {"LocalExecutor"}
+    mounts = {name: [volume for volume in service.get("volumes", []) if volume.startswith(f"{cert_dir}:")]
+              for name, service in services.items()}
+    assert {name: found for name, found in mounts.items() if found} == \
+        {"airflow-scheduler": [f"{cert_dir}:{cert_dir}:ro"]}
+
+
 def test_published_ports_follow_the_seed_table(resolved):
     def published(path, service):
         return {_published(p) for p in resolved[path]["services"][service].get("ports", [])}
