@@ -51,6 +51,7 @@ DEFAULTS = {
     "POSTGRES_DB": "tripclick_gold",
     "POSTGRES_USER": "gold_loader",
     "POSTGRES_RO_USER": "superset_ro",
+    "POSTGRES_RO_STATEMENT_TIMEOUT_SECONDS": "30",
     "AIRFLOW_DB": "airflow",
     "AIRFLOW_DB_USER": "airflow",
     "SPARK_MASTER": "local[2]",
@@ -235,6 +236,7 @@ class Settings:
     postgres_password: str
     postgres_ro_user: str
     postgres_ro_password: str
+    postgres_ro_statement_timeout_seconds: int
     airflow_db: str
     airflow_db_user: str
     airflow_db_password: str
@@ -332,6 +334,9 @@ def load(environ: dict[str, str] | None = None) -> Settings:
     settings = Settings(**kwargs)
     if settings.time_scale <= 0:
         raise ConfigError(f"TIME_SCALE must be > 0, got {settings.time_scale}")
+    if settings.postgres_ro_statement_timeout_seconds < 1:  # PostgreSQL reads 0 as "no limit"
+        raise ConfigError("POSTGRES_RO_STATEMENT_TIMEOUT_SECONDS must be >= 1, got "
+                          f"{settings.postgres_ro_statement_timeout_seconds}")
     return settings
 
 
