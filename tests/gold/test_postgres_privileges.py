@@ -61,8 +61,9 @@ def test_no_database_is_open_to_public_and_each_role_reaches_only_its_own(cluste
     for database in ("postgres", "template1", *OWNED_DATABASES.values()):
         for role in (READER, LOADER):
             assert "permission denied for database" in login_error(settings, role, database), (role, database)
-    for role in OWNED_DATABASES:
-        assert "permission denied for database" in login_error(settings, role, gold), role
+    for role, own in OWNED_DATABASES.items():
+        for database in ("postgres", gold, *(set(OWNED_DATABASES.values()) - {own})):
+            assert "permission denied for database" in login_error(settings, role, database), (role, database)
     allowed = [(READER, gold), (LOADER, gold), *OWNED_DATABASES.items()]
     assert [login_error(settings, role, database) for role, database in allowed] == [""] * len(allowed)
 
