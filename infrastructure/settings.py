@@ -51,6 +51,7 @@ DEFAULTS = {
     "POSTGRES_DB": "tripclick_gold",
     "POSTGRES_USER": "gold_loader",
     "POSTGRES_RO_USER": "superset_ro",
+    "POSTGRES_RO_STATEMENT_TIMEOUT_SECONDS": "30",
     "AIRFLOW_DB": "airflow",
     "AIRFLOW_DB_USER": "airflow",
     "SPARK_MASTER": "local[2]",
@@ -64,6 +65,7 @@ DEFAULTS = {
     "SUPERSET_PORT": "8088",
     "SUPERSET_ADMIN_USER": "admin",
     "SUPERSET_DATABASE_URI": "",
+    "SUPERSET_SQLLAB_ENABLED": "0",
     "AIRFLOW_PORT": "8080",
     "AIRFLOW_ADMIN_USER": "admin",
     "PIPELINE_RUNNER": "local",
@@ -235,6 +237,7 @@ class Settings:
     postgres_password: str
     postgres_ro_user: str
     postgres_ro_password: str
+    postgres_ro_statement_timeout_seconds: int
     airflow_db: str
     airflow_db_user: str
     airflow_db_password: str
@@ -250,6 +253,7 @@ class Settings:
     superset_admin_user: str
     superset_admin_password: str
     superset_database_uri: str
+    superset_sqllab_enabled: bool
     airflow_port: int
     airflow_admin_user: str
     airflow_admin_password: str
@@ -309,6 +313,14 @@ def _from_repo(raw: str) -> Path:
     return path if path.is_absolute() else (REPO_ROOT / path).resolve()
 
 
+def flag(name: str, raw: str) -> bool:
+    """A 0/1 (or false/true) setting."""
+    value = raw.strip().lower()
+    if value not in ("0", "1", "true", "false"):
+        raise ConfigError(f"{name} must be 1 or 0, got {raw!r}")
+    return value in ("1", "true")
+
+
 def load(environ: dict[str, str] | None = None) -> Settings:
     """Build Settings from defaults, .env and the environment (see module docstring)."""
     merged = resolve(environ)
@@ -322,8 +334,12 @@ def load(environ: dict[str, str] | None = None) -> Settings:
                 kwargs[f.name] = float(raw)
             elif f.type == "Path":
                 kwargs[f.name] = _from_repo(raw)
+            elif f.type == "bool":
+                kwargs[f.name] = flag(f.name.upper(), raw)
             else:
                 kwargs[f.name] = raw
+        except ConfigError:
+            raise
         except ValueError:
             raise ConfigError(f"{f.name.upper()}={raw!r} is not a valid {f.type}") from None
     if "://" not in kwargs["lake_root"]:
@@ -332,6 +348,9 @@ def load(environ: dict[str, str] | None = None) -> Settings:
     settings = Settings(**kwargs)
     if settings.time_scale <= 0:
         raise ConfigError(f"TIME_SCALE must be > 0, got {settings.time_scale}")
+    if settings.postgres_ro_statement_timeout_seconds < 1:  # PostgreSQL reads 0 as "no limit"
+        raise ConfigError("POSTGRES_RO_STATEMENT_TIMEOUT_SECONDS must be >= 1, got "
+                          f"{settings.postgres_ro_statement_timeout_seconds}")
     return settings
 
 

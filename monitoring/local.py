@@ -76,9 +76,10 @@ def services(settings: Settings) -> list[processes.Service]:
             binary("prometheus-node-exporter"), f"--web.listen-address={HOST}:{settings.node_exporter_port}",
             "--collector.disable-defaults", "--collector.filesystem", "--collector.cpu", "--collector.meminfo",
             "--collector.loadavg"]),
+        # Not the database collector: it reads every database's size, and the reader may connect only to Gold's.
         _service(settings, "postgres-exporter", settings.postgres_exporter_port, "/", [
             binary("prometheus-postgres-exporter"), f"--web.listen-address={HOST}:{settings.postgres_exporter_port}",
-            f"--extend.query-path={conf / 'postgres-queries.yml'}"],
+            f"--extend.query-path={conf / 'postgres-queries.yml'}", "--no-collector.database"],
             env=lambda: {"DATA_SOURCE_NAME": pg_dsn}, prepare=lambda: render(settings, conf)),
         _service(settings, "statsd-exporter", settings.statsd_exporter_port, "/", [
             binary("statsd_exporter"), f"--web.listen-address={HOST}:{settings.statsd_exporter_port}",

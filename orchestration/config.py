@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from infrastructure.settings import DEFAULTS, REPO_ROOT, ConfigError, registry_prefix
+from infrastructure.settings import DEFAULTS, REPO_ROOT, ConfigError, flag, registry_prefix
 from orchestration import timeline
 from orchestration.steps import HOSTS
 
@@ -85,7 +85,7 @@ class DagConfig:
 
 
 def _docker_host(name: str, env: dict[str, str]) -> DockerHost:
-    tls = _flag(env, "DOCKER_TLS")
+    tls = flag("DOCKER_TLS", env["DOCKER_TLS"])
     url = env[f"DOCKER_URL_{name.upper()}"]
     port = urlsplit(url).port
     if tls and port == PLAINTEXT_PORT:
@@ -93,13 +93,6 @@ def _docker_host(name: str, env: dict[str, str]) -> DockerHost:
     if not tls and port == TLS_PORT:
         raise ConfigError(f"DOCKER_URL_{name.upper()}={url} is the TLS port while DOCKER_TLS=0")
     return DockerHost(name=name, url=url, tls=tls, cert_dir=f"{env['DOCKER_CERT_DIR'].rstrip('/')}/{name}")
-
-
-def _flag(env: dict[str, str], name: str) -> bool:
-    value = env[name].strip().lower()
-    if value not in ("0", "1", "true", "false"):
-        raise ConfigError(f"{name} must be 1 or 0, got {env[name]!r}")
-    return value in ("1", "true")
 
 
 def _optional_count(env: dict[str, str], name: str) -> int | None:

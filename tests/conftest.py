@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -85,8 +86,8 @@ def spark(spark_session):
     return local_lake_session()
 
 
-@pytest.fixture
-def throwaway_postgres():
+@contextmanager
+def _throwaway_cluster():
     """A fresh private PostgreSQL 15 cluster: superuser `postgres` with trust over its own Unix socket in
     HOME, a free port, no TCP listener; never the shared platform's. Yields {"PGHOST": HOME, "PGPORT": port}.
     Its folder is outside pytest's root-only tmp tree, since the server runs as the `postgres` OS user."""
@@ -114,6 +115,20 @@ def throwaway_postgres():
         subprocess.run(as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
                        capture_output=True)
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def throwaway_postgres():
+    """A private cluster per test (_throwaway_cluster)."""
+    with _throwaway_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def module_throwaway_postgres():
+    """One private cluster for a test file whose tests leave each other's state alone (_throwaway_cluster)."""
+    with _throwaway_cluster() as cluster:
+        yield cluster
 
 
 @pytest.hookimpl(tryfirst=True)

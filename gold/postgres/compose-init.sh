@@ -12,6 +12,7 @@ psql_vars=(
   -v loader_password="${GOLD_LOADER_PASSWORD:?GOLD_LOADER_PASSWORD is required}"
   -v reader="${GOLD_READER:?GOLD_READER is required}"
   -v reader_password="${GOLD_READER_PASSWORD:?GOLD_READER_PASSWORD is required}"
+  -v reader_statement_timeout="${GOLD_READER_STATEMENT_TIMEOUT_SECONDS:?GOLD_READER_STATEMENT_TIMEOUT_SECONDS is required}s"
   -v gold_db="${GOLD_DB:?GOLD_DB is required}"
   -v airflow_user="${AIRFLOW_USER:?AIRFLOW_USER is required}"
   -v airflow_password="${AIRFLOW_PASSWORD:?AIRFLOW_PASSWORD is required}"
@@ -39,5 +40,8 @@ SELECT format('CREATE ROLE %I LOGIN', :'superset_user')
 ALTER ROLE :"superset_user" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'superset_password';
 SELECT format('CREATE DATABASE %I OWNER %I', :'superset_db', :'superset_user')
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'superset_db') \gexec
+-- As 00_roles_and_databases.sql does for Airflow's: open to its owner only, not to PUBLIC.
+REVOKE ALL ON DATABASE :"superset_db" FROM PUBLIC;
+GRANT CONNECT, TEMPORARY ON DATABASE :"superset_db" TO :"superset_user";
 SQL
 echo "[tripclick-init] applied $applied init files + Superset metadata database"

@@ -126,6 +126,14 @@ def database_uri(settings: Settings) -> str:
             f"{settings.postgres_host}:{settings.postgres_port}/{settings.postgres_db}")
 
 
+def database_access(sqllab: bool) -> dict[str, bool]:
+    """What Superset lets its users do with the Gold database: the charts' queries, and SQL Lab (their own
+    SELECTs) only when SUPERSET_SQLLAB_ENABLED; never writes, CREATE TABLE AS/VIEW AS, uploads or async runs.
+    Fields of Superset 3.1's database import; they override the committed asset's."""
+    return {"expose_in_sqllab": sqllab, "allow_run_async": False, "allow_ctas": False, "allow_cvas": False,
+            "allow_dml": False, "allow_file_upload": False}
+
+
 def read_assets() -> dict[str, Any]:
     """Every committed YAML asset, keyed by its path under assets/."""
     assets = {path.relative_to(ASSETS_DIR).as_posix(): yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -136,8 +144,9 @@ def read_assets() -> dict[str, Any]:
 
 
 def build_bundle(settings: Settings, assets: dict[str, Any]) -> bytes:
-    """ZIP of the assets with the database URI taken from settings (never a password)."""
-    database = {**assets[DATABASE_FILE], "sqlalchemy_uri": database_uri(settings)}
+    """ZIP of the assets with the database URI (never a password) and access taken from settings."""
+    database = {**assets[DATABASE_FILE], "sqlalchemy_uri": database_uri(settings),
+                **database_access(settings.superset_sqllab_enabled)}
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as bundle:
         for name, content in {**assets, DATABASE_FILE: database}.items():
@@ -205,6 +214,8 @@ def normalised(name: str, content: dict[str, Any]) -> tuple[str, dict[str, Any]]
     """An exported file without instance-specific ids or ordering, so a round trip leaves no diff."""
     if name == "metadata.yaml":
         content["type"] = "assets"  # the bundle is imported through /api/v1/assets/import/
+    elif name == DATABASE_FILE:
+        content.update(database_access(sqllab=False))  # provisioning sets it from settings; an opt-in stays local
     elif name.startswith("charts/"):
         name = f"charts/{file_stem(content['slice_name'])}.yaml"
         content["params"].pop("datasource", None)

@@ -118,6 +118,7 @@ def _psql_variables(settings: Settings) -> dict[str, str]:
     return {
         "loader": settings.postgres_user, "loader_password": settings.postgres_password,
         "reader": settings.postgres_ro_user, "reader_password": settings.postgres_ro_password,
+        "reader_statement_timeout": f"{settings.postgres_ro_statement_timeout_seconds}s",
         "gold_db": settings.postgres_db,
         "airflow_user": settings.airflow_db_user, "airflow_password": settings.airflow_db_password,
         "airflow_db": settings.airflow_db,

@@ -164,6 +164,7 @@ def create_superset_database(d: Deployment) -> None:
            "POSTGRES_USER": "postgres", "TRIPCLICK_INIT_DIR": str(REPO_ROOT / "gold" / "postgres" / "init"),
            "GOLD_LOADER": values["POSTGRES_USER"], "GOLD_LOADER_PASSWORD": values["POSTGRES_PASSWORD"],
            "GOLD_READER": values["POSTGRES_RO_USER"], "GOLD_READER_PASSWORD": values["POSTGRES_RO_PASSWORD"],
+           "GOLD_READER_STATEMENT_TIMEOUT_SECONDS": values["POSTGRES_RO_STATEMENT_TIMEOUT_SECONDS"],
            "GOLD_DB": values["POSTGRES_DB"], "AIRFLOW_USER": values["AIRFLOW_DB_USER"],
            "AIRFLOW_PASSWORD": values["AIRFLOW_DB_PASSWORD"], "AIRFLOW_DB": values["AIRFLOW_DB"],
            "SUPERSET_USER": values["SUPERSET_DB_USER"], "SUPERSET_PASSWORD": values["SUPERSET_DB_PASSWORD"],

@@ -1,4 +1,5 @@
-"""Queries as the loader or the reader against the shared platform's PostgreSQL, for the schema tests."""
+"""Queries as the loader or the reader against a Gold database (the shared platform's, or a throwaway cluster's
+through tests/gold/init_cluster.py), for the schema tests."""
 from __future__ import annotations
 
 import pytest
@@ -28,10 +29,14 @@ def assert_reader_selects(settings, tables) -> None:
 
 
 def assert_reader_refused(settings, statement: str) -> None:
+    """The reader's privileges refuse `statement`. Its transactions start read-only, but that is a default any
+    session may override: this one runs read-write, so the privileges alone must refuse."""
     conn = connect(settings, reader=True)
     try:
-        with conn.cursor() as cur, pytest.raises(errors.InsufficientPrivilege):
-            cur.execute(statement)
+        with conn.cursor() as cur:
+            cur.execute("SET TRANSACTION READ WRITE")
+            with pytest.raises(errors.InsufficientPrivilege):
+                cur.execute(statement)
     finally:
         conn.rollback()
         conn.close()

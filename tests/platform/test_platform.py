@@ -54,6 +54,8 @@ def test_loader_writes_and_reader_only_reads(platform):
         with reader.cursor() as cur:
             cur.execute(f"SELECT count(*) FROM {table}")   # default privileges cover new tables
             assert cur.fetchone()[0] == 2
+            # Read-only is only the reader's default: with it off, its privileges must refuse on their own.
+            cur.execute("SET default_transaction_read_only = off")
             for statement in (f"INSERT INTO {table} VALUES (3, 'c')", f"UPDATE {table} SET v = 'x'",
                               f"DELETE FROM {table}", "CREATE TABLE gold.test_reader_may_not (id int)",
                               "CREATE TABLE public.test_reader_may_not (id int)"):
