@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from infrastructure.settings import DEFAULTS, REPO_ROOT, ConfigError, registry_prefix
+from infrastructure.settings import DEFAULTS, REPO_ROOT, ConfigError, plaintext_docker_problem, registry_prefix
 from orchestration import timeline
 from orchestration.steps import HOSTS
 
@@ -21,10 +21,10 @@ RUNNERS = ("local", "docker")
 # Every variable dag_config reads: what an Airflow deployment must put into its processes' environment.
 DAG_ENV_KEYS = ("PIPELINE_RUNNER", "PIPELINE_TZ", "TIME_SCALE", "STREAM_WARM_UP_ROWS", "STREAM_DRAIN_SECONDS",
                 "PIPELINE_RETRY_DELAY_SECONDS", "IMAGE_TAG", "IMAGE_REGISTRY", "DOCKER_TLS",
-                "DOCKER_URL_WEBSERVER0", "DOCKER_URL_WEBSERVER1", "DOCKER_URL_SPARK", "DOCKER_CERT_DIR",
-                "DOCKER_NETWORK", "DOCKER_KEEP_FAILED_HOURS", "PRODUCER_DATA_DIR", "DATA_DIR",
-                "PIPELINE_MAX_RETRIES", "SPARK_CORES_MAX", "SPARK_JAVA_OPTIONS", "AIRFLOW_PUBLIC_URL", "AIRFLOW_PORT",
-                "ALERT_DAY_DEADLINE")
+                "DOCKER_TLS_DISABLED_I_UNDERSTAND", "DOCKER_URL_WEBSERVER0", "DOCKER_URL_WEBSERVER1",
+                "DOCKER_URL_SPARK", "DOCKER_CERT_DIR", "DOCKER_NETWORK", "DOCKER_KEEP_FAILED_HOURS",
+                "PRODUCER_DATA_DIR", "DATA_DIR", "PIPELINE_MAX_RETRIES", "SPARK_CORES_MAX", "SPARK_JAVA_OPTIONS",
+                "AIRFLOW_PUBLIC_URL", "AIRFLOW_PORT", "ALERT_DAY_DEADLINE")
 TLS_PORT, PLAINTEXT_PORT = 2376, 2375
 # The Spark job containers' secrets: NAME -> (Airflow Connection, its field). The docker runner reads them
 # when the container is created and hands them over as the operator's private environment, never as a
@@ -142,6 +142,9 @@ def dag_config(environ: dict[str, str]) -> DagConfig:
     runner = env["PIPELINE_RUNNER"]
     if runner not in RUNNERS:
         raise ConfigError(f"PIPELINE_RUNNER must be one of {RUNNERS}, got {runner!r}")
+    # The docker runner is what talks to the Docker APIs: it refuses plaintext ones without the opt-in too.
+    if runner == "docker" and (plaintext := plaintext_docker_problem(env)):
+        raise ConfigError(plaintext)
     return DagConfig(
         runner=runner,
         pipeline_tz=env["PIPELINE_TZ"],

@@ -164,7 +164,8 @@ def test_no_secret_value_is_in_the_dag(docker_scheduled, local_manual):
 
 def test_plaintext_docker_is_an_explicit_opt_in(scratch):
     urls = {f"DOCKER_URL_{h}": f"tcp://{h.lower()}:2375" for h in ("WEBSERVER0", "WEBSERVER1", "SPARK")}
-    facts = describe(scratch, {"PIPELINE_RUNNER": "docker", "DOCKER_TLS": "0", **urls},
+    facts = describe(scratch, {"PIPELINE_RUNNER": "docker", "DOCKER_TLS": "0",
+                               "DOCKER_TLS_DISABLED_I_UNDERSTAND": "yes", **urls},
                      "--logical-date", "2026-03-10T15:00:00+09:00")
     t = facts["tasks"]["streaming_to_silver"]
     assert (t["docker_url"], t["tls_ca_cert"], t["tls_client_cert"], t["tls_verify"]) == (

@@ -163,3 +163,11 @@ def test_config_refuses_inconsistent_or_bad_values():
     plaintext = {"DOCKER_TLS": "0", **{f"DOCKER_URL_{h}": f"tcp://{h.lower()}:2375"
                                        for h in ("WEBSERVER0", "WEBSERVER1", "SPARK")}}
     assert not dag_config(plaintext).docker_host("webserver0").tls
+    # The docker runner talks to those APIs: plaintext only with the loud opt-in.
+    with pytest.raises(ConfigError, match="DOCKER_TLS_DISABLED_I_UNDERSTAND=yes"):
+        dag_config({**plaintext, "PIPELINE_RUNNER": "docker"})
+    for refused in ("", "1", "true", "YES "):
+        with pytest.raises(ConfigError, match="DOCKER_TLS_DISABLED_I_UNDERSTAND=yes"):
+            dag_config({**plaintext, "PIPELINE_RUNNER": "docker", "DOCKER_TLS_DISABLED_I_UNDERSTAND": refused})
+    opted_in = dag_config({**plaintext, "PIPELINE_RUNNER": "docker", "DOCKER_TLS_DISABLED_I_UNDERSTAND": "yes"})
+    assert not opted_in.docker_host("spark").tls
