@@ -235,6 +235,11 @@ def plaintext_docker_problem(values: dict[str, str]) -> str | None:
             f"{PLAINTEXT_DOCKER_OPT_IN}=yes")
 
 
+def checked_secrets(given: dict[str, str], unused: set[str], required: Collection[str]) -> list[str]:
+    """The secrets deployment_problems checks: the required ones and any other given, none declared unused."""
+    return [name for name in DEPLOYMENT_SECRETS if name not in unused and (name in required or given.get(name))]
+
+
 def deployment_problems(merged: dict[str, str], given: dict[str, str],
                         required: Collection[str] = tuple(LOCAL_ONLY_DEFAULTS)) -> list[str]:
     """Why these settings must not run outside local mode: one line per variable, empty when fine.
@@ -245,7 +250,7 @@ def deployment_problems(merged: dict[str, str], given: dict[str, str],
     unused = unused_settings(merged)
     problems = [f"UNUSED_SETTINGS names {name}, which is not a secret, an address or LAKE_ROOT"
                 for name in sorted(unused - MAY_BE_UNUSED)]
-    secrets = [name for name in DEPLOYMENT_SECRETS if name not in unused and (name in required or given.get(name))]
+    secrets = checked_secrets(given, unused, required)
     problems += [problem for name in secrets if (problem := secret_problem(name, given.get(name, "")))]
     problems += [f"{name} is a placeholder ({PLACEHOLDER_PREFIX}...); set a real value"
                  for name, value in sorted(given.items())
@@ -410,10 +415,10 @@ def load(environ: dict[str, str] | None = None) -> Settings:
     return settings
 
 
-def check(environ: dict[str, str] | None = None) -> int:
-    """`python -m infrastructure.settings check`: outside local mode every deployment secret (not declared in
-    UNUSED_SETTINGS) must be given and strong, and resolve()'s other rules hold. Prints one line per problem
-    naming the variable, never a secret's value; 0 when there is none."""
+def check(environ: dict[str, str] | None = None, required: Collection[str] = DEPLOYMENT_SECRETS) -> int:
+    """`python -m infrastructure.settings check`: outside local mode the `required` secrets (all by default) not
+    declared in UNUSED_SETTINGS must be given, they and any other secret given must be strong, and resolve()'s
+    other rules hold. Prints one line per problem naming the variable, never a secret's value; 0 when none."""
     try:
         merged, given = _sources(environ)
     except ConfigError as exc:
@@ -423,14 +428,14 @@ def check(environ: dict[str, str] | None = None) -> int:
     if mode == "local":
         print("settings check: OK: PLATFORM_MODE=local, whose built-in values serve 127.0.0.1 only; nothing to check")
         return 0
-    problems = deployment_problems(merged, given, required=DEPLOYMENT_SECRETS)
+    problems = deployment_problems(merged, given, required)
     for problem in problems:
         print(f"settings check: {problem}")
     if problems:
         print(f"settings check: FAILED: PLATFORM_MODE={mode} refuses {len(problems)} settings")
         return 1
     unused = unused_settings(merged)
-    secrets = [name for name in DEPLOYMENT_SECRETS if name not in unused]
+    secrets = checked_secrets(given, unused, required)
     addresses = [name for name in ADDRESS_SETTINGS if name not in unused and merged.get(name)]
     print(f"settings check: OK: PLATFORM_MODE={mode}: {len(secrets)} secrets, {len(addresses)} addresses, "
           f"the lake and DOCKER_TLS pass; {len(unused)} settings declared unused")

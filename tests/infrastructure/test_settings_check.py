@@ -6,6 +6,7 @@ import base64
 import secrets
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -134,3 +135,37 @@ def test_the_command_line_prints_problems_and_exits_non_zero(tmp_path):
     assert run.stdout.splitlines() == [
         "settings check: KAFKA_UI_PASSWORD is a placeholder (change-me...); set a real value",
         "settings check: FAILED: PLATFORM_MODE=docker refuses 1 settings"]
+
+
+@pytest.fixture
+def preflight(tmp_path, monkeypatch):
+    """infrastructure.docker.preflight's main with its probes recorded instead of run; set_deployment(**values)
+    puts a deployment into os.environ."""
+    from infrastructure.docker import preflight as module
+
+    probed = []
+    monkeypatch.setattr(module, "docker_checks", lambda merged: probed.append("docker") or [])
+    monkeypatch.setattr(module, "service_checks", lambda merged: probed.append("services") or [])
+
+    def set_deployment(**values: str) -> None:
+        for key, value in {**deployment(tmp_path, **values), "PLATFORM_MODE": "docker"}.items():
+            monkeypatch.setenv(key, value)
+
+    return SimpleNamespace(main=module.main, probed=probed, set_deployment=set_deployment)
+
+
+def test_preflight_probes_nothing_when_the_settings_check_refuses(preflight, capsys):
+    preflight.set_deployment(AWS_SECRET_ACCESS_KEY="", AIRFLOW_DB_PASSWORD="too-short")
+    assert preflight.main() == 1 and preflight.probed == []
+    lines = capsys.readouterr().out.splitlines()
+    assert "settings check: AWS_SECRET_ACCESS_KEY is not set (no built-in value outside local mode)" in lines
+    assert "settings check: AIRFLOW_DB_PASSWORD is shorter than 32 characters (`make docker-secrets` generates 43)" \
+        in lines
+    assert lines[-1] == "preflight: checks=0 failed=1 (the settings check refused the configuration)"
+
+
+def test_preflight_requires_only_the_secrets_it_uses(preflight, capsys):
+    """The Airflow host of the Terraform reference is given only its own secrets (put_secrets.py)."""
+    preflight.set_deployment(GRAFANA_ADMIN_PASSWORD="", KAFKA_UI_PASSWORD="")
+    assert preflight.main() == 0 and preflight.probed == ["docker", "services"]
+    assert capsys.readouterr().out.splitlines()[-1] == "preflight: checks=0 failed=0"
