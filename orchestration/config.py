@@ -9,11 +9,14 @@ at run time, the local runner's steps read them with `infrastructure.settings.lo
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from infrastructure.settings import DEFAULTS, REPO_ROOT, ConfigError, plaintext_docker_problem, registry_prefix
+from infrastructure.settings import (
+    DEFAULTS, REPO_ROOT, SECRET_NAMES, ConfigError, plaintext_docker_problem, registry_prefix,
+)
 from orchestration import timeline
 from orchestration.steps import HOSTS
 
@@ -34,6 +37,27 @@ SPARK_JOB_SECRETS = {
     "AWS_SECRET_ACCESS_KEY": ("tripclick_s3", "password"),
     "POSTGRES_PASSWORD": ("tripclick_postgres", "password"),
 }
+
+# The local runner's counterpart: a step process gets an allow-list of the worker's environment, never all of
+# it (the worker's holds Airflow's database URL and Fernet key, and whatever the shell that started it had).
+# The settings a step may be given: every one but the secrets, plus the Spark jobs' (as the docker runner hands
+# them over) and ENV_FILE, the .env the step loads itself. The Variable tripclick_local_env may set only these.
+LOCAL_STEP_SETTINGS = frozenset({*(DEFAULTS.keys() - SECRET_NAMES), *SPARK_JOB_SECRETS, "ENV_FILE"})
+# What any process needs from the worker's environment to run: the command search path, home, user, locale, time
+# zone and temp dir; Java's home and the interpreter's module path; Spark's and PySpark's own variables
+# (SPARK_HOME, SPARK_LOCAL_DIRS, PYSPARK_PYTHON, ...).
+LOCAL_PROCESS_VARIABLES = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR", "JAVA_HOME",
+                                     "PYTHONPATH"})
+LOCAL_PROCESS_PREFIXES = ("LC_", "SPARK_", "PYSPARK_")
+
+
+def local_step_environment(worker: Mapping[str, str], overrides: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """A local step's environment: the allowed part of the worker's, then the overrides that name settings a step
+    may be given; and the names of the overrides refused."""
+    env = {name: value for name, value in worker.items() if name in LOCAL_STEP_SETTINGS
+           or name in LOCAL_PROCESS_VARIABLES or name.startswith(LOCAL_PROCESS_PREFIXES)}
+    env.update({name: value for name, value in overrides.items() if name in LOCAL_STEP_SETTINGS})
+    return env, sorted(overrides.keys() - LOCAL_STEP_SETTINGS)
 
 
 @dataclass(frozen=True)
