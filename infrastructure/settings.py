@@ -287,8 +287,8 @@ def resolve(environ: dict[str, str] | None = None) -> dict[str, str]:
             raise ConfigError(f"PLATFORM_MODE={merged['PLATFORM_MODE']} refuses these settings:\n  "
                               + "\n  ".join(problems))
         # An image's unused secrets stay empty, never the local default: a misuse fails authentication.
-        merged.update({name: "" for name in unused_settings(merged) & set(DEPLOYMENT_SECRETS)
-                       if merged.get(name, "") == DEFAULTS.get(name, "")})
+        merged.update({name: "" for name in unused_settings(merged) & set(DEPLOYMENT_SECRETS) & DEFAULTS.keys()
+                       if merged[name] == DEFAULTS[name]})
     return merged
 
 
