@@ -97,7 +97,7 @@ docker-secrets: ## a docker-mode env file from .env.docker.example with every se
 	@test -n "$(OUT)" || { echo "usage: make docker-secrets OUT=.env"; exit 2; }
 	@$(PY) -m infrastructure.docker.secrets --template .env.docker.example --out "$(OUT)"
 
-preflight: ## docker mode, from the Airflow host: Docker APIs, images, network, data mounts, Kafka, S3, PostgreSQL
+preflight: ## docker mode, from the Airflow host: settings check, then Docker APIs, images, network, data mounts, Kafka, S3, PostgreSQL
 	@$(PY) -m infrastructure.docker.preflight
 
 deploy-check: setup ## static checks of every compose file and Dockerfile (docker-compose config, hadolint, cross-checks)

@@ -3,13 +3,26 @@
 Precedence, lowest to highest: the defaults below, then the `.env` file at the repository root
 (or the file named by ENV_FILE), then the process environment. Every variable is documented in
 `.env.example`. Secrets are masked whenever settings are printed.
+
+    python -m infrastructure.settings [show]    the effective configuration, secrets masked
+    python -m infrastructure.settings check     outside local mode: every deployment secret given and strong,
+                                                no placeholder, loopback address, lake off S3 or unconsented
+                                                plaintext Docker API (one line per problem; exit 1)
 """
 from __future__ import annotations
 
+import argparse
+import base64
+import binascii
 import os
+import re
+import sys
+from collections.abc import Collection
 from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from infrastructure.docker.secrets import GENERATED
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,6 +87,7 @@ DEFAULTS = {
     "BASE_IMAGE": "python:3.11.11-slim-bookworm",
     "EXTRA_CA_CERTS": "",
     "DOCKER_TLS": "1",
+    "DOCKER_TLS_DISABLED_I_UNDERSTAND": "",
     "DOCKER_URL_WEBSERVER0": "tcp://webserver0:2376",
     "DOCKER_URL_WEBSERVER1": "tcp://webserver1:2376",
     "DOCKER_URL_SPARK": "tcp://spark:2376",
@@ -142,10 +156,22 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 # Addresses other hosts must reach in docker mode: a loopback value there means "this container".
 ADDRESS_SETTINGS = ("KAFKA_BROKERS", "KAFKA_HOST", "POSTGRES_HOST", "S3_ENDPOINT")
+# Secrets a provider issues, not this project (the S3 keys, the Slack webhook URL): their length is the
+# provider's, so outside local mode they are refused only when empty, the local default or a placeholder.
+ISSUED_SECRETS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "ALERT_SLACK_WEBHOOK_URL")
+# Every secret a deployment gives: `make docker-secrets` generates GENERATED, the provider issues the rest.
+DEPLOYMENT_SECRETS = tuple(dict.fromkeys((*LOCAL_ONLY_DEFAULTS, *GENERATED, *ISSUED_SECRETS)))
 # What an image may declare it never reads (UNUSED_SETTINGS): its secrets, addresses and the lake.
-MAY_BE_UNUSED = frozenset({*LOCAL_ONLY_DEFAULTS, *ADDRESS_SETTINGS, "LAKE_ROOT"})
+MAY_BE_UNUSED = frozenset({*DEPLOYMENT_SECRETS, *ADDRESS_SETTINGS, "LAKE_ROOT"})
 PLACEHOLDER_PREFIX = "change-me"
+# A generated secret is secrets.token_urlsafe(32): 43 characters. Shorter ones were typed or truncated.
+MIN_SECRET_LENGTH = 32
+FERNET_KEY_BYTES = 32
+KAFKA_CLUSTER_ID_LENGTH, KAFKA_CLUSTER_ID_BYTES = 22, 16  # a UUID, URL-safe base64 without padding
+# DOCKER_TLS=0 outside local mode needs this set to "yes": whoever reaches a plaintext Docker API is root there.
+PLAINTEXT_DOCKER_OPT_IN = "DOCKER_TLS_DISABLED_I_UNDERSTAND"
 _LOOPBACK_HOSTS = ("localhost", "::1", "[::1]", "0.0.0.0")
+_URLSAFE_BASE64 = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 
 
 def _hosts(name: str, value: str) -> list[str]:
@@ -168,21 +194,69 @@ def is_loopback(host: str) -> bool:
     return host.startswith("127.") or host.lower() in _LOOPBACK_HOSTS
 
 
-def deployment_problems(merged: dict[str, str], given: dict[str, str]) -> list[str]:
-    """Why these settings must not run outside local mode: one line per variable, empty when fine."""
-    unused = set(merged["UNUSED_SETTINGS"].replace(",", " ").split())
+def unused_settings(merged: dict[str, str]) -> set[str]:
+    return set(merged["UNUSED_SETTINGS"].replace(",", " ").split())
+
+
+def _urlsafe_base64_bytes(value: str) -> int:
+    """How many bytes `value` decodes to as URL-safe base64; -1 when it is not URL-safe base64."""
+    if not _URLSAFE_BASE64.fullmatch(value):
+        return -1
+    try:
+        return len(base64.urlsafe_b64decode(value))
+    except binascii.Error:
+        return -1
+
+
+def secret_problem(name: str, value: str) -> str | None:
+    """Why `value` must not be the secret `name` outside local mode, naming the variable but never the value;
+    None when it may."""
+    if not value:
+        return f"{name} is not set (no built-in value outside local mode)"
+    if value == DEFAULTS.get(name):
+        return f"{name} is the local-mode default; set a real value"
+    if value.startswith(PLACEHOLDER_PREFIX):
+        return f"{name} is a placeholder ({PLACEHOLDER_PREFIX}...); set a real value"
+    if name == "AIRFLOW_FERNET_KEY":  # Airflow decodes it as Fernet does: padded, exactly 32 bytes
+        if _urlsafe_base64_bytes(value) != FERNET_KEY_BYTES:
+            return f"{name} is not a Fernet key (URL-safe base64 of {FERNET_KEY_BYTES} bytes)"
+    elif name == "KAFKA_CLUSTER_ID":  # an identifier in KRaft's format, not a secret: no length rule
+        if len(value) != KAFKA_CLUSTER_ID_LENGTH or _urlsafe_base64_bytes(value + "==") != KAFKA_CLUSTER_ID_BYTES:
+            return (f"{name} is not a KRaft cluster id ({KAFKA_CLUSTER_ID_LENGTH} characters of URL-safe base64, "
+                    f"{KAFKA_CLUSTER_ID_BYTES} bytes)")
+    elif name in GENERATED and len(value) < MIN_SECRET_LENGTH:
+        return f"{name} is shorter than {MIN_SECRET_LENGTH} characters (`make docker-secrets` generates 43)"
+    return None
+
+
+def plaintext_docker_problem(values: dict[str, str]) -> str | None:
+    """DOCKER_TLS=0 without the opt-in: a plaintext Docker API makes whoever reaches it root on that host."""
+    if values["DOCKER_TLS"].strip().lower() not in ("0", "false") or values.get(PLAINTEXT_DOCKER_OPT_IN) == "yes":
+        return None
+    return (f"DOCKER_TLS=0 (plaintext Docker API: whoever reaches port 2375 is root on that host) needs "
+            f"{PLAINTEXT_DOCKER_OPT_IN}=yes")
+
+
+def checked_secrets(given: dict[str, str], unused: set[str], required: Collection[str]) -> list[str]:
+    """The secrets deployment_problems checks: the required ones and any other given, none declared unused."""
+    return [name for name in DEPLOYMENT_SECRETS if name not in unused and (name in required or given.get(name))]
+
+
+def deployment_problems(merged: dict[str, str], given: dict[str, str],
+                        required: Collection[str] = tuple(LOCAL_ONLY_DEFAULTS)) -> list[str]:
+    """Why these settings must not run outside local mode: one line per variable, empty when fine.
+
+    The secrets in `required` must be given (resolve: the local-only ones, which have no value outside local
+    mode; the settings check: every deployment secret); any other secret is checked when it is given. Names in
+    UNUSED_SETTINGS are not checked at all."""
+    unused = unused_settings(merged)
     problems = [f"UNUSED_SETTINGS names {name}, which is not a secret, an address or LAKE_ROOT"
                 for name in sorted(unused - MAY_BE_UNUSED)]
-    for name, local_value in LOCAL_ONLY_DEFAULTS.items():
-        if name in unused:
-            continue
-        if not given.get(name):
-            problems.append(f"{name} is not set (no built-in value outside local mode)")
-        elif given[name] == local_value:
-            problems.append(f"{name} is the local-mode default; set a real value")
+    secrets = checked_secrets(given, unused, required)
+    problems += [problem for name in secrets if (problem := secret_problem(name, given.get(name, "")))]
     problems += [f"{name} is a placeholder ({PLACEHOLDER_PREFIX}...); set a real value"
                  for name, value in sorted(given.items())
-                 if value.startswith(PLACEHOLDER_PREFIX) and name not in unused]
+                 if value.startswith(PLACEHOLDER_PREFIX) and name not in unused and name not in secrets]
     for name in ADDRESS_SETTINGS:
         value = merged.get(name, "")
         if name in unused or not value:
@@ -192,25 +266,31 @@ def deployment_problems(merged: dict[str, str], given: dict[str, str]) -> list[s
             problems.append(f"{name}={value} is a loopback address; other hosts and containers must reach it")
     if "LAKE_ROOT" not in unused and not merged["LAKE_ROOT"].startswith("s3a://"):
         problems.append(f"LAKE_ROOT={merged['LAKE_ROOT']} is not on S3 (s3a://<bucket>/): every host must see the lake")
+    if plaintext := plaintext_docker_problem(merged):
+        problems.append(plaintext)
     return problems
 
 
-def resolve(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """Merge defaults, the .env file and the environment; outside local mode refuse local defaults,
-    placeholders, loopback addresses and a lake off S3 (ConfigError naming every such variable)."""
+def _sources(environ: dict[str, str] | None) -> tuple[dict[str, str], dict[str, str]]:
+    """(defaults < .env file < environment, what the file and the environment gave)."""
     environ = dict(os.environ if environ is None else environ)
-    env_file = Path(environ.get("ENV_FILE", REPO_ROOT / ".env"))
-    from_file = read_env_file(env_file)
-    merged = {**DEFAULTS, **from_file, **environ}
+    from_file = read_env_file(Path(environ.get("ENV_FILE", REPO_ROOT / ".env")))
+    given = {**from_file, **environ}
+    return {**DEFAULTS, **given}, given
+
+
+def resolve(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Merge defaults, the .env file and the environment; outside local mode refuse what deployment_problems
+    names (ConfigError naming every such variable)."""
+    merged, given = _sources(environ)
     if merged["PLATFORM_MODE"] != "local":
-        problems = deployment_problems(merged, {**from_file, **environ})
+        problems = deployment_problems(merged, given)
         if problems:
             raise ConfigError(f"PLATFORM_MODE={merged['PLATFORM_MODE']} refuses these settings:\n  "
                               + "\n  ".join(problems))
         # An image's unused secrets stay empty, never the local default: a misuse fails authentication.
-        unused = set(merged["UNUSED_SETTINGS"].replace(",", " ").split())
-        merged.update({name: "" for name in unused & LOCAL_ONLY_DEFAULTS.keys()
-                       if not merged.get(name) or merged[name] == LOCAL_ONLY_DEFAULTS[name]})
+        merged.update({name: "" for name in unused_settings(merged) & set(DEPLOYMENT_SECRETS) & DEFAULTS.keys()
+                       if merged[name] == DEFAULTS[name]})
     return merged
 
 
@@ -354,6 +434,44 @@ def load(environ: dict[str, str] | None = None) -> Settings:
     return settings
 
 
-if __name__ == "__main__":  # `python -m infrastructure.settings` prints the effective configuration
+def check(environ: dict[str, str] | None = None, required: Collection[str] = DEPLOYMENT_SECRETS) -> int:
+    """`python -m infrastructure.settings check`: outside local mode the `required` secrets (all by default) not
+    declared in UNUSED_SETTINGS must be given, they and any other secret given must be strong, and resolve()'s
+    other rules hold. Prints one line per problem naming the variable, never a secret's value; 0 when none."""
+    try:
+        merged, given = _sources(environ)
+    except ConfigError as exc:
+        print(f"settings check: {exc}")
+        return 1
+    mode = merged["PLATFORM_MODE"]
+    if mode == "local":
+        print("settings check: OK: PLATFORM_MODE=local, whose built-in values serve 127.0.0.1 only; nothing to check")
+        return 0
+    problems = deployment_problems(merged, given, required)
+    for problem in problems:
+        print(f"settings check: {problem}")
+    if problems:
+        print(f"settings check: FAILED: PLATFORM_MODE={mode} refuses {len(problems)} settings")
+        return 1
+    unused = unused_settings(merged)
+    secrets = checked_secrets(given, unused, required)
+    addresses = [name for name in ADDRESS_SETTINGS if name not in unused and merged.get(name)]
+    print(f"settings check: OK: PLATFORM_MODE={mode}: {len(secrets)} secrets, {len(addresses)} addresses, "
+          f"the lake and DOCKER_TLS pass; {len(unused)} settings declared unused")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infrastructure.settings", description=__doc__.splitlines()[0])
+    parser.add_argument("command", nargs="?", choices=("show", "check"), default="show",
+                        help="show: the effective configuration, secrets masked (default); check: refuse "
+                             "weak secrets and unsafe settings outside local mode")
+    if parser.parse_args(argv).command == "check":
+        return check()
     for key, value in load().redacted().items():
         print(f"{key}={value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,11 +9,14 @@ at run time, the local runner's steps read them with `infrastructure.settings.lo
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from infrastructure.settings import DEFAULTS, REPO_ROOT, ConfigError, flag, registry_prefix
+from infrastructure.settings import (
+    DEFAULTS, REPO_ROOT, SECRET_NAMES, ConfigError, flag, plaintext_docker_problem, registry_prefix,
+)
 from orchestration import timeline
 from orchestration.steps import HOSTS
 
@@ -21,10 +24,10 @@ RUNNERS = ("local", "docker")
 # Every variable dag_config reads: what an Airflow deployment must put into its processes' environment.
 DAG_ENV_KEYS = ("PIPELINE_RUNNER", "PIPELINE_TZ", "TIME_SCALE", "STREAM_WARM_UP_ROWS", "STREAM_DRAIN_SECONDS",
                 "PIPELINE_RETRY_DELAY_SECONDS", "IMAGE_TAG", "IMAGE_REGISTRY", "DOCKER_TLS",
-                "DOCKER_URL_WEBSERVER0", "DOCKER_URL_WEBSERVER1", "DOCKER_URL_SPARK", "DOCKER_CERT_DIR",
-                "DOCKER_NETWORK", "DOCKER_KEEP_FAILED_HOURS", "PRODUCER_DATA_DIR", "DATA_DIR",
-                "PIPELINE_MAX_RETRIES", "SPARK_CORES_MAX", "SPARK_JAVA_OPTIONS", "AIRFLOW_PUBLIC_URL", "AIRFLOW_PORT",
-                "ALERT_DAY_DEADLINE")
+                "DOCKER_TLS_DISABLED_I_UNDERSTAND", "DOCKER_URL_WEBSERVER0", "DOCKER_URL_WEBSERVER1",
+                "DOCKER_URL_SPARK", "DOCKER_CERT_DIR", "DOCKER_NETWORK", "DOCKER_KEEP_FAILED_HOURS",
+                "PRODUCER_DATA_DIR", "DATA_DIR", "PIPELINE_MAX_RETRIES", "SPARK_CORES_MAX", "SPARK_JAVA_OPTIONS",
+                "AIRFLOW_PUBLIC_URL", "AIRFLOW_PORT", "ALERT_DAY_DEADLINE")
 TLS_PORT, PLAINTEXT_PORT = 2376, 2375
 # The Spark job containers' secrets: NAME -> (Airflow Connection, its field). The docker runner reads them
 # when the container is created and hands them over as the operator's private environment, never as a
@@ -34,6 +37,27 @@ SPARK_JOB_SECRETS = {
     "AWS_SECRET_ACCESS_KEY": ("tripclick_s3", "password"),
     "POSTGRES_PASSWORD": ("tripclick_postgres", "password"),
 }
+
+# The local runner's counterpart: a step process gets an allow-list of the worker's environment, never all of
+# it (the worker's holds Airflow's database URL and Fernet key, and whatever the shell that started it had).
+# The settings a step may be given: every one but the secrets, plus the Spark jobs' (as the docker runner hands
+# them over) and ENV_FILE, the .env the step loads itself. The Variable tripclick_local_env may set only these.
+LOCAL_STEP_SETTINGS = frozenset({*(DEFAULTS.keys() - SECRET_NAMES), *SPARK_JOB_SECRETS, "ENV_FILE"})
+# What any process needs from the worker's environment to run: the command search path, home, user, locale, time
+# zone and temp dir; Java's home and the interpreter's module path; Spark's and PySpark's own variables
+# (SPARK_HOME, SPARK_LOCAL_DIRS, PYSPARK_PYTHON, ...).
+LOCAL_PROCESS_VARIABLES = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR", "JAVA_HOME",
+                                     "PYTHONPATH"})
+LOCAL_PROCESS_PREFIXES = ("LC_", "SPARK_", "PYSPARK_")
+
+
+def local_step_environment(worker: Mapping[str, str], overrides: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """A local step's environment: the allowed part of the worker's, then the overrides that name settings a step
+    may be given; and the names of the overrides refused."""
+    env = {name: value for name, value in worker.items() if name in LOCAL_STEP_SETTINGS
+           or name in LOCAL_PROCESS_VARIABLES or name.startswith(LOCAL_PROCESS_PREFIXES)}
+    env.update({name: value for name, value in overrides.items() if name in LOCAL_STEP_SETTINGS})
+    return env, sorted(overrides.keys() - LOCAL_STEP_SETTINGS)
 
 
 @dataclass(frozen=True)
@@ -135,6 +159,9 @@ def dag_config(environ: dict[str, str]) -> DagConfig:
     runner = env["PIPELINE_RUNNER"]
     if runner not in RUNNERS:
         raise ConfigError(f"PIPELINE_RUNNER must be one of {RUNNERS}, got {runner!r}")
+    # The docker runner is what talks to the Docker APIs: it refuses plaintext ones without the opt-in too.
+    if runner == "docker" and (plaintext := plaintext_docker_problem(env)):
+        raise ConfigError(plaintext)
     return DagConfig(
         runner=runner,
         pipeline_tz=env["PIPELINE_TZ"],

@@ -30,12 +30,13 @@ from infrastructure import dates as date_options
 from infrastructure.settings import REPO_ROOT
 from orchestration import backfill, timeline
 from orchestration.alerts import Alerts
-from orchestration.config import SPARK_JOB_SECRETS, DagConfig
+from orchestration.config import SPARK_JOB_SECRETS, DagConfig, local_step_environment
 from orchestration.steps import OUTPUT_PREFIX, PRODUCER_IMAGE, Step
 
 PIPELINE_PYTHON = str(REPO_ROOT / ".venv" / "bin" / "python")
-# Local runner only: optional JSON object of environment overrides for every step, read when a task
-# starts (e.g. {"KAFKA_BROKERS": "..."} to point a run at other services without restarting Airflow).
+# Local runner only: optional JSON object of setting overrides for every step, read when a task starts (e.g.
+# {"KAFKA_BROKERS": "..."} to point a run at other services without restarting Airflow); config.LOCAL_STEP_SETTINGS
+# only, any other name is refused.
 LOCAL_ENV_VARIABLE = "tripclick_local_env"
 CONTAINER_DATA_DIR = "/data"
 SPARK_MASTER_IN_DOCKER = "spark://spark-master:7077"
@@ -63,6 +64,7 @@ SPARK_JOB_ENV = {
 STEP_LABEL = "org.tripclick.step"
 RUN_LABEL = "org.tripclick.dag-run"
 TRY_LABEL = "org.tripclick.try"
+SECRETS_LABEL = "org.tripclick.holds-secrets"  # "true" on a container whose environment holds secrets
 
 
 class LocalStepOperator(BaseOperator):
@@ -99,17 +101,19 @@ class LocalStepOperator(BaseOperator):
         return summary
 
     def _child_environment(self) -> dict[str, str]:
-        """The worker's environment minus Airflow's own (its DB URL is none of the step's business),
-        plus the optional overrides Variable."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-        env["PYTHONUNBUFFERED"] = "1"
+        """The allow-listed part of the worker's environment (orchestration.config.local_step_environment), then
+        the overrides of the Variable that name settings a step may be given."""
         overrides = Variable.get(LOCAL_ENV_VARIABLE, default_var={}, deserialize_json=True)
         if not isinstance(overrides, dict) or not all(isinstance(v, str) for v in overrides.values()):
             raise AirflowException(f"Variable {LOCAL_ENV_VARIABLE} must be a JSON object of strings")
-        if overrides:
-            self.log.warning("environment overrides from Variable %s: %s", LOCAL_ENV_VARIABLE,
-                             ", ".join(sorted(overrides)))
-        return {**env, **overrides}
+        env, refused = local_step_environment(os.environ, overrides)
+        if refused:
+            self.log.error("Variable %s: refused %s: not a setting a step may be given (secrets and other "
+                           "variables come from the worker or the .env only)", LOCAL_ENV_VARIABLE, ", ".join(refused))
+        accepted = sorted(overrides.keys() - set(refused))
+        if accepted:
+            self.log.warning("environment overrides from Variable %s: %s", LOCAL_ENV_VARIABLE, ", ".join(accepted))
+        return {**env, "PYTHONUNBUFFERED": "1"}
 
     def on_kill(self) -> None:
         """Stop the whole process group: SIGTERM first (the producer flushes, Spark stops cleanly)."""
@@ -174,7 +178,10 @@ class StepDockerOperator(DockerOperator):
     Before the container starts: any container of an earlier try of the same task and run that still
     runs is stopped and removed (a retry never races its stale first try), and failed step containers
     older than `keep_failed_hours` are pruned (kept that long for inspection). Secrets reach the
-    container through the private environment. on_kill stops with `stop_timeout` seconds of grace.
+    container through the private environment, which `docker inspect` shows for as long as the container
+    exists: so a container holding secrets is removed as soon as it ends, failed or not (its output is in the
+    task log already), and one a dead worker left behind goes with the next prune. on_kill stops with
+    `stop_timeout` seconds of grace.
     """
 
     def __init__(self, *, secrets: dict[str, tuple[str, str]], keep_failed_hours: float, stop_timeout: int,
@@ -188,16 +195,31 @@ class StepDockerOperator(DockerOperator):
         ti = context["ti"]
         run_id = context["dag_run"].run_id
         self.container_name = container_name(self.task_id, run_id, ti.try_number)
-        self.labels = {STEP_LABEL: self.task_id, RUN_LABEL: run_id, TRY_LABEL: str(ti.try_number)}
+        self.labels = {STEP_LABEL: self.task_id, RUN_LABEL: run_id, TRY_LABEL: str(ti.try_number),
+                       **({SECRETS_LABEL: "true"} if self.secrets else {})}
         self._private_environment = {name: getattr(BaseHook.get_connection(conn_id), field) or ""
                                      for name, (conn_id, field) in self.secrets.items()}
         self._remove_earlier_tries(run_id)
         self._prune_failed()
-        result = super().execute(context)
-        # Only a container that succeeded goes now; a failed one stays for inspection (pruned by age).
-        self.cli.remove_container(self.container["Id"])
+        succeeded = False
+        try:
+            result = super().execute(context)
+            succeeded = True
+        finally:
+            self._remove_ended_container(succeeded)
         # A date-range step (xcom_all) hands on only its summary line, never its whole log.
         return summary_of(result) if self.xcom_all else result
+
+    def _remove_ended_container(self, succeeded: bool) -> None:
+        """A container that succeeded goes; a failed one stays for inspection (pruned by age) unless it holds
+        secrets."""
+        if self.container is None:  # it failed before a container was created
+            return
+        if succeeded or self.secrets:
+            self.cli.remove_container(self.container["Id"], force=True)
+        if not succeeded and self.secrets:
+            self.log.info("removed failed container %s: its environment holds secrets (its output is above)",
+                          self.container_name)
 
     def _step_containers(self, *filters: str) -> list[dict]:
         return self.cli.containers(all=True, filters={"label": [f"{STEP_LABEL}={self.task_id}", *filters]})
@@ -213,12 +235,16 @@ class StepDockerOperator(DockerOperator):
                 self.log.info("removed container %s of an earlier try", name)
 
     def _prune_failed(self) -> None:
+        """Failed step containers older than keep_failed_hours, and any holding secrets (a worker that died
+        before removing its container left it)."""
         cutoff = time.time() - self.keep_failed_hours * 3600
         for container in self.cli.containers(all=True, filters={"label": STEP_LABEL, "status": "exited"}):
             finished = self.cli.inspect_container(container["Id"])["State"]["FinishedAt"]
-            if _docker_time(finished) < cutoff:
+            holds_secrets = (container.get("Labels") or {}).get(SECRETS_LABEL) == "true"
+            if holds_secrets or _docker_time(finished) < cutoff:
                 self.cli.remove_container(container["Id"])
-                self.log.info("pruned failed step container %s (finished %s)", container["Names"][0], finished)
+                self.log.info("pruned failed step container %s (finished %s%s)", container["Names"][0], finished,
+                              ", held secrets" if holds_secrets else "")
 
     def on_kill(self) -> None:
         if self.hook.client_created and self.container is not None:

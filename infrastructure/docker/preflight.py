@@ -2,9 +2,12 @@
 
     python -m infrastructure.docker.preflight        (make preflight; reads .env / ENV_FILE like everything)
 
-Checks, with the settings and certificates the DAG will use: the expiry of each host's ca.pem and
-cert.pem under DOCKER_CERT_DIR (FAIL under 30 days left, WARN under 60); each host's Docker API over TLS;
-the project images at IMAGE_REGISTRY/IMAGE_TAG on the hosts that run them; DOCKER_NETWORK on each host; the
+First the settings check (infrastructure.settings.check) of what preflight and the DAG use: their secrets
+given and strong (and any other secret the .env gives strong: the Airflow host of the Terraform reference
+gets only its own), no unconsented plaintext Docker API, ...; when it refuses, nothing is probed. Then, with
+the settings and certificates the DAG will use: the expiry of each host's ca.pem and cert.pem under
+DOCKER_CERT_DIR (FAIL under 30 days left, WARN under 60); each host's Docker API over TLS; the
+project images at IMAGE_REGISTRY/IMAGE_TAG on the hosts that run them; DOCKER_NETWORK on each host; the
 day-file mount of each web server (a producer container lists /data); Kafka's advertised listeners
 (not loopback, reachable) and topics; an S3 write and delete under the lake; a PostgreSQL login for
 each role. Exit 1 when any check fails; warnings are printed and do not fail.
@@ -22,11 +25,13 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from infrastructure.docker.certs import certificate_problems
-from infrastructure.settings import is_loopback, load, resolve
-from orchestration.config import DockerHost, dag_config
+from infrastructure.settings import check, is_loopback, load, resolve
+from orchestration.config import SPARK_JOB_SECRETS, DockerHost, dag_config
 from orchestration.steps import PRODUCER_IMAGE, STEPS
 
 Check = tuple[str, Callable[[], str]]  # name, probe returning a detail line (raises on failure)
+# The secrets preflight requires: the step containers' (the DAG hands them over) and the logins it probes.
+PREFLIGHT_SECRETS = (*SPARK_JOB_SECRETS, "POSTGRES_RO_PASSWORD", "AIRFLOW_DB_PASSWORD")
 
 
 class Warned(Exception):
@@ -168,6 +173,9 @@ def run(checks: list[Check]) -> int:
 
 
 def main() -> int:
+    if check(required=PREFLIGHT_SECRETS) != 0:  # no probe with settings docker mode refuses
+        print("preflight: checks=0 failed=1 (the settings check refused the configuration)")
+        return 1
     merged = resolve()
     return run(docker_checks(merged) + service_checks(merged))
 

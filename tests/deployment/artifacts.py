@@ -52,6 +52,7 @@ DOCKER_DAEMON_JSON = REPO_ROOT / "infrastructure" / "deploy" / "docker-daemon.js
 # Hosts whose Docker daemon is exposed to the Airflow host (its port adds to the compose ports there).
 DOCKER_API_HOSTS = ("webserver", "spark")
 _VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
+_PYTHON = re.compile(r"python(3(\.\d+)?)?")
 
 
 @functools.cache
@@ -149,10 +150,17 @@ def dockerfile_copied_paths(path: str) -> set[str]:
 
 
 def python_modules_in(command: list[str]) -> list[str]:
-    """Modules run with `python -m X` anywhere in a command (also inside `bash -c "..."`)."""
+    """Modules run with `python -m X` (or python3.11 ...) anywhere in a command (also inside `bash -c "..."`)."""
     words = shlex.split(" ".join(command).replace("&&", " "))
     return [words[i + 1] for i, word in enumerate(words[:-1]) if word == "-m" and i > 0
-            and words[i - 1].endswith("python")]
+            and _PYTHON.fullmatch(words[i - 1].rpartition("/")[2])]
+
+
+def mounted_packages(service: dict) -> set[str]:
+    """Top-level packages of this checkout a resolved compose service mounts read-only into /opt/tripclick."""
+    return {target.removeprefix("/opt/tripclick/") for source, target, mode in
+            (volume.split(":") for volume in service.get("volumes", []) if volume.count(":") == 2)
+            if mode == "ro" and source == str(REPO_ROOT / target.removeprefix("/opt/tripclick/"))}
 
 
 def module_file(module: str) -> Path | None:

@@ -14,14 +14,14 @@ import yaml
 
 from infrastructure.local import kafka as local_kafka
 from orchestration.airflow_local import SERVICES as LOCAL_AIRFLOW_SERVICES
-from infrastructure.settings import DEFAULTS, REPO_ROOT, ConfigError, load
+from infrastructure.settings import DEFAULTS, DEPLOYMENT_SECRETS, MAY_BE_UNUSED, REPO_ROOT, ConfigError, check, load
 from infrastructure.docker.images import IMAGES
 from orchestration import steps
 from orchestration.config import SPARK_JOB_SECRETS
 from tests.deployment.artifacts import (
     CHECKED_COMPOSE_FILES, COMPOSE_FILES, COMPOSE_OF_STEP_HOST, DOCKER_API_HOSTS, DOCKER_DAEMON_JSON, compose_config,
     compose_variables, deploy_env, deploy_env_file, documented_variables, dockerfile_copied_paths, dockerfile_env,
-    module_file, python_modules_in, resolved_compose,
+    module_file, mounted_packages, python_modules_in, resolved_compose,
 )
 
 pytestmark = pytest.mark.integration
@@ -125,6 +125,7 @@ def test_every_module_the_dag_runs_is_inside_its_image(resolved):
 
 
 def test_every_python_module_a_compose_service_runs_exists_in_its_image(resolved):
+    """In the image, or mounted read-only from the host's checkout (the monitoring host's settings check)."""
     built = _images_built_here(resolved)
     for path, config in resolved.items():
         for name, service in config["services"].items():
@@ -132,7 +133,8 @@ def test_every_python_module_a_compose_service_runs_exists_in_its_image(resolved
             for module in python_modules_in(service.get("command") or []):
                 assert module_file(module), f"{path}: {name} runs missing module {module}"
                 assert dockerfile, f"{path}: {name} runs Python in an image this repository does not build"
-                assert module.split(".")[0] in dockerfile_copied_paths(dockerfile), (path, name, module)
+                available = dockerfile_copied_paths(dockerfile) | mounted_packages(service)
+                assert module.split(".")[0] in available, (path, name, module)
 
 
 def test_step_hosts_provide_the_dag_network_and_data_mount(resolved):
@@ -163,6 +165,57 @@ def test_containers_that_load_settings_get_every_secret_they_need(resolved):
                 pytest.fail(f"{path}: {name}: {exc}")
             checked += 1
     assert checked >= 4  # kafka-init, superset-init, superset, airflow-init
+
+
+def _settings_used(path: str) -> set[str]:
+    """The secrets, addresses and lake a compose file hands its containers (what put_secrets.py gives its host)."""
+    return compose_variables(path) & MAY_BE_UNUSED
+
+
+def _secret_stacks() -> list[str]:
+    return sorted(path for path in CHECKED_COMPOSE_FILES if _settings_used(path) & set(DEPLOYMENT_SECRETS))
+
+
+def test_the_stacks_with_secrets_are_the_four_that_run_services_with_them():
+    """The Spark host's services get no secret (the DAG hands its jobs theirs), the web servers run nothing."""
+    assert _secret_stacks() == ["gold/docker-compose.yaml", "messaging/kafka-compose.yaml",
+                                "monitoring/docker-compose.yaml", "orchestration/docker-compose.yaml"]
+
+
+@pytest.mark.parametrize("path", _secret_stacks())
+def test_a_stack_with_secrets_checks_them_before_any_other_service_starts(path, resolved):
+    services = resolved[path]["services"]
+    one_shot = services["settings-check"]
+    assert one_shot["command"][-3:] == ["-m", "infrastructure.settings", "check"] and one_shot["restart"] == "no"
+    assert not one_shot.get("depends_on")
+    for name, service in services.items():
+        if name != "settings-check":
+            assert service["depends_on"]["settings-check"] == {"condition": "service_completed_successfully"}, name
+    # It checks what this host is given and declares the rest unused (images' own lists do not apply here).
+    env = one_shot["environment"]
+    used = _settings_used(path)
+    assert env["PLATFORM_MODE"] == "docker" and used <= env.keys(), sorted(used - env.keys())
+    assert set(env["UNUSED_SETTINGS"].split()) == MAY_BE_UNUSED - used
+
+
+@pytest.mark.parametrize("path", _secret_stacks())
+def test_a_stacks_settings_check_passes_the_deployment_and_refuses_each_weak_secret(path, resolved, capsys):
+    env = {**{key: str(value) for key, value in resolved[path]["services"]["settings-check"]["environment"].items()},
+           "ENV_FILE": "/nonexistent"}
+    assert check(env) == 0, capsys.readouterr().out
+    for name in _settings_used(path) & set(DEPLOYMENT_SECRETS):
+        capsys.readouterr()
+        assert check({**env, name: "change-me"}) == 1
+        assert f"settings check: {name} is a placeholder" in capsys.readouterr().out
+
+
+def test_the_airflow_stack_refuses_a_plaintext_docker_api_without_the_opt_in(resolved, capsys):
+    env = {**resolved["orchestration/docker-compose.yaml"]["services"]["settings-check"]["environment"],
+           "ENV_FILE": "/nonexistent", "DOCKER_TLS": "0"}
+    assert check(env) == 1 and "DOCKER_TLS_DISABLED_I_UNDERSTAND=yes" in capsys.readouterr().out
+    assert check({**env, "DOCKER_TLS_DISABLED_I_UNDERSTAND": "yes"}) == 0
+    scheduler = resolved["orchestration/docker-compose.yaml"]["services"]["airflow-scheduler"]["environment"]
+    assert "DOCKER_TLS_DISABLED_I_UNDERSTAND" in scheduler  # the DAG refuses it at parse time too
 
 
 def test_kafka_cluster_is_kraft_with_separate_controllers_and_durable_defaults(resolved):
@@ -276,9 +329,10 @@ def test_only_the_scheduler_gets_the_alert_connections_and_airflow_reads_them_ri
 
 def test_monitoring_runs_the_project_image_unless_the_upstream_override_is_given(resolved):
     """Every monitoring service but Grafana on tripclick-pipeline/monitoring; with monitoring/upstream-images.yaml
-    each on its upstream image, named by a documented *_IMAGE variable."""
+    each on its upstream image, named by a documented *_IMAGE variable. The settings check runs on python-base."""
     own = {name: service["image"] for name, service in resolved["monitoring/docker-compose.yaml"]["services"].items()}
     assert own.pop("grafana").startswith("grafana/")
+    assert own.pop("settings-check") == f"tripclick-pipeline/python-base:{deploy_env()['IMAGE_TAG']}"
     assert set(own.values()) == {f"tripclick-pipeline/monitoring:{deploy_env()['IMAGE_TAG']}"}
     files = ["-f", "monitoring/docker-compose.yaml", "-f", "monitoring/upstream-images.yaml"]
     run = subprocess.run(["docker-compose", *files, "--env-file", str(deploy_env_file()), "config"], cwd=REPO_ROOT,

@@ -381,6 +381,8 @@ def test_day_runs_in_containers_and_survives_a_killed_step(deployment, dag_runs)
     # The killed first try is kept for inspection but not running; nothing of the runs still runs.
     assert d.docker("inspect", "--format", "{{.State.Running}}", daily["killed"]).stdout.strip() == "false"
     assert d.docker("ps", "-q", "--filter", "label=org.tripclick.step").stdout.split() == []
+    # No ended container keeps secrets in its environment: the Spark jobs' went when they ended.
+    assert d.docker("ps", "-aq", "--filter", "label=org.tripclick.holds-secrets=true").stdout.split() == []
     # Secrets went through the private environment: none is in a task's rendered command or log.
     log_text = airflow(values).task_log(DAG_ID, daily["run_id"], "load_to_postgres",
                                         tis["load_to_postgres"]["try_number"])

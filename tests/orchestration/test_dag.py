@@ -14,6 +14,7 @@ import pytest
 
 from infrastructure.settings import DEFAULTS, LOCAL_ONLY_DEFAULTS, REPO_ROOT
 from orchestration import timeline
+from orchestration.config import LOCAL_PROCESS_PREFIXES, LOCAL_PROCESS_VARIABLES, LOCAL_STEP_SETTINGS
 
 # Each case starts Airflow's own interpreter and imports Airflow: seconds apiece.
 pytestmark = [pytest.mark.unit, pytest.mark.slow]
@@ -164,7 +165,8 @@ def test_no_secret_value_is_in_the_dag(docker_scheduled, local_manual):
 
 def test_plaintext_docker_is_an_explicit_opt_in(scratch):
     urls = {f"DOCKER_URL_{h}": f"tcp://{h.lower()}:2375" for h in ("WEBSERVER0", "WEBSERVER1", "SPARK")}
-    facts = describe(scratch, {"PIPELINE_RUNNER": "docker", "DOCKER_TLS": "0", **urls},
+    facts = describe(scratch, {"PIPELINE_RUNNER": "docker", "DOCKER_TLS": "0",
+                               "DOCKER_TLS_DISABLED_I_UNDERSTAND": "yes", **urls},
                      "--logical-date", "2026-03-10T15:00:00+09:00")
     t = facts["tasks"]["streaming_to_silver"]
     assert (t["docker_url"], t["tls_ca_cert"], t["tls_client_cert"], t["tls_verify"]) == (
@@ -404,3 +406,104 @@ def test_backfill_step_gets_the_dates_every_upstream_finished_ok(scratch):
     tasks = facts["tasks"]
     assert tasks["batch_to_bronze"]["argv"][2:4] == ["--dates", "2026-01-02,2026-01-04"]
     assert tasks["etl_to_gold"]["argv"][2:4] == ["--dates", "2026-01-04"]
+
+
+RUNNERS_SCRIPT = """
+import json, os
+from types import SimpleNamespace
+from unittest import mock
+from airflow.exceptions import AirflowException
+from airflow.providers.docker.operators.docker import DockerOperator
+from orchestration import runners
+
+def local_step(overrides):
+    log = mock.MagicMock()
+    with mock.patch.object(runners.Variable, "get", return_value=overrides), \\
+         mock.patch.object(runners.LocalStepOperator, "log", new_callable=mock.PropertyMock, return_value=log):
+        env = runners.LocalStepOperator(task_id="step", argv=["-V"])._child_environment()
+    return {"env": env, "errors": [call.args for call in log.error.call_args_list]}
+
+class FakeDocker:
+    def __init__(self, listed=()):
+        self.listed, self.removed = list(listed), []
+    def containers(self, all, filters):  # the prune's listing; no earlier try of this run exists
+        return self.listed if filters.get("status") == "exited" else []
+    def inspect_container(self, cid):
+        return {"State": {"FinishedAt": next(c["FinishedAt"] for c in self.listed if c["Id"] == cid)}}
+    def remove_container(self, cid, force=False):
+        self.removed.append(cid)
+
+def step_container(secrets, exit_code=None, listed=()):
+    docker = FakeDocker(listed)
+    op = runners.StepDockerOperator(task_id="load_to_postgres", image="spark-job:1", secrets=secrets,
+                                    keep_failed_hours=72, stop_timeout=10)
+    def run(self, context):
+        self.container = {"Id": "this-try"}
+        if exit_code:
+            raise AirflowException(f"Docker container failed: {exit_code}")
+        return "done"
+    connection = SimpleNamespace(login="key-id", password="secret")
+    with mock.patch.object(DockerOperator, "cli", new_callable=mock.PropertyMock, return_value=docker), \\
+         mock.patch.object(DockerOperator, "execute", run), \\
+         mock.patch.object(runners.BaseHook, "get_connection", return_value=connection):
+        try:
+            op.execute({"ti": SimpleNamespace(try_number=1), "dag_run": SimpleNamespace(run_id="run1")})
+        except AirflowException:
+            pass
+    return {"removed": docker.removed, "labels": op.labels}
+
+os.environ.update({"AIRFLOW__CORE__FERNET_KEY": "fernet", "AIRFLOW_CONN_X": "conn", "SSH_AUTH_SOCK": "/agent",
+                   "POSTGRES_RO_PASSWORD": "ro", "SUPERSET_SECRET_KEY": "superset", "POSTGRES_PASSWORD": "loader",
+                   "KAFKA_TOPIC": "worker_topic", "SPARK_LOCAL_DIRS": "/scratch", "LC_ALL": "C.UTF-8"})
+recent, old = "2999-01-01T00:00:00.000000000Z", "2020-01-01T00:00:00.000000000Z"
+leftovers = [{"Id": "dead-worker", "Names": ["/a"], "Labels": {runners.SECRETS_LABEL: "true"}, "FinishedAt": recent},
+             {"Id": "producer-recent", "Names": ["/b"], "Labels": {}, "FinishedAt": recent},
+             {"Id": "producer-old", "Names": ["/c"], "Labels": {}, "FinishedAt": old}]
+print(json.dumps({
+    "local": local_step({"KAFKA_TOPIC": "override_topic", "PATH": "/evil", "AIRFLOW_DB_PASSWORD": "x"}),
+    "local_no_variable": local_step({}),
+    "failed_with_secrets": step_container(runners.SPARK_JOB_SECRETS, exit_code=1),
+    "failed_without_secrets": step_container({}, exit_code=1),
+    "succeeded_without_secrets": step_container({}),
+    "prune": step_container({}, listed=leftovers),
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def runner_facts(tmp_path_factory):
+    home = tmp_path_factory.mktemp("runners")
+    clean = {k: v for k, v in os.environ.items() if k not in DEFAULTS and not k.startswith("AIRFLOW")}
+    run = subprocess.run([str(AIRFLOW_PYTHON), "-c", RUNNERS_SCRIPT],
+                         env={**clean, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"},
+                         capture_output=True, text=True, timeout=180, cwd=REPO_ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_a_local_step_gets_the_allow_list_only_and_the_variable_sets_settings_only(runner_facts):
+    local = runner_facts["local"]
+    env = local["env"]
+    allowed = LOCAL_STEP_SETTINGS | LOCAL_PROCESS_VARIABLES | {"PYTHONUNBUFFERED"}
+    assert [name for name in env if name not in allowed and not name.startswith(LOCAL_PROCESS_PREFIXES)] == []
+    assert not {"AIRFLOW__CORE__FERNET_KEY", "AIRFLOW_CONN_X", "SSH_AUTH_SOCK", "POSTGRES_RO_PASSWORD",
+                "SUPERSET_SECRET_KEY", "AIRFLOW_DB_PASSWORD"} & env.keys()
+    assert (env["KAFKA_TOPIC"], env["POSTGRES_PASSWORD"], env["SPARK_LOCAL_DIRS"]) == ("override_topic", "loader",
+                                                                                         "/scratch")
+    assert env["PATH"] != "/evil" and env["PYTHONUNBUFFERED"] == "1"
+    ((message, variable, refused),) = local["errors"]
+    assert variable == "tripclick_local_env" and refused == "AIRFLOW_DB_PASSWORD, PATH" and "refused" in message
+    assert runner_facts["local_no_variable"]["errors"] == []
+
+
+def test_a_failed_step_container_holding_secrets_is_removed_at_once(runner_facts):
+    assert runner_facts["failed_with_secrets"]["removed"] == ["this-try"]
+    assert runner_facts["failed_with_secrets"]["labels"]["org.tripclick.holds-secrets"] == "true"
+    # A producer holds none: its failed container stays for inspection, pruned after keep_failed_hours.
+    assert runner_facts["failed_without_secrets"]["removed"] == []
+    assert "org.tripclick.holds-secrets" not in runner_facts["failed_without_secrets"]["labels"]
+    assert runner_facts["succeeded_without_secrets"]["removed"] == ["this-try"]
+
+
+def test_the_prune_removes_old_failed_containers_and_any_left_with_secrets(runner_facts):
+    assert runner_facts["prune"]["removed"] == ["dead-worker", "producer-old", "this-try"]

@@ -5,9 +5,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from infrastructure.settings import ConfigError
+from infrastructure.settings import DEFAULTS, DEPLOYMENT_SECRETS, SECRET_NAMES, ConfigError
 from orchestration import doc_tables, timeline
-from orchestration.config import dag_config
+from orchestration.config import LOCAL_STEP_SETTINGS, SPARK_JOB_SECRETS, dag_config, local_step_environment
 from orchestration.steps import (
     BACKFILL_STEPS, PRODUCER_IMAGE, SPARK_JOB_IMAGE, STEPS, STEPS_BY_ID, Step, markdown_table,
 )
@@ -163,3 +163,27 @@ def test_config_refuses_inconsistent_or_bad_values():
     plaintext = {"DOCKER_TLS": "0", **{f"DOCKER_URL_{h}": f"tcp://{h.lower()}:2375"
                                        for h in ("WEBSERVER0", "WEBSERVER1", "SPARK")}}
     assert not dag_config(plaintext).docker_host("webserver0").tls
+    # The docker runner talks to those APIs: plaintext only with the loud opt-in.
+    with pytest.raises(ConfigError, match="DOCKER_TLS_DISABLED_I_UNDERSTAND=yes"):
+        dag_config({**plaintext, "PIPELINE_RUNNER": "docker"})
+    for refused in ("", "1", "true", "YES "):
+        with pytest.raises(ConfigError, match="DOCKER_TLS_DISABLED_I_UNDERSTAND=yes"):
+            dag_config({**plaintext, "PIPELINE_RUNNER": "docker", "DOCKER_TLS_DISABLED_I_UNDERSTAND": refused})
+    opted_in = dag_config({**plaintext, "PIPELINE_RUNNER": "docker", "DOCKER_TLS_DISABLED_I_UNDERSTAND": "yes"})
+    assert not opted_in.docker_host("spark").tls
+
+
+def test_a_local_step_environment_is_an_allow_list():
+    worker = {"PATH": "/usr/bin", "HOME": "/home/x", "LC_ALL": "C.UTF-8", "SPARK_HOME": "/spark", "KAFKA_TOPIC": "t",
+              "ENV_FILE": "/etc/tripclick.env", "POSTGRES_PASSWORD": "loader", "AWS_SECRET_ACCESS_KEY": "s3",
+              "POSTGRES_RO_PASSWORD": "ro", "AIRFLOW_ADMIN_PASSWORD": "admin", "ALERT_SLACK_WEBHOOK_URL": "hook",
+              "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql://...", "AWS_PROFILE": "prod", "SSH_AUTH_SOCK": "/s"}
+    overrides = {"LAKE_ROOT": "/lake", "PYTHONPATH": "/evil", "SUPERSET_SECRET_KEY": "k"}
+    env, refused = local_step_environment(worker, overrides)
+    assert env == {"PATH": "/usr/bin", "HOME": "/home/x", "LC_ALL": "C.UTF-8", "SPARK_HOME": "/spark",
+                   "KAFKA_TOPIC": "t", "ENV_FILE": "/etc/tripclick.env", "POSTGRES_PASSWORD": "loader",
+                   "AWS_SECRET_ACCESS_KEY": "s3", "LAKE_ROOT": "/lake"}
+    assert refused == ["PYTHONPATH", "SUPERSET_SECRET_KEY"]
+    # Every setting but the secrets, and of the secrets only the Spark jobs' (as the docker runner hands over).
+    assert LOCAL_STEP_SETTINGS & (SECRET_NAMES | set(DEPLOYMENT_SECRETS)) == set(SPARK_JOB_SECRETS)
+    assert set(DEFAULTS) - SECRET_NAMES <= LOCAL_STEP_SETTINGS
