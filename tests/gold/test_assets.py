@@ -198,7 +198,7 @@ def test_committed_assets_are_already_normalised(assets):
 
 def docker_env(tmp_path, **overrides):
     env = {"ENV_FILE": str(tmp_path / "none"), "PLATFORM_MODE": "docker",
-           **{k: f"explicit-{k.lower()}" for k in LOCAL_ONLY_DEFAULTS},
+           **{k: f"explicit-{k.lower()}-of-at-least-32-characters" for k in LOCAL_ONLY_DEFAULTS},
            # docker mode refuses loopback addresses and a lake off S3
            "KAFKA_BROKERS": "kafka.internal:9092", "POSTGRES_HOST": "gold-db.internal",
            "S3_ENDPOINT": "http://s3.internal:9000", "LAKE_ROOT": "s3a://tripclick-lake/",
@@ -225,7 +225,7 @@ def test_config_reads_settings(tmp_path, monkeypatch):
     for key, value in docker_env(tmp_path).items():
         monkeypatch.setenv(key, value)
     config = runpy.run_path(str(CONFIG_FILE))
-    assert config["SECRET_KEY"] == "explicit-superset_secret_key"
+    assert config["SECRET_KEY"] == "explicit-superset_secret_key-of-at-least-32-characters"
     assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg2://s:p@db/superset"
 
 

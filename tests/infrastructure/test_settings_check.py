@@ -70,12 +70,13 @@ def test_resolve_refuses_a_weak_generated_secret_it_is_given(tmp_path, name, kin
         resolve(deployment(tmp_path, **{name: WEAK[kind](name)}))
 
 
+# Fixed bytes, not random ones: xdist workers must collect the same parameter ids.
 @pytest.mark.parametrize("key", [
-    base64.urlsafe_b64encode(secrets.token_bytes(16)).decode(),  # a key, but of 16 bytes
-    base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="),  # unpadded: Fernet cannot decode it
+    base64.urlsafe_b64encode(b"k" * 16).decode(),  # a key, but of 16 bytes
+    base64.urlsafe_b64encode(b"k" * 32).decode().rstrip("="),  # unpadded: Fernet cannot decode it
     base64.b64encode(b"\xfb" * 32).decode(),  # standard base64 ("+", "/"), not URL-safe
     "x" * 44,  # long enough, not base64
-])
+], ids=["16-bytes", "unpadded", "not-url-safe", "not-base64"])
 def test_a_bad_fernet_key_is_refused(tmp_path, capsys, key):
     code, lines = checked(deployment(tmp_path, AIRFLOW_FERNET_KEY=key), capsys)
     assert code == 1 and "settings check: AIRFLOW_FERNET_KEY is not a Fernet key (URL-safe base64 of 32 bytes)" in lines
@@ -168,4 +169,4 @@ def test_preflight_requires_only_the_secrets_it_uses(preflight, capsys):
     """The Airflow host of the Terraform reference is given only its own secrets (put_secrets.py)."""
     preflight.set_deployment(GRAFANA_ADMIN_PASSWORD="", KAFKA_UI_PASSWORD="")
     assert preflight.main() == 0 and preflight.probed == ["docker", "services"]
-    assert capsys.readouterr().out.splitlines()[-1] == "preflight: checks=0 failed=0"
+    assert capsys.readouterr().out.splitlines()[-1] == "preflight: checks=0 warned=0 failed=0"
