@@ -278,11 +278,20 @@ def test_only_the_service_that_runs_tasks_mounts_the_docker_client_certificates(
     (a Celery worker would have to mount them too, and this test would have to name it)."""
     services = resolved["orchestration/docker-compose.yaml"]["services"]
     cert_dir = deploy_env()["DOCKER_CERT_DIR"]
-    assert {service["environment"]["AIRFLOW__CORE__EXECUTOR"] for service in services.values()} == {"LocalExecutor"}
+    airflow = {name: service for name, service in services.items() if name.startswith("airflow-")}
+    assert {service["environment"]["AIRFLOW__CORE__EXECUTOR"] for service in airflow.values()} == {"LocalExecutor"}
     mounts = {name: [volume for volume in service.get("volumes", []) if volume.startswith(f"{cert_dir}:")]
               for name, service in services.items()}
     assert {name: found for name, found in mounts.items() if found} == \
         {"airflow-scheduler": [f"{cert_dir}:{cert_dir}:ro"]}
+
+
+def test_every_published_port_binds_the_publish_address_only(resolved):
+    """A port published without an address listens on every interface of the host, VPN or not."""
+    address = deploy_env()["PUBLISH_ADDRESS"]
+    ports = [(path, name, str(port)) for path, config in sorted(resolved.items())
+             for name, service in config["services"].items() for port in service.get("ports", [])]
+    assert ports and [p for p in ports if not p[2].startswith(f"{address}:")] == []
 
 
 def test_published_ports_follow_the_seed_table(resolved):
