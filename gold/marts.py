@@ -2,9 +2,10 @@
 meaning), primary key.
 
 Everything that names a mart or its columns reads this module: the Spark builders conform their output to
-it (processing/transforms.py), load_to_postgres copies these columns, reconcile and the demo count these
-marts, and tests hold the rest to it: gold/postgres/init/10_marts.sql creates exactly these columns with
-these comments (tests/gold/test_mart_definition.py) and the Superset datasets describe them alike
+it (processing/transforms.py), load_to_postgres copies these columns, reconcile counts these marts and
+fingerprints their content from these types and keys (processing/mart_fingerprint.py), the demo counts them,
+and tests hold the rest to it: gold/postgres/init/10_marts.sql creates exactly these columns with these
+comments (tests/gold/test_mart_definition.py) and the Superset datasets describe them alike
 (tests/gold/test_assets.py). How each value is computed is in gold/README.md and processing/transforms.py.
 Standard library only, so the processing image, Superset's and the tests import it without Spark or a database.
 """

@@ -11,6 +11,7 @@ import pytest
 
 from gold import marts
 from processing import mart_fingerprint as fp
+from processing.spark.jobs import reconcile
 from processing.transforms import SPARK_TYPES
 
 DAY = date(2031, 4, 7)
@@ -65,6 +66,18 @@ def test_the_comparison_names_each_differing_part_with_both_values():
     gold = {"hits": 7, "share": 0, "seen": 3, "key digest": 5, "row digest": 9}
     assert fp.differences(dict(gold), gold) == []
     assert fp.differences({**gold, "share": 1, "row digest": 8}, gold) == ["share 1 vs 0", "row digest 8 vs 9"]
+
+
+@pytest.mark.unit
+def test_content_checks_per_mart():
+    same = {m.name: fp.fingerprint(m, [1] * len(fp.components(m))) for m in marts.MARTS}
+    changed = {**same, "mart_search_terms": {**same["mart_search_terms"], "key digest": 2}}
+    results = reconcile.content_checks(changed, same)
+    assert [name for name, _, _ in results] == [f"postgres_content_eq_gold:{m}" for m in marts.NAMES]
+    assert [(name, detail) for name, ok, detail in results if not ok] == [
+        ("postgres_content_eq_gold:mart_search_terms", "key digest 2 vs 1")]
+    assert dict((n, d) for n, _, d in results)["postgres_content_eq_gold:mart_daily_traffic"] == \
+        "6 checksums and digests equal"
 
 
 @pytest.mark.unit

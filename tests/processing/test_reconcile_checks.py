@@ -146,9 +146,42 @@ def test_a_deleted_postgres_row_fails_postgres_eq_gold(built, capsys):
     conn.close()
     try:
         code, failed, out = reconcile(built["env"], capsys, "--stage", "postgres")
-        assert (code, failed) == (1, {"postgres_eq_gold:mart_clinical_areas"}), out[-3000:]
+        assert (code, failed) == (1, {"postgres_eq_gold:mart_clinical_areas",
+                                      "postgres_content_eq_gold:mart_clinical_areas"}), out[-3000:]
     finally:
         assert run_in_process("load_to_postgres", ["--date", DAY.isoformat()], built["env"]) == 0
+
+
+# (mart, change to one row of the day, its inverse): a number, and a key's text ('#' ends no term, so no clash)
+ALTERATIONS = [("mart_popular_documents", "view_count = view_count + 1", "view_count = view_count - 1"),
+               ("mart_search_terms", "term = term || '#'", "term = left(term, -1)")]
+
+
+def test_an_altered_postgres_value_or_key_fails_postgres_content_eq_gold(built, capsys):
+    """Same row counts, other content: only the fingerprint sees it, and names the checksum or the digest."""
+    altered = []
+    with connect_loader(built["settings"]) as conn, conn.cursor() as cur:
+        for mart, change, inverse in ALTERATIONS:
+            cur.execute(f"UPDATE gold.{mart} SET {change} WHERE ctid IN (SELECT ctid FROM gold.{mart} "
+                        f"WHERE event_date = %s LIMIT 1) RETURNING ctid", (DAY,))
+            altered += [(mart, inverse, ctid) for (ctid,) in cur.fetchall()]
+    conn.close()
+    try:
+        assert len(altered) == len(ALTERATIONS)
+        code, failed, out = reconcile(built["env"], capsys, "--stage", "postgres")
+        assert (code, failed) == (1, {"postgres_content_eq_gold:mart_popular_documents",
+                                      "postgres_content_eq_gold:mart_search_terms"}), out[-3000:]
+        views = re.search(r"FAIL postgres_content_eq_gold:mart_popular_documents: view_count (\d+) vs (\d+); "
+                          r"row digest \d+ vs \d+\n", out)
+        assert views and int(views[1]) == int(views[2]) + 1, out[-3000:]
+        assert re.search(r"FAIL postgres_content_eq_gold:mart_search_terms: key digest \d+ vs \d+; "
+                         r"row digest \d+ vs \d+\n", out), out[-3000:]
+    finally:
+        with connect_loader(built["settings"]) as conn, conn.cursor() as cur:
+            for mart, inverse, ctid in altered:
+                cur.execute(f"UPDATE gold.{mart} SET {inverse} WHERE ctid = %s::tid", (ctid,))
+                assert cur.rowcount == 1
+        conn.close()
 
 
 def test_bronze_rerun_reads_the_recorded_offsets_and_refuses_when_kafka_lost_them(platform, spark, tmp_path,

@@ -14,7 +14,12 @@ Stage `lake` (the gate BEFORE the load; the DAG task check_lake), one stable nam
   rows replaced, even when the gate stops) and to Data Docs <LAKE_ROOT>/quality/docs/event_date=D/index.html.
   A failed "fail" expectation fails the gate like a count mismatch; a "warn" one is recorded only.
   --skip-quality runs the count checks alone.
-Stage `postgres` (after the load): postgres_eq_gold:<mart>  PostgreSQL rows of D = Gold rows, per mart.
+Stage `postgres` (after the load), per mart:
+  postgres_eq_gold:<mart>           PostgreSQL rows of D = Gold rows
+  postgres_content_eq_gold:<mart>   PostgreSQL rows of D = Gold rows by content: the same fingerprint
+                                    (processing/mart_fingerprint.py: a sum per numeric or timestamp column, an md5
+                                    digest of the keys and one of whole rows), computed by Spark over the Gold
+                                    partition and by one query over gold.<mart>; the detail names what differs
 """
 from __future__ import annotations
 
@@ -33,7 +38,8 @@ from gold.database import connect_loader, rows_of_date
 from infrastructure.settings import Settings
 from messaging.contract import SOURCE_SERVERS
 from monitoring import metrics
-from processing import cli, kafka_source, lake, lake_io, manifests, quality, transforms
+from processing import cli, kafka_source, lake, lake_io, manifests, mart_fingerprint, quality, transforms
+from processing.mart_fingerprint import Fingerprint
 from processing.spark.session import build_session
 
 JOB = "reconcile"
@@ -121,16 +127,43 @@ def lake_counts(spark, settings, days: list[date]) -> dict[date, tuple[dict[str,
     return out
 
 
-def gold_counts(spark, settings, days: list[date]) -> dict[date, dict[str, int]]:
-    per_mart = {mart: rows_of(spark, settings, f"gold/{mart}", days) for mart in marts.NAMES}
-    return {day: {f"gold:{mart}": per_mart[mart][day] for mart in marts.NAMES} for day in days}
+@dataclass(frozen=True)
+class MartFigures:
+    """One side's view of the marts of a date: rows (gold:<mart> or postgres:<mart>), fingerprint per mart."""
+    counts: dict[str, int]
+    fingerprints: dict[str, Fingerprint]
 
 
-def postgres_counts(settings, day) -> dict[str, int]:
+def gold_figures(spark, settings, days: list[date]) -> dict[date, MartFigures]:
+    """Per date: Gold rows (gold:<mart>) and content fingerprint of every mart; one grouped job per mart."""
+    out = {day: MartFigures({}, {}) for day in days}
+    for mart in marts.MARTS:
+        found = counted(published(spark, settings, f"gold/{mart.name}", days), F.count(F.lit(1)).alias("n"),
+                        *mart_fingerprint.spark_aggregates(mart))
+        for day in days:
+            out[day].counts[f"gold:{mart.name}"] = found[day].n if day in found else 0
+            out[day].fingerprints[mart.name] = mart_fingerprint.of_spark_row(mart, found.get(day))
+    return out
+
+
+def postgres_figures(settings, day) -> MartFigures:
+    """PostgreSQL rows (postgres:<mart>) and content fingerprint of every mart of the date."""
     with connect_loader(settings, JOB) as conn, conn.cursor() as cur:
         counts = {f"postgres:{mart}": rows for mart, rows in rows_of_date(cur, day).items()}
+        fingerprints = mart_fingerprint.of_postgres(cur, day)
     conn.close()
-    return counts
+    return MartFigures(counts, fingerprints)
+
+
+def content_checks(postgres: dict[str, Fingerprint], gold: dict[str, Fingerprint]) -> list[tuple[str, bool, str]]:
+    """postgres_content_eq_gold:<mart>: every checksum and digest of the mart's fingerprint equal; the detail
+    names the parts that differ, with both values."""
+    results = []
+    for mart in marts.NAMES:
+        differ = mart_fingerprint.differences(postgres[mart], gold[mart])
+        detail = "; ".join(differ) or f"{len(gold[mart])} checksums and digests equal"
+        results.append((f"postgres_content_eq_gold:{mart}", not differ, detail))
+    return results
 
 
 def checks(c: dict[str, int], stages: set[str]) -> list[tuple[str, bool, str]]:
@@ -201,7 +234,7 @@ class GateOptions:
 class RangeCounts:
     """What the gate of several dates computes once for all of them."""
     lake: dict[date, tuple[dict[str, int], dict[str, int]]]
-    gold: dict[date, dict[str, int]]
+    gold: dict[date, MartFigures]
     manifests: dict[str, bytes | None]
 
 
@@ -215,7 +248,7 @@ def range_setup(settings, days: list[date], options: GateOptions):
     spark, started, shared = build_session(settings, JOB), time.monotonic(), None
     try:
         lake_rows = lake_counts(spark, settings, days) if LAKE in stages else {}
-        gold = gold_counts(spark, settings, days) if POSTGRES in stages else {}
+        gold = gold_figures(spark, settings, days) if POSTGRES in stages else {}
         found = manifests.read_latest(settings, manifests.manifest_topic(settings, options.manifest_topic)) \
             if LAKE in stages else {}
         shared = RangeCounts(lake_rows, gold, found)
@@ -243,12 +276,15 @@ def check_date(settings: Settings, day: date, options: GateOptions, shared: Rang
             dq_stops = quality_gate(spark, settings, day, found)
     else:
         counts = {}
+    contents = []
     if POSTGRES in stages:
-        counts.update(shared.gold[day] if shared else gold_counts(spark, settings, [day])[day])
-        counts.update(postgres_counts(settings, day))
+        gold = shared.gold[day] if shared else gold_figures(spark, settings, [day])[day]
+        postgres = postgres_figures(settings, day)
+        counts.update(gold.counts | postgres.counts)
+        contents = content_checks(postgres.fingerprints, gold.fingerprints)
     for name, value in counts.items():
         cli.log(JOB, f"count {name}={value}")
-    results += checks(counts, stages)
+    results += checks(counts, stages) + contents
     for name, ok, detail in results:
         cli.log(JOB, f"{'OK  ' if ok else 'FAIL'} {name}: {detail}")
     failed = [name for name, ok, _ in results if not ok]
@@ -264,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = cli.parser(JOB, __doc__.splitlines()[0], several=True)
     parser.add_argument("--stage", choices=(LAKE, POSTGRES, ALL), default=ALL,
                         help="lake: the gate before the load (manifests, Kafka, Bronze, quarantine, Silver, Gold); "
-                             "postgres: PostgreSQL = Gold per mart, after the load; all (default): both")
+                             "postgres: PostgreSQL = Gold per mart (rows and content), after the load; "
+                             "all (default): both")
     parser.add_argument("--skip-postgres", action="store_true", help="same as --stage lake")
     parser.add_argument("--skip-quality", action="store_true",
                         help="lake stage without the data quality suites (count checks only)")
