@@ -29,7 +29,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # Variables whose values must never reach a log line.
 SECRET_NAMES = frozenset(
     {"AWS_SECRET_ACCESS_KEY", "POSTGRES_PASSWORD", "POSTGRES_RO_PASSWORD", "AIRFLOW_DB_PASSWORD", "SUPERSET_SECRET_KEY",
-     "SUPERSET_ADMIN_PASSWORD", "AIRFLOW_ADMIN_PASSWORD", "SUPERSET_DATABASE_URI", "ALERT_SLACK_WEBHOOK_URL"}
+     "SUPERSET_ADMIN_PASSWORD", "AIRFLOW_ADMIN_PASSWORD", "SUPERSET_DATABASE_URI", "ALERT_SLACK_WEBHOOK_URL",
+     "SPARK_AUTH_SECRET"}
 )
 
 # Local mode is the embedded default; its passwords are only for services bound to 127.0.0.1.
@@ -43,6 +44,7 @@ LOCAL_ONLY_DEFAULTS = {
     "SUPERSET_SECRET_KEY": "local-only-superset-secret-key",
     "SUPERSET_ADMIN_PASSWORD": "admin",
     "AIRFLOW_ADMIN_PASSWORD": "admin",
+    "SPARK_AUTH_SECRET": "local-only-spark-auth-secret",
 }
 
 DEFAULTS = {
@@ -323,6 +325,7 @@ class Settings:
     airflow_db_password: str
     spark_master: str
     spark_driver_memory: str
+    spark_auth_secret: str
     spark_cores_max: str
     spark_java_options: str
     pipeline_tz: str

@@ -36,6 +36,7 @@ SPARK_JOB_SECRETS = {
     "AWS_ACCESS_KEY_ID": ("tripclick_s3", "login"),
     "AWS_SECRET_ACCESS_KEY": ("tripclick_s3", "password"),
     "POSTGRES_PASSWORD": ("tripclick_postgres", "password"),
+    "SPARK_AUTH_SECRET": ("tripclick_spark", "password"),
 }
 
 # The local runner's counterpart: a step process gets an allow-list of the worker's environment, never all of

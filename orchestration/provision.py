@@ -28,6 +28,9 @@ def connections(s: Settings) -> list[Connection]:
         Connection(conn_id="tripclick_s3", conn_type="aws", description="Lake object store",
                    login=s.aws_access_key_id, password=s.aws_secret_access_key,
                    extra=json.dumps({"endpoint_url": s.s3_endpoint})),
+        Connection(conn_id="tripclick_spark", conn_type="generic",
+                   description="Spark standalone cluster: its RPC authentication secret",
+                   password=s.spark_auth_secret),
     ]
 
 

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from infrastructure.settings import REPO_ROOT, Settings
@@ -20,6 +24,18 @@ SHUFFLE_PARTITIONS = "4"
 MAX_RECORDS_PER_FILE = "500000"
 # The drivers' and executors' log configuration (in the spark-job image at the same path on every worker).
 LOG_CONFIG_OPTION = f"-Dlog4j2.configurationFile={Path(__file__).with_name('log4j2.properties')}"
+# Every application on a standalone cluster: RPC authentication with the cluster's shared secret, AES encryption
+# of every RPC connection (driver, master, workers, executors; no fallback to SASL, which the daemons of
+# processing/spark-compose.yaml refuse too) and encryption of what it writes to local disk (shuffle, spill, cached
+# blocks). A local[N] master runs everything in one JVM: no connection to protect, none of these.
+CLUSTER_SECURITY_CONF = {
+    "spark.authenticate": "true",
+    "spark.network.crypto.enabled": "true",
+    "spark.network.crypto.saslFallback": "false",
+    "spark.io.encryption.enabled": "true",
+}
+AUTH_SECRET_KEY = "spark.authenticate.secret"
+SUBMIT_ARGS_VARIABLE = "PYSPARK_SUBMIT_ARGS"
 
 
 def spark_jars(jars_dir: Path = SPARK_JARS_DIR, classpath_dir: Path | None = None) -> str:
@@ -38,18 +54,65 @@ def spark_jars(jars_dir: Path = SPARK_JARS_DIR, classpath_dir: Path | None = Non
     return ",".join(str(j) for j in jars)
 
 
+def is_standalone(settings: Settings) -> bool:
+    return settings.spark_master.startswith("spark://")
+
+
 def cluster_conf(settings: Settings) -> dict[str, str]:
-    """Standalone-cluster settings: the cores cap, and the driver's address executors call back on
-    (the container's own address on the Docker network, never a guess from the interface list)."""
-    if not settings.spark_master.startswith("spark://"):
+    """Standalone-cluster settings: authentication and encryption (never the secret: see private_conf), the cores
+    cap, and in containers the driver's address executors call back on (the container's own address on the Docker
+    network, never a guess from the interface list)."""
+    if not is_standalone(settings):
         return {}
-    if settings.platform_mode == "local":  # everything on 127.0.0.1 (SPARK_LOCAL_IP below)
-        return {"spark.cores.max": settings.spark_cores_max} if settings.spark_cores_max else {}
-    conf = {"spark.driver.host": socket.gethostbyname(socket.gethostname()),
-            "spark.driver.bindAddress": "0.0.0.0"}
+    conf = dict(CLUSTER_SECURITY_CONF)
     if settings.spark_cores_max:
         conf["spark.cores.max"] = settings.spark_cores_max
+    if settings.platform_mode != "local":  # local mode: everything on 127.0.0.1 (SPARK_LOCAL_IP in build_session)
+        conf["spark.driver.host"] = socket.gethostbyname(socket.gethostname())
+        conf["spark.driver.bindAddress"] = "0.0.0.0"
     return conf
+
+
+def private_conf(settings: Settings) -> dict[str, str]:
+    """What must reach the driver without being on a command line: on a standalone master, the cluster's secret.
+    Spark 3.4's driver requires it as spark.authenticate.secret there (the environment variable the daemons and
+    executors read, _SPARK_AUTH_SECRET, alone is refused)."""
+    return {AUTH_SECRET_KEY: settings.spark_auth_secret} if is_standalone(settings) else {}
+
+
+def java_properties_value(value: str) -> str:
+    """`value` as java.util.Properties reads it back: letters and digits as they are, every other UTF-16 unit as
+    a \\uXXXX escape, so that '\\', '=', ':', '#', '!' and spaces stay part of a secret."""
+    units = value.encode("utf-16-be")
+    codes = (int.from_bytes(units[i:i + 2], "big") for i in range(0, len(units), 2))
+    return "".join(chr(code) if chr(code).isascii() and chr(code).isalnum() else f"\\u{code:04x}" for code in codes)
+
+
+@contextmanager
+def submit_properties(properties: dict[str, str]) -> Iterator[None]:
+    """Hands `properties` to the spark-submit that a SparkSession started inside this block runs: in a file only
+    this user may read (mode 0600), named by PYSPARK_SUBMIT_ARGS, removed when the block ends.
+
+    Not through the builder: PySpark puts every builder option on spark-submit's command line (`--conf k=v`),
+    which every user of the host sees in `ps`. The JVM has read the file into the driver's configuration by the
+    time getOrCreate returns. A JVM already running in this process (a second session) ignores the file.
+    """
+    if not properties:
+        yield
+        return
+    previous = os.environ.get(SUBMIT_ARGS_VARIABLE)
+    fd, path = tempfile.mkstemp(prefix="spark-submit-", suffix=".properties")
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.writelines(f"{key}={java_properties_value(value)}\n" for key, value in properties.items())
+        os.environ[SUBMIT_ARGS_VARIABLE] = f"--properties-file {shlex.quote(path)} {previous or 'pyspark-shell'}"
+        yield
+    finally:
+        os.unlink(path)
+        if previous is None:
+            os.environ.pop(SUBMIT_ARGS_VARIABLE, None)
+        else:
+            os.environ[SUBMIT_ARGS_VARIABLE] = previous
 
 
 def s3a_options(settings: Settings) -> dict[str, str]:
@@ -80,22 +143,10 @@ def java_options(settings: Settings) -> str:
     return " ".join(o for o in (LOG_CONFIG_OPTION, class_archive.java_option(), settings.spark_java_options) if o)
 
 
-def build_session(settings: Settings, app_name: str, extra_conf: dict[str, str] | None = None):
-    """SparkSession on settings.spark_master with the lake reachable under settings.lake_root.
-
-    S3 credentials are put into the Hadoop configuration after the JVM is up, so they never appear on
-    a spark-submit command line, in the Spark conf listing or in logs; the Hadoop configuration is
-    shipped to executors with every file task, so cluster mode works the same.
-    """
-    from pyspark.sql import SparkSession
-
-    # Executors must run this venv's Python (it has the project and its dependencies installed).
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    if settings.platform_mode == "local":
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+def session_conf(settings: Settings, extra_conf: dict[str, str] | None = None) -> dict[str, str]:
+    """The builder's options, which spark-submit gets on its command line: never a secret."""
     jars = spark_jars()
-    conf = {
+    return {
         **({"spark.jars": jars} if jars else {}),
         **cluster_conf(settings),
         "spark.driver.memory": settings.spark_driver_memory,
@@ -112,10 +163,29 @@ def build_session(settings: Settings, app_name: str, extra_conf: dict[str, str] 
         "spark.sql.streaming.stopGracefullyOnShutdown": "true",
         **(extra_conf or {}),
     }
+
+
+def build_session(settings: Settings, app_name: str, extra_conf: dict[str, str] | None = None):
+    """SparkSession on settings.spark_master with the lake reachable under settings.lake_root.
+
+    S3 credentials are put into the Hadoop configuration after the JVM is up, so they never appear on
+    a spark-submit command line, in the Spark conf listing or in logs; the Hadoop configuration is
+    shipped to executors with every file task, so cluster mode works the same. A standalone cluster's
+    secret goes to spark-submit in a private file (submit_properties), never on its command line; it is
+    then in the driver's Spark configuration, which Spark redacts wherever it prints it (spark.redaction.regex).
+    """
+    from pyspark.sql import SparkSession
+
+    # Executors must run this venv's Python (it has the project and its dependencies installed).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    if settings.platform_mode == "local":
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.master(settings.spark_master).appName(app_name)
-    for key, value in conf.items():
+    for key, value in session_conf(settings, extra_conf).items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    with submit_properties(private_conf(settings)):
+        spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     # Set at run time, so a reused session (getOrCreate) always matches this call's lake.
     if not settings.lake_is_s3:

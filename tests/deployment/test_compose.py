@@ -176,10 +176,13 @@ def _secret_stacks() -> list[str]:
     return sorted(path for path in CHECKED_COMPOSE_FILES if _settings_used(path) & set(DEPLOYMENT_SECRETS))
 
 
-def test_the_stacks_with_secrets_are_the_four_that_run_services_with_them():
-    """The Spark host's services get no secret (the DAG hands its jobs theirs), the web servers run nothing."""
+def test_the_stacks_with_secrets_are_the_five_that_run_services_with_them():
+    """The Spark host's master and workers get the cluster's secret only (the DAG hands its jobs theirs); the web
+    servers run nothing."""
     assert _secret_stacks() == ["gold/docker-compose.yaml", "messaging/kafka-compose.yaml",
-                                "monitoring/docker-compose.yaml", "orchestration/docker-compose.yaml"]
+                                "monitoring/docker-compose.yaml", "orchestration/docker-compose.yaml",
+                                "processing/spark-compose.yaml"]
+    assert _settings_used("processing/spark-compose.yaml") == {"SPARK_AUTH_SECRET"}
 
 
 @pytest.mark.parametrize("path", _secret_stacks())

@@ -386,8 +386,31 @@ def test_day_runs_in_containers_and_survives_a_killed_step(deployment, dag_runs)
     # Secrets went through the private environment: none is in a task's rendered command or log.
     log_text = airflow(values).task_log(DAG_ID, daily["run_id"], "load_to_postgres",
                                         tis["load_to_postgres"]["try_number"])
-    assert values["POSTGRES_PASSWORD"] not in log_text and values["AWS_SECRET_ACCESS_KEY"] not in log_text
+    assert not [name for name in ("POSTGRES_PASSWORD", "AWS_SECRET_ACCESS_KEY", "SPARK_AUTH_SECRET")
+                if values[name] in log_text]
     assert_marts_are_exact(d, DAY)
+
+
+SPARK_DAEMONS = ("spark-master", "spark-worker-1", "spark-worker-2")
+
+
+def test_the_spark_cluster_authenticates_and_no_command_line_shows_its_secret(deployment, dag_runs):
+    """The master and workers run with RPC authentication (processing/spark-compose.yaml); after both runs, no
+    process in their containers, and no executor the runs' jobs started there (its command is the first line of
+    its stderr in the worker's folder), shows SPARK_AUTH_SECRET."""
+    secret = deployment.values["SPARK_AUTH_SECRET"]
+    executor_commands = ""
+    for daemon in SPARK_DAEMONS:
+        container = f"tripclick-e2e-spark_{daemon}_1"
+        logs = deployment.docker("logs", container)
+        assert "SecurityManager: authentication enabled" in logs.stdout + logs.stderr, daemon
+        assert secret not in deployment.docker("exec", container, "ps", "-eo", "args").stdout, daemon
+        if daemon != "spark-master":  # a worker that ran no executor has no folder to list: not an error here
+            executor_commands += deployment.docker("exec", container, "sh", "-c",
+                                                   "head -qn1 /var/lib/tripclick/spark-work/app-*/*/stderr",
+                                                   check=False).stdout
+    assert executor_commands.count('"-Dspark.authenticate=true"') >= 2  # the daily and the backfill applications
+    assert secret not in executor_commands
 
 
 def test_backfill_dag_runs_in_containers(deployment, dag_runs):

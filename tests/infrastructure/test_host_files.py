@@ -35,6 +35,8 @@ LAYOUT = {  # the shape of `terraform output -json secrets_layout`
                        "docker_client_hosts": []},
         "kafka1": {"role": "kafka", "compose_file": "messaging/kafka-compose.yaml", "docker_api": False,
                    "docker_client_hosts": []},
+        "spark": {"role": "spark", "compose_file": "processing/spark-compose.yaml", "docker_api": True,
+                  "docker_client_hosts": []},
         "gold": {"role": "gold", "compose_file": "gold/docker-compose.yaml", "docker_api": False,
                  "docker_client_hosts": []},
         "airflow": {"role": "airflow", "compose_file": "orchestration/docker-compose.yaml", "docker_api": False,
@@ -75,9 +77,11 @@ def test_a_host_env_is_complete_for_docker_mode(tmp_path):
 def test_each_host_gets_only_the_secrets_its_compose_file_uses(tmp_path):
     env = {"POSTGRES_PASSWORD": "pg", "POSTGRES_SUPERUSER_PASSWORD": "root", "POSTGRES_RO_USER": "superset_ro",
            "POSTGRES_RO_PASSWORD": "ro", "KAFKA_UI_PASSWORD": "ui", "AWS_SECRET_ACCESS_KEY": "s3",
-           "AIRFLOW_FERNET_KEY": "fernet", "KAFKA_TOPIC": "tripclick_raw_logs", "PIPELINE_TZ": "Asia/Seoul"}
+           "AIRFLOW_FERNET_KEY": "fernet", "SPARK_AUTH_SECRET": "spark", "KAFKA_TOPIC": "tripclick_raw_logs",
+           "PIPELINE_TZ": "Asia/Seoul"}
     certs = tmp_path / "certs"
     for side, host, files in (("server", "webserver0", put_secrets.SERVER_FILES),
+                              ("server", "spark", put_secrets.SERVER_FILES),
                               ("airflow", "webserver0", put_secrets.CLIENT_FILES)):
         (certs / side / host).mkdir(parents=True)
         for file in files:
@@ -89,9 +93,13 @@ def test_each_host_gets_only_the_secrets_its_compose_file_uses(tmp_path):
 
     assert keys("webserver0") == {"KAFKA_TOPIC", "PIPELINE_TZ"}  # producers: no secret at all
     assert keys("kafka1") == {"KAFKA_TOPIC", "KAFKA_UI_PASSWORD"}
+    assert keys("spark") == {"SPARK_AUTH_SECRET"}  # the cluster's secret, for its master and workers
     assert {"POSTGRES_SUPERUSER_PASSWORD", "POSTGRES_PASSWORD", "POSTGRES_RO_PASSWORD"} <= keys("gold")
     assert "AWS_SECRET_ACCESS_KEY" not in keys("gold")
-    assert {"AWS_SECRET_ACCESS_KEY", "AIRFLOW_FERNET_KEY", "POSTGRES_RO_PASSWORD"} <= keys("airflow")
+    assert "SPARK_AUTH_SECRET" not in keys("gold")
+    # The Spark jobs' secrets: the docker runner hands them over from the Connections provisioned there.
+    assert {"AWS_SECRET_ACCESS_KEY", "SPARK_AUTH_SECRET", "AIRFLOW_FERNET_KEY",
+            "POSTGRES_RO_PASSWORD"} <= keys("airflow")
     assert "POSTGRES_SUPERUSER_PASSWORD" not in keys("airflow")
     assert params["/tripclick/webserver0/docker-tls/server-key.pem"] == "server-server-key.pem"
     assert params["/tripclick/airflow/docker-client/webserver0/key.pem"] == "airflow-key.pem"
