@@ -34,6 +34,7 @@ import requests
 import yaml
 
 from infrastructure.docker import engine as docker_engine
+from infrastructure.local.s3 import client as s3_client
 from infrastructure.settings import REPO_ROOT, load, read_env_file
 from messaging.contract import SOURCE_SERVERS
 from monitoring.config import COMPOSE_TARGETS, render
@@ -389,6 +390,19 @@ def test_day_runs_in_containers_and_survives_a_killed_step(deployment, dag_runs)
     assert not [name for name in ("POSTGRES_PASSWORD", "AWS_SECRET_ACCESS_KEY", "SPARK_AUTH_SECRET")
                 if values[name] in log_text]
     assert_marts_are_exact(d, DAY)
+
+
+def test_the_days_lake_is_published_on_s3(deployment, dag_runs):
+    """The lake as the containers left it in the bucket (S3 API server, s3a): every layer of the day published
+    through its completion marker, Bronze's recorded offsets, the stream's checkpoint commits, and no ready
+    marker left behind (wait_for_stream took it)."""
+    s3 = s3_client(load(platform_env(deployment)))
+    bucket = deployment.values["LAKE_ROOT"].removeprefix("s3a://").strip("/")
+    keys = [f"{layer}/event_date={DAY}/_CURRENT" for layer in ("bronze", "silver", "gold/mart_daily_traffic")]
+    keys.append(f"bronze/_offsets/event_date={DAY}/offsets.json")
+    assert [key for key in keys if s3.get_object(Bucket=bucket, Key=key)["ContentLength"] == 0] == []
+    assert s3.list_objects_v2(Bucket=bucket, Prefix="checkpoints/silver_stream/commits/").get("KeyCount", 0) > 0
+    assert not s3.list_objects_v2(Bucket=bucket, Prefix="checkpoints/_ready/").get("KeyCount")
 
 
 SPARK_DAEMONS = ("spark-master", "spark-worker-1", "spark-worker-2")

@@ -105,15 +105,6 @@ def job_env(settings, lake_root: str, topic: str, **extra: str) -> dict[str, str
     return {**os.environ, "LAKE_ROOT": lake_root, "KAFKA_TOPIC": topic, "PYTHONUNBUFFERED": "1", **extra}
 
 
-def run_job(job: str, args: list[str], env: dict[str, str], timeout: float = 600):
-    """Run `python -m processing.spark.jobs.<job>` as the DAG would; returns the CompletedProcess."""
-    import subprocess
-    import sys
-
-    return subprocess.run([sys.executable, "-m", f"processing.spark.jobs.{job}", *args], env=env,
-                          capture_output=True, text=True, timeout=timeout)
-
-
 def run_in_process(job: str, args: list[str], env: dict[str, str]) -> int:
     """Run a job's main() in this process (sharing the test SparkSession: no JVM start per job)."""
     import importlib

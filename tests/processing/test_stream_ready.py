@@ -1,5 +1,6 @@
 """The stream's ready marker and the wait for it (processing/stream_ready.py) on a local lake; the S3 path runs in
-tests/processing/test_modes.py. Also: the warm-up's synthetic clicks are valid wire messages."""
+the docker-mode world (tests/deployment/test_docker_e2e.py: wait_for_stream on the bucket).
+Also: the warm-up's synthetic clicks are valid wire messages."""
 from __future__ import annotations
 
 import itertools
